@@ -7,11 +7,13 @@
 //! A missing server binary fails with the command that installs it.
 
 mod certs;
+mod git_http;
 mod process;
 mod registry;
 mod tools;
 
 pub use certs::Certs;
+pub use git_http::GitServer;
 pub use process::ServerProcess;
 pub use registry::Registry;
 pub use tools::{free_port, require_tool, workspace_bin, workspace_root};

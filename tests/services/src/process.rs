@@ -211,7 +211,6 @@ pub(crate) fn write_file(path: &Path, contents: impl AsRef<[u8]>) {
 }
 
 /// Runs a short helper command to completion, panicking with its output when it fails.
-#[allow(dead_code)] // used by the git servers
 pub(crate) fn run(command: &mut Command) -> String {
     let output = command
         .stdin(Stdio::null())
