@@ -1,1 +1,23 @@
-//! modelcar
+//! Packages a model directory as a KServe ModelCar: an OCI image with the model under `/models`
+//! on a small base image, built without a container daemon.
+//!
+//! - [`scan`]: reads and validates the model directory (before anything is pushed).
+//! - [`plan`]: which files go into which layer.
+//! - [`tar`], [`stream`]: layers as tar streams generated on the fly from the files on disk.
+//! - [`hash`]: one parallel pass that learns every layer's digest, size and diff_id.
+//! - [`base`]: the base image and its checks (no ENTRYPOINT, a `/bin/sh`).
+//! - [`image`]: config, manifest and annotations, reproducible from content and flags alone.
+
+pub mod base;
+pub mod error;
+pub mod hash;
+pub mod image;
+pub mod plan;
+pub mod scan;
+pub mod stream;
+pub mod tar;
+
+pub use base::{BaseImage, ImageLayer, Shell};
+pub use error::ModelCarError;
+pub use image::{BuildOptions, ImageMetadata, ModelCar, build_modelcar, rfc3339};
+pub use stream::{Compression, TarLayer};
