@@ -8,12 +8,14 @@
 
 mod certs;
 mod git_http;
+mod git_ssh;
 mod process;
 mod registry;
 mod tools;
 
 pub use certs::Certs;
 pub use git_http::GitServer;
+pub use git_ssh::SshGitServer;
 pub use process::ServerProcess;
 pub use registry::Registry;
 pub use tools::{free_port, require_tool, workspace_bin, workspace_root};
