@@ -2,64 +2,59 @@
 //! (KServe passes `sh -c "ln -sf ... && sleep infinity"` as the container's args, which an
 //! entrypoint would swallow) and a `/bin/sh` to run that command.
 
-use std::collections::BTreeMap;
 use std::io::{self, Read};
 
-use oci::{BlobSource, Descriptor, Digest, ImageConfig, RootFs, media_types};
+use oci::{BlobSource, Digest, Image, Platform, media_types};
 
 use crate::error::ModelCarError;
 
-/// One layer of an image: what the manifest says about it, and where its bytes are.
-#[derive(Debug, Clone)]
-pub struct ImageLayer {
-    pub descriptor: Descriptor,
-    pub source: BlobSource,
-}
-
-/// The image the model is laid on.
+/// The image the model is laid on, or none (`scratch`).
 #[derive(Debug, Clone)]
 pub struct BaseImage {
     /// The reference as the user gave it (`registry/repo:tag`, `oci:DIR:TAG`), or `scratch`.
     pub name: String,
-    /// The digest of the base's manifest (for the `base.digest` annotation); none for scratch.
-    pub digest: Option<Digest>,
-    pub config: ImageConfig,
-    pub layers: Vec<ImageLayer>,
+    /// `None` for scratch.
+    pub image: Option<Image>,
+    /// The platform of the result (a base's own platform when there is a base).
+    pub platform: Platform,
 }
 
 impl BaseImage {
     /// No base at all: the image holds only the model (and has no shell).
-    pub fn scratch(os: &str, architecture: &str, variant: Option<&str>) -> Self {
+    pub fn scratch(platform: Platform) -> Self {
         Self {
             name: "scratch".into(),
-            digest: None,
-            config: ImageConfig {
-                created: None,
-                architecture: architecture.to_owned(),
-                os: os.to_owned(),
-                variant: variant.map(str::to_owned),
-                config: None,
-                rootfs: RootFs {
-                    kind: "layers".into(),
-                    diff_ids: Vec::new(),
-                },
-                history: Vec::new(),
-                extra: BTreeMap::new(),
-            },
-            layers: Vec::new(),
+            image: None,
+            platform,
+        }
+    }
+
+    pub fn from_image(name: impl Into<String>, image: Image) -> Self {
+        Self {
+            name: name.into(),
+            platform: image.platform(),
+            image: Some(image),
         }
     }
 
     pub fn is_scratch(&self) -> bool {
-        self.digest.is_none() && self.layers.is_empty()
+        self.image.is_none()
+    }
+
+    pub fn digest(&self) -> Option<&Digest> {
+        self.image.as_ref().map(Image::digest)
+    }
+
+    pub fn layer_count(&self) -> usize {
+        self.image.as_ref().map_or(0, |i| i.layers().len())
     }
 
     /// Refuses a base with an ENTRYPOINT unless allowed.
     pub fn check_entrypoint(&self, allow: bool) -> Result<(), ModelCarError> {
         let entrypoint = self
-            .config
-            .config
+            .image
             .as_ref()
+            .and_then(|i| i.config().config.as_ref())
             .and_then(|c| c.entrypoint.clone())
             .unwrap_or_default();
         if entrypoint.is_empty() {
@@ -81,12 +76,12 @@ impl BaseImage {
     /// Whether the base has `/bin/sh`, as far as can be told without downloading anything:
     /// the tar listings of local layers are read; a registry base is not inspected.
     pub fn shell(&self) -> Result<Shell, ModelCarError> {
-        if self.is_scratch() {
+        let Some(image) = &self.image else {
             return Ok(Shell::Missing);
-        }
+        };
         let mut paths = ShellPaths::default();
-        for layer in &self.layers {
-            let BlobSource::Local(blob) = &layer.source else {
+        for (descriptor, source) in image.layers() {
+            let BlobSource::Local(blob) = source else {
                 return Ok(Shell::Unknown);
             };
             let err = |source| ModelCarError::BaseLayers {
@@ -94,7 +89,7 @@ impl BaseImage {
                 source,
             };
             let raw = blob.open().map_err(err)?;
-            let reader = decompress(&layer.descriptor.media_type, raw).map_err(err)?;
+            let reader = decompress(&descriptor.media_type, raw).map_err(err)?;
             paths.apply_layer(reader).map_err(err)?;
         }
         Ok(if paths.has_shell() {
@@ -109,11 +104,11 @@ impl BaseImage {
         let shell = self.shell()?;
         match shell {
             Shell::Missing => tracing::warn!(
-                "the base image {} has no /bin/sh: KServe runs `sh -c ...` in a ModelCar container, so this image only works where the model is read by other means (e.g. KServe's oci+fetch); use a base with a shell (ubi-minimal, busybox) for the sidecar mode",
+                "the base image {} has no /bin/sh: KServe runs `sh -c ...` in a ModelCar container, so this image only serves where the model is read by other means (KServe's oci+fetch); use a base with a shell (ubi-minimal, busybox) for the sidecar mode",
                 self.name
             ),
             Shell::Unknown => tracing::debug!(
-                "the base image {} was not inspected for /bin/sh (layers in a registry)",
+                "the base image {} was not inspected for /bin/sh (its layers are in a registry)",
                 self.name
             ),
             Shell::Present => {}

@@ -80,10 +80,6 @@ pub enum ModelCarError {
         #[source]
         source: std::io::Error,
     },
-    #[error("encoding the image {what}: {source}")]
-    Json {
-        what: &'static str,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error("assembling the image: {0}")]
+    Image(#[source] oci::ImageError),
 }

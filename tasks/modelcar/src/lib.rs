@@ -17,7 +17,7 @@ pub mod scan;
 pub mod stream;
 pub mod tar;
 
-pub use base::{BaseImage, ImageLayer, Shell};
+pub use base::{BaseImage, Shell};
 pub use error::ModelCarError;
-pub use image::{BuildOptions, ImageMetadata, ModelCar, build_modelcar, rfc3339};
+pub use image::{BuildOptions, ImageMetadata, ModelCar, build_modelcar};
 pub use stream::{Compression, TarLayer};
