@@ -1,0 +1,405 @@
+//! Gitea (and Forgejo): `/api/v1`, `Authorization: token …`, labels by id.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::{Api, Safety, server_text};
+use crate::error::ForgeError;
+use crate::model::{
+    CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest, PullRequestEdit, User,
+    UserRole,
+};
+
+const PAGE: usize = 50;
+
+pub struct Gitea {
+    api: Api,
+    repo: String,
+    owner: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct GiteaUser {
+    id: u64,
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct GiteaLabel {
+    id: u64,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct GiteaBranchRef {
+    #[serde(rename = "ref")]
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct GiteaPull {
+    number: u64,
+    html_url: String,
+    title: String,
+    #[serde(default)]
+    body: Option<String>,
+    state: String,
+    head: GiteaBranchRef,
+    base: GiteaBranchRef,
+    #[serde(default)]
+    labels: Option<Vec<GiteaLabel>>,
+    #[serde(default)]
+    requested_reviewers: Option<Vec<GiteaUser>>,
+    #[serde(default)]
+    assignees: Option<Vec<GiteaUser>>,
+}
+
+#[derive(Deserialize)]
+struct GiteaPermissions {
+    #[serde(default)]
+    push: bool,
+}
+
+#[derive(Deserialize)]
+struct GiteaRepo {
+    #[serde(default)]
+    permissions: Option<GiteaPermissions>,
+}
+
+fn user(u: GiteaUser) -> User {
+    User {
+        login: u.login,
+        id: Some(u.id),
+    }
+}
+
+impl From<GiteaPull> for PullRequest {
+    fn from(p: GiteaPull) -> Self {
+        PullRequest {
+            number: p.number,
+            url: p.html_url,
+            title: p.title,
+            body: p.body.unwrap_or_default(),
+            head: p.head.name,
+            base: p.base.name,
+            open: p.state == "open",
+            labels: p
+                .labels
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| Label {
+                    name: l.name,
+                    id: Some(l.id),
+                })
+                .collect(),
+            reviewers: p
+                .requested_reviewers
+                .unwrap_or_default()
+                .into_iter()
+                .map(user)
+                .collect(),
+            assignees: p
+                .assignees
+                .unwrap_or_default()
+                .into_iter()
+                .map(user)
+                .collect(),
+        }
+    }
+}
+
+impl Gitea {
+    pub(crate) fn new(api: Api, repo: &str) -> Result<Self, ForgeError> {
+        let (owner, name) = crate::split_owner_name(ForgeKind::Gitea, repo)?;
+        Ok(Self {
+            api,
+            repo: repo.to_owned(),
+            owner,
+            name,
+        })
+    }
+
+    fn repo_url(&self, rest: &[&str]) -> reqwest::Url {
+        let mut segments = vec!["repos", self.owner.as_str(), self.name.as_str()];
+        segments.extend_from_slice(rest);
+        self.api.url(&segments)
+    }
+
+    fn label_ids(labels: &[Label]) -> Vec<u64> {
+        labels.iter().filter_map(|l| l.id).collect()
+    }
+}
+
+impl Forge for Gitea {
+    fn kind(&self) -> ForgeKind {
+        ForgeKind::Gitea
+    }
+
+    fn repo(&self) -> &str {
+        &self.repo
+    }
+
+    async fn check_repo(&self, base: &str) -> Result<(), ForgeError> {
+        let action = format!("checking repository {}", self.repo);
+        let repo: Option<GiteaRepo> = self.api.get_optional(&self.repo_url(&[]), &action).await?;
+        let Some(repo) = repo else {
+            return Err(ForgeError::RepoNotFound {
+                forge: ForgeKind::Gitea,
+                repo: self.repo.clone(),
+                api: self.api.base_display(),
+            });
+        };
+        if let Some(GiteaPermissions { push: false }) = repo.permissions {
+            return Err(ForgeError::Forbidden {
+                forge: ForgeKind::Gitea,
+                action,
+                status: 403,
+                message: "the token's user cannot push to the repository".into(),
+                needs: ForgeKind::Gitea.permissions_needed(),
+            });
+        }
+        // Gitea routes `/branches/*`: a branch name with slashes goes as it is.
+        let mut segments = vec!["branches"];
+        segments.extend(base.split('/'));
+        let action = format!("checking branch {base} of {}", self.repo);
+        if !self.api.exists(&self.repo_url(&segments), &action).await? {
+            return Err(ForgeError::BranchNotFound {
+                forge: ForgeKind::Gitea,
+                repo: self.repo.clone(),
+                branch: base.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn resolve_labels(&self, names: &[String]) -> Result<Vec<Label>, ForgeError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let action = format!("listing the labels of {}", self.repo);
+        let all: Vec<GiteaLabel> = self
+            .api
+            .get_all(&self.repo_url(&["labels"]), "limit", PAGE, &action)
+            .await?;
+        names
+            .iter()
+            .map(|name| {
+                all.iter()
+                    .find(|l| &l.name == name)
+                    .map(|l| Label {
+                        name: l.name.clone(),
+                        id: Some(l.id),
+                    })
+                    .ok_or_else(|| ForgeError::LabelNotFound {
+                        forge: ForgeKind::Gitea,
+                        repo: self.repo.clone(),
+                        label: name.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    async fn resolve_users(
+        &self,
+        logins: &[String],
+        role: UserRole,
+    ) -> Result<Vec<User>, ForgeError> {
+        let mut users = Vec::new();
+        for login in logins {
+            let action = format!("looking up {} {login}", role.name());
+            let found: Option<GiteaUser> = self
+                .api
+                .get_optional(&self.api.url(&["users", login]), &action)
+                .await?;
+            users.push(found.map(user).ok_or_else(|| ForgeError::UserNotFound {
+                forge: ForgeKind::Gitea,
+                repo: self.repo.clone(),
+                role: role.name(),
+                user: login.clone(),
+            })?);
+        }
+        Ok(users)
+    }
+
+    async fn find_open(&self, head: &str, base: &str) -> Result<Option<PullRequest>, ForgeError> {
+        // `GET /pulls/{base}/{head}` answers with a pull request in any state (and which one, when
+        // several share head and base, is up to the database): only an open answer is final.
+        let mut segments = vec!["pulls", base];
+        segments.extend(head.split('/'));
+        let action = format!(
+            "looking up the pull request from {head} into {base} in {}",
+            self.repo
+        );
+        let found: Option<GiteaPull> = self
+            .api
+            .get_optional(&self.repo_url(&segments), &action)
+            .await?;
+        match found.map(PullRequest::from) {
+            Some(pr) if pr.open => Ok(Some(pr)),
+            Some(_) => Ok(self
+                .list_open(base, head)
+                .await?
+                .into_iter()
+                .find(|pr| pr.head == head)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_open(
+        &self,
+        base: &str,
+        head_prefix: &str,
+    ) -> Result<Vec<PullRequest>, ForgeError> {
+        let mut url = self.repo_url(&["pulls"]);
+        url.query_pairs_mut()
+            .append_pair("state", "open")
+            .append_pair("base_branch", base);
+        let action = format!("listing open pull requests into {base} of {}", self.repo);
+        let pulls: Vec<GiteaPull> = self.api.get_all(&url, "limit", PAGE, &action).await?;
+        Ok(pulls
+            .into_iter()
+            .map(PullRequest::from)
+            .filter(|pr| pr.open && pr.base == base && pr.head.starts_with(head_prefix))
+            .collect())
+    }
+
+    async fn create(&self, new: &NewPullRequest<'_>) -> Result<CreateOutcome, ForgeError> {
+        let action = format!(
+            "opening a pull request from {} into {} in {}",
+            new.head, new.base, self.repo
+        );
+        let body = json!({
+            "head": new.head,
+            "base": new.base,
+            "title": new.title,
+            "body": new.body,
+            "labels": Self::label_ids(new.labels),
+        });
+        let url = self.repo_url(&["pulls"]);
+        match self
+            .api
+            .json::<GiteaPull>(Method::POST, &url, Some(&body), &action, Safety::Once)
+            .await
+        {
+            Ok(pr) => Ok(CreateOutcome::Created(pr.into())),
+            Err(e) if e.status() == Some(409) => Ok(CreateOutcome::AlreadyExists),
+            Err(e) if matches!(e.status(), Some(404 | 422)) => Err(ForgeError::Rejected {
+                forge: ForgeKind::Gitea,
+                action,
+                message: format!(
+                    "{}; check that both branches exist",
+                    server_text(e.server_message().unwrap_or_default())
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update(&self, pr: &PullRequest, edit: &PullRequestEdit<'_>) -> Result<(), ForgeError> {
+        let action = format!("updating pull request #{} of {}", pr.number, self.repo);
+        let body = json!({
+            "title": edit.title,
+            "body": edit.body,
+            "labels": Self::label_ids(edit.labels),
+        });
+        let url = self.repo_url(&["pulls", &pr.number.to_string()]);
+        self.api
+            .send(
+                Method::PATCH,
+                &url,
+                Some(&body),
+                &action,
+                Safety::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn close_with_comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
+        let n = number.to_string();
+        let action = format!("commenting on pull request #{number} of {}", self.repo);
+        self.api
+            .send(
+                Method::POST,
+                &self.repo_url(&["issues", &n, "comments"]),
+                Some(&json!({ "body": comment })),
+                &action,
+                Safety::NotIdempotent,
+            )
+            .await?;
+        let action = format!("closing pull request #{number} of {}", self.repo);
+        self.api
+            .send(
+                Method::PATCH,
+                &self.repo_url(&["pulls", &n]),
+                Some(&json!({ "state": "closed" })),
+                &action,
+                Safety::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn request_reviewers(
+        &self,
+        pr: &PullRequest,
+        reviewers: &[User],
+    ) -> Result<(), ForgeError> {
+        if reviewers.is_empty() {
+            return Ok(());
+        }
+        let logins: Vec<&str> = reviewers.iter().map(|u| u.login.as_str()).collect();
+        let action = format!(
+            "requesting reviews from {} on pull request #{} of {}",
+            logins.join(", "),
+            pr.number,
+            self.repo
+        );
+        let url = self.repo_url(&["pulls", &pr.number.to_string(), "requested_reviewers"]);
+        // Requesting an already requested reviewer changes nothing: safe to repeat.
+        match self
+            .api
+            .send(
+                Method::POST,
+                &url,
+                Some(&json!({ "reviewers": logins })),
+                &action,
+                Safety::Idempotent,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.status(), Some(404 | 422)) => Err(ForgeError::Rejected {
+                forge: ForgeKind::Gitea,
+                action,
+                message: format!(
+                    "{}; a reviewer must be a collaborator of the repository and not the author",
+                    server_text(e.server_message().unwrap_or_default())
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn add_assignees(&self, pr: &PullRequest, assignees: &[User]) -> Result<(), ForgeError> {
+        if assignees.is_empty() {
+            return Ok(());
+        }
+        let mut logins: Vec<&str> = pr.assignees.iter().map(|u| u.login.as_str()).collect();
+        logins.extend(assignees.iter().map(|u| u.login.as_str()));
+        let action = format!("assigning pull request #{} of {}", pr.number, self.repo);
+        let url = self.repo_url(&["pulls", &pr.number.to_string()]);
+        self.api
+            .send(
+                Method::PATCH,
+                &url,
+                Some(&json!({ "assignees": logins })),
+                &action,
+                Safety::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,412 @@
+//! GitHub and GitHub Enterprise (`https://api.github.com`, `https://HOST/api/v3`): `Bearer` tokens,
+//! labels by name through the issues API (checked first: GitHub would silently create unknown ones).
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::{Api, Safety, server_text};
+use crate::error::ForgeError;
+use crate::model::{
+    CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest, PullRequestEdit, User,
+    UserRole,
+};
+
+const PAGE: usize = 100;
+
+pub struct GitHub {
+    api: Api,
+    repo: String,
+    owner: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct GhUser {
+    id: u64,
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct GhLabel {
+    id: u64,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct GhRef {
+    #[serde(rename = "ref")]
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct GhPull {
+    number: u64,
+    html_url: String,
+    title: String,
+    #[serde(default)]
+    body: Option<String>,
+    state: String,
+    head: GhRef,
+    base: GhRef,
+    #[serde(default)]
+    labels: Vec<GhLabel>,
+    #[serde(default)]
+    requested_reviewers: Vec<GhUser>,
+    #[serde(default)]
+    assignees: Vec<GhUser>,
+}
+
+#[derive(Deserialize)]
+struct GhPermissions {
+    #[serde(default)]
+    push: bool,
+}
+
+#[derive(Deserialize)]
+struct GhRepo {
+    #[serde(default)]
+    permissions: Option<GhPermissions>,
+}
+
+fn user(u: GhUser) -> User {
+    User {
+        login: u.login,
+        id: Some(u.id),
+    }
+}
+
+impl From<GhPull> for PullRequest {
+    fn from(p: GhPull) -> Self {
+        PullRequest {
+            number: p.number,
+            url: p.html_url,
+            title: p.title,
+            body: p.body.unwrap_or_default(),
+            head: p.head.name,
+            base: p.base.name,
+            open: p.state == "open",
+            labels: p
+                .labels
+                .into_iter()
+                .map(|l| Label {
+                    name: l.name,
+                    id: Some(l.id),
+                })
+                .collect(),
+            reviewers: p.requested_reviewers.into_iter().map(user).collect(),
+            assignees: p.assignees.into_iter().map(user).collect(),
+        }
+    }
+}
+
+impl GitHub {
+    pub(crate) fn new(api: Api, repo: &str) -> Result<Self, ForgeError> {
+        let (owner, name) = crate::split_owner_name(ForgeKind::GitHub, repo)?;
+        Ok(Self {
+            api,
+            repo: repo.to_owned(),
+            owner,
+            name,
+        })
+    }
+
+    fn repo_url(&self, rest: &[&str]) -> reqwest::Url {
+        let mut segments = vec!["repos", self.owner.as_str(), self.name.as_str()];
+        segments.extend_from_slice(rest);
+        self.api.url(&segments)
+    }
+
+    async fn add_labels(&self, number: u64, labels: &[Label]) -> Result<(), ForgeError> {
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = labels.iter().map(|l| l.name.as_str()).collect();
+        let action = format!("labelling pull request #{number} of {}", self.repo);
+        // Adding labels a pull request already has changes nothing: safe to repeat.
+        self.api
+            .send(
+                Method::POST,
+                &self.repo_url(&["issues", &number.to_string(), "labels"]),
+                Some(&json!({ "labels": names })),
+                &action,
+                Safety::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+impl Forge for GitHub {
+    fn kind(&self) -> ForgeKind {
+        ForgeKind::GitHub
+    }
+
+    fn repo(&self) -> &str {
+        &self.repo
+    }
+
+    async fn check_repo(&self, base: &str) -> Result<(), ForgeError> {
+        let action = format!("checking repository {}", self.repo);
+        let repo: Option<GhRepo> = self.api.get_optional(&self.repo_url(&[]), &action).await?;
+        let Some(repo) = repo else {
+            return Err(ForgeError::RepoNotFound {
+                forge: ForgeKind::GitHub,
+                repo: self.repo.clone(),
+                api: self.api.base_display(),
+            });
+        };
+        if let Some(GhPermissions { push: false }) = repo.permissions {
+            return Err(ForgeError::Forbidden {
+                forge: ForgeKind::GitHub,
+                action,
+                status: 403,
+                message: "the token cannot push to the repository".into(),
+                needs: ForgeKind::GitHub.permissions_needed(),
+            });
+        }
+        let mut segments = vec!["branches"];
+        segments.extend(base.split('/'));
+        let action = format!("checking branch {base} of {}", self.repo);
+        if !self.api.exists(&self.repo_url(&segments), &action).await? {
+            return Err(ForgeError::BranchNotFound {
+                forge: ForgeKind::GitHub,
+                repo: self.repo.clone(),
+                branch: base.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn resolve_labels(&self, names: &[String]) -> Result<Vec<Label>, ForgeError> {
+        let mut labels = Vec::new();
+        for name in names {
+            let action = format!("looking up label {name:?} of {}", self.repo);
+            let found: Option<GhLabel> = self
+                .api
+                .get_optional(&self.repo_url(&["labels", name]), &action)
+                .await?;
+            let found = found.ok_or_else(|| ForgeError::LabelNotFound {
+                forge: ForgeKind::GitHub,
+                repo: self.repo.clone(),
+                label: name.clone(),
+            })?;
+            labels.push(Label {
+                name: found.name,
+                id: Some(found.id),
+            });
+        }
+        Ok(labels)
+    }
+
+    async fn resolve_users(
+        &self,
+        logins: &[String],
+        role: UserRole,
+    ) -> Result<Vec<User>, ForgeError> {
+        // Reviewers must be collaborators; assignees must be assignable (GitHub silently drops others).
+        let collection = match role {
+            UserRole::Reviewer => "collaborators",
+            UserRole::Assignee => "assignees",
+        };
+        let mut users = Vec::new();
+        for login in logins {
+            let action = format!("checking {} {login} of {}", role.name(), self.repo);
+            if !self
+                .api
+                .exists(&self.repo_url(&[collection, login]), &action)
+                .await?
+            {
+                return Err(ForgeError::UserNotFound {
+                    forge: ForgeKind::GitHub,
+                    repo: self.repo.clone(),
+                    role: role.name(),
+                    user: login.clone(),
+                });
+            }
+            users.push(User {
+                login: login.clone(),
+                id: None,
+            });
+        }
+        Ok(users)
+    }
+
+    async fn find_open(&self, head: &str, base: &str) -> Result<Option<PullRequest>, ForgeError> {
+        let mut url = self.repo_url(&["pulls"]);
+        url.query_pairs_mut()
+            .append_pair("state", "open")
+            .append_pair("head", &format!("{}:{head}", self.owner))
+            .append_pair("base", base);
+        let action = format!(
+            "looking up the pull request from {head} into {base} in {}",
+            self.repo
+        );
+        let pulls: Vec<GhPull> = self.api.get(&url, &action).await?;
+        Ok(pulls
+            .into_iter()
+            .map(PullRequest::from)
+            .find(|pr| pr.open && pr.head == head && pr.base == base))
+    }
+
+    async fn list_open(
+        &self,
+        base: &str,
+        head_prefix: &str,
+    ) -> Result<Vec<PullRequest>, ForgeError> {
+        let mut url = self.repo_url(&["pulls"]);
+        url.query_pairs_mut()
+            .append_pair("state", "open")
+            .append_pair("base", base);
+        let action = format!("listing open pull requests into {base} of {}", self.repo);
+        let pulls: Vec<GhPull> = self.api.get_all(&url, "per_page", PAGE, &action).await?;
+        Ok(pulls
+            .into_iter()
+            .map(PullRequest::from)
+            .filter(|pr| pr.open && pr.base == base && pr.head.starts_with(head_prefix))
+            .collect())
+    }
+
+    async fn create(&self, new: &NewPullRequest<'_>) -> Result<CreateOutcome, ForgeError> {
+        let action = format!(
+            "opening a pull request from {} into {} in {}",
+            new.head, new.base, self.repo
+        );
+        let body = json!({
+            "head": new.head,
+            "base": new.base,
+            "title": new.title,
+            "body": new.body,
+        });
+        let url = self.repo_url(&["pulls"]);
+        let created = match self
+            .api
+            .json::<GhPull>(Method::POST, &url, Some(&body), &action, Safety::Once)
+            .await
+        {
+            Ok(pr) => PullRequest::from(pr),
+            Err(e) if e.status() == Some(422) => {
+                let message = server_text(e.server_message().unwrap_or_default());
+                if message.contains("already exists") {
+                    return Ok(CreateOutcome::AlreadyExists);
+                }
+                return Err(ForgeError::Rejected {
+                    forge: ForgeKind::GitHub,
+                    action,
+                    message: format!("{message}; check that both branches exist"),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        self.add_labels(created.number, new.labels).await?;
+        Ok(CreateOutcome::Created(PullRequest {
+            labels: new.labels.to_vec(),
+            ..created
+        }))
+    }
+
+    async fn update(&self, pr: &PullRequest, edit: &PullRequestEdit<'_>) -> Result<(), ForgeError> {
+        let action = format!("updating pull request #{} of {}", pr.number, self.repo);
+        let url = self.repo_url(&["pulls", &pr.number.to_string()]);
+        self.api
+            .send(
+                Method::PATCH,
+                &url,
+                Some(&json!({ "title": edit.title, "body": edit.body })),
+                &action,
+                Safety::Idempotent,
+            )
+            .await?;
+        let missing: Vec<Label> = edit
+            .labels
+            .iter()
+            .filter(|l| !pr.has_label(&l.name))
+            .cloned()
+            .collect();
+        self.add_labels(pr.number, &missing).await
+    }
+
+    async fn close_with_comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
+        let n = number.to_string();
+        let action = format!("commenting on pull request #{number} of {}", self.repo);
+        self.api
+            .send(
+                Method::POST,
+                &self.repo_url(&["issues", &n, "comments"]),
+                Some(&json!({ "body": comment })),
+                &action,
+                Safety::NotIdempotent,
+            )
+            .await?;
+        let action = format!("closing pull request #{number} of {}", self.repo);
+        self.api
+            .send(
+                Method::PATCH,
+                &self.repo_url(&["pulls", &n]),
+                Some(&json!({ "state": "closed" })),
+                &action,
+                Safety::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn request_reviewers(
+        &self,
+        pr: &PullRequest,
+        reviewers: &[User],
+    ) -> Result<(), ForgeError> {
+        if reviewers.is_empty() {
+            return Ok(());
+        }
+        let logins: Vec<&str> = reviewers.iter().map(|u| u.login.as_str()).collect();
+        let action = format!(
+            "requesting reviews from {} on pull request #{} of {}",
+            logins.join(", "),
+            pr.number,
+            self.repo
+        );
+        let url = self.repo_url(&["pulls", &pr.number.to_string(), "requested_reviewers"]);
+        match self
+            .api
+            .send(
+                Method::POST,
+                &url,
+                Some(&json!({ "reviewers": logins })),
+                &action,
+                Safety::Idempotent,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(422) => Err(ForgeError::Rejected {
+                forge: ForgeKind::GitHub,
+                action,
+                message: format!(
+                    "{}; a reviewer must be a collaborator and not the pull request's author",
+                    server_text(e.server_message().unwrap_or_default())
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn add_assignees(&self, pr: &PullRequest, assignees: &[User]) -> Result<(), ForgeError> {
+        if assignees.is_empty() {
+            return Ok(());
+        }
+        let logins: Vec<&str> = assignees.iter().map(|u| u.login.as_str()).collect();
+        let action = format!("assigning pull request #{} of {}", pr.number, self.repo);
+        let url = self.repo_url(&["issues", &pr.number.to_string(), "assignees"]);
+        self.api
+            .send(
+                Method::POST,
+                &url,
+                Some(&json!({ "assignees": logins })),
+                &action,
+                Safety::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,387 @@
+//! GitLab (`/api/v4`): merge requests, `PRIVATE-TOKEN`, the project addressed by its URL-encoded
+//! path, labels by name (checked first: GitLab would silently create unknown ones), users by id.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::{Api, Safety, server_text};
+use crate::error::ForgeError;
+use crate::model::{
+    CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest, PullRequestEdit, User,
+    UserRole,
+};
+
+const PAGE: usize = 100;
+/// GitLab's Developer role: the least that may push branches and open merge requests.
+const DEVELOPER: u64 = 30;
+
+pub struct GitLab {
+    api: Api,
+    project: String,
+}
+
+#[derive(Deserialize)]
+struct GlUser {
+    id: u64,
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct GlLabel {
+    id: u64,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct GlMergeRequest {
+    iid: u64,
+    web_url: String,
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+    state: String,
+    source_branch: String,
+    target_branch: String,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    reviewers: Vec<GlUser>,
+    #[serde(default)]
+    assignees: Vec<GlUser>,
+}
+
+#[derive(Deserialize)]
+struct GlAccess {
+    access_level: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct GlPermissions {
+    #[serde(default)]
+    project_access: Option<GlAccess>,
+    #[serde(default)]
+    group_access: Option<GlAccess>,
+}
+
+#[derive(Deserialize)]
+struct GlProject {
+    #[serde(default)]
+    permissions: Option<GlPermissions>,
+}
+
+fn user(u: GlUser) -> User {
+    User {
+        login: u.username,
+        id: Some(u.id),
+    }
+}
+
+impl From<GlMergeRequest> for PullRequest {
+    fn from(m: GlMergeRequest) -> Self {
+        PullRequest {
+            number: m.iid,
+            url: m.web_url,
+            title: m.title,
+            body: m.description.unwrap_or_default(),
+            head: m.source_branch,
+            base: m.target_branch,
+            open: m.state == "opened",
+            labels: m
+                .labels
+                .into_iter()
+                .map(|name| Label { name, id: None })
+                .collect(),
+            reviewers: m.reviewers.into_iter().map(user).collect(),
+            assignees: m.assignees.into_iter().map(user).collect(),
+        }
+    }
+}
+
+fn label_list(labels: &[Label]) -> String {
+    labels
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn user_ids<'a>(existing: &'a [User], added: &'a [User]) -> Vec<u64> {
+    let mut ids: Vec<u64> = existing.iter().chain(added).filter_map(|u| u.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+impl GitLab {
+    pub(crate) fn new(api: Api, project: &str) -> Result<Self, ForgeError> {
+        let project = project.trim_matches('/');
+        if !project.contains('/') {
+            return Err(ForgeError::Usage(format!(
+                "--repo {project:?}: give the GitLab project's full path, GROUP/PROJECT (subgroups allowed)"
+            )));
+        }
+        Ok(Self {
+            api,
+            project: project.to_owned(),
+        })
+    }
+
+    fn project_url(&self, rest: &[&str]) -> reqwest::Url {
+        let mut segments = vec!["projects", self.project.as_str()];
+        segments.extend_from_slice(rest);
+        self.api.url(&segments)
+    }
+
+    fn mr_url(&self, iid: u64, rest: &[&str]) -> reqwest::Url {
+        let iid = iid.to_string();
+        let mut segments = vec!["merge_requests", iid.as_str()];
+        segments.extend_from_slice(rest);
+        self.project_url(&segments)
+    }
+
+    async fn put_mr(
+        &self,
+        iid: u64,
+        body: serde_json::Value,
+        action: &str,
+    ) -> Result<(), ForgeError> {
+        self.api
+            .send(
+                Method::PUT,
+                &self.mr_url(iid, &[]),
+                Some(&body),
+                action,
+                Safety::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+impl Forge for GitLab {
+    fn kind(&self) -> ForgeKind {
+        ForgeKind::GitLab
+    }
+
+    fn repo(&self) -> &str {
+        &self.project
+    }
+
+    async fn check_repo(&self, base: &str) -> Result<(), ForgeError> {
+        let action = format!("checking project {}", self.project);
+        let project: Option<GlProject> = self
+            .api
+            .get_optional(&self.project_url(&[]), &action)
+            .await?;
+        let Some(project) = project else {
+            return Err(ForgeError::RepoNotFound {
+                forge: ForgeKind::GitLab,
+                repo: self.project.clone(),
+                api: self.api.base_display(),
+            });
+        };
+        let permissions = project.permissions.unwrap_or_default();
+        let level = [permissions.project_access, permissions.group_access]
+            .into_iter()
+            .flatten()
+            .map(|a| a.access_level)
+            .max();
+        if let Some(level) = level.filter(|l| *l < DEVELOPER) {
+            return Err(ForgeError::Forbidden {
+                forge: ForgeKind::GitLab,
+                action,
+                status: 403,
+                message: format!(
+                    "the token's user has access level {level} (Developer is {DEVELOPER})"
+                ),
+                needs: ForgeKind::GitLab.permissions_needed(),
+            });
+        }
+        let action = format!("checking branch {base} of {}", self.project);
+        if !self
+            .api
+            .exists(
+                &self.project_url(&["repository", "branches", base]),
+                &action,
+            )
+            .await?
+        {
+            return Err(ForgeError::BranchNotFound {
+                forge: ForgeKind::GitLab,
+                repo: self.project.clone(),
+                branch: base.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn resolve_labels(&self, names: &[String]) -> Result<Vec<Label>, ForgeError> {
+        let mut labels = Vec::new();
+        for name in names {
+            let action = format!("looking up label {name:?} of {}", self.project);
+            let found: Option<GlLabel> = self
+                .api
+                .get_optional(&self.project_url(&["labels", name]), &action)
+                .await?;
+            let found = found.ok_or_else(|| ForgeError::LabelNotFound {
+                forge: ForgeKind::GitLab,
+                repo: self.project.clone(),
+                label: name.clone(),
+            })?;
+            labels.push(Label {
+                name: found.name,
+                id: Some(found.id),
+            });
+        }
+        Ok(labels)
+    }
+
+    async fn resolve_users(
+        &self,
+        logins: &[String],
+        role: UserRole,
+    ) -> Result<Vec<User>, ForgeError> {
+        let mut users = Vec::new();
+        for login in logins {
+            let mut url = self.api.url(&["users"]);
+            url.query_pairs_mut().append_pair("username", login);
+            let action = format!("looking up {} {login}", role.name());
+            let found: Vec<GlUser> = self.api.get(&url, &action).await?;
+            let found = found
+                .into_iter()
+                .next()
+                .ok_or_else(|| ForgeError::UserNotFound {
+                    forge: ForgeKind::GitLab,
+                    repo: self.project.clone(),
+                    role: role.name(),
+                    user: login.clone(),
+                })?;
+            users.push(user(found));
+        }
+        Ok(users)
+    }
+
+    async fn find_open(&self, head: &str, base: &str) -> Result<Option<PullRequest>, ForgeError> {
+        let mut url = self.project_url(&["merge_requests"]);
+        url.query_pairs_mut()
+            .append_pair("state", "opened")
+            .append_pair("source_branch", head)
+            .append_pair("target_branch", base);
+        let action = format!(
+            "looking up the merge request from {head} into {base} in {}",
+            self.project
+        );
+        let found: Vec<GlMergeRequest> = self.api.get(&url, &action).await?;
+        Ok(found
+            .into_iter()
+            .map(PullRequest::from)
+            .find(|pr| pr.open && pr.head == head && pr.base == base))
+    }
+
+    async fn list_open(
+        &self,
+        base: &str,
+        head_prefix: &str,
+    ) -> Result<Vec<PullRequest>, ForgeError> {
+        let mut url = self.project_url(&["merge_requests"]);
+        url.query_pairs_mut()
+            .append_pair("state", "opened")
+            .append_pair("target_branch", base);
+        let action = format!(
+            "listing open merge requests into {base} of {}",
+            self.project
+        );
+        let found: Vec<GlMergeRequest> = self.api.get_all(&url, "per_page", PAGE, &action).await?;
+        Ok(found
+            .into_iter()
+            .map(PullRequest::from)
+            .filter(|pr| pr.open && pr.base == base && pr.head.starts_with(head_prefix))
+            .collect())
+    }
+
+    async fn create(&self, new: &NewPullRequest<'_>) -> Result<CreateOutcome, ForgeError> {
+        let action = format!(
+            "opening a merge request from {} into {} in {}",
+            new.head, new.base, self.project
+        );
+        let body = json!({
+            "source_branch": new.head,
+            "target_branch": new.base,
+            "title": new.title,
+            "description": new.body,
+            "labels": label_list(new.labels),
+        });
+        let url = self.project_url(&["merge_requests"]);
+        match self
+            .api
+            .json::<GlMergeRequest>(Method::POST, &url, Some(&body), &action, Safety::Once)
+            .await
+        {
+            Ok(mr) => Ok(CreateOutcome::Created(mr.into())),
+            Err(e) if e.status() == Some(409) => Ok(CreateOutcome::AlreadyExists),
+            Err(e) if matches!(e.status(), Some(400 | 404 | 422)) => Err(ForgeError::Rejected {
+                forge: ForgeKind::GitLab,
+                action,
+                message: format!(
+                    "{}; check that both branches exist",
+                    server_text(e.server_message().unwrap_or_default())
+                ),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update(&self, pr: &PullRequest, edit: &PullRequestEdit<'_>) -> Result<(), ForgeError> {
+        let action = format!("updating merge request !{} of {}", pr.number, self.project);
+        let body = json!({
+            "title": edit.title,
+            "description": edit.body,
+            "labels": label_list(edit.labels),
+        });
+        self.put_mr(pr.number, body, &action).await
+    }
+
+    async fn close_with_comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
+        let action = format!("commenting on merge request !{number} of {}", self.project);
+        self.api
+            .send(
+                Method::POST,
+                &self.mr_url(number, &["notes"]),
+                Some(&json!({ "body": comment })),
+                &action,
+                Safety::NotIdempotent,
+            )
+            .await?;
+        let action = format!("closing merge request !{number} of {}", self.project);
+        self.put_mr(number, json!({ "state_event": "close" }), &action)
+            .await
+    }
+
+    async fn request_reviewers(
+        &self,
+        pr: &PullRequest,
+        reviewers: &[User],
+    ) -> Result<(), ForgeError> {
+        if reviewers.is_empty() {
+            return Ok(());
+        }
+        let action = format!(
+            "setting reviewers of merge request !{} of {}",
+            pr.number, self.project
+        );
+        let ids = user_ids(&pr.reviewers, reviewers);
+        self.put_mr(pr.number, json!({ "reviewer_ids": ids }), &action)
+            .await
+    }
+
+    async fn add_assignees(&self, pr: &PullRequest, assignees: &[User]) -> Result<(), ForgeError> {
+        if assignees.is_empty() {
+            return Ok(());
+        }
+        let action = format!("assigning merge request !{} of {}", pr.number, self.project);
+        let ids = user_ids(&pr.assignees, assignees);
+        self.put_mr(pr.number, json!({ "assignee_ids": ids }), &action)
+            .await
+    }
+}

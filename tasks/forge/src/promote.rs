@@ -1,0 +1,538 @@
+//! The promotion step: the new version written on a deterministic branch, and exactly one open pull
+//! request for it, current in title, body, labels, reviewers and assignees. Re-running it is a no-op;
+//! running it twice at once ends with one pull request; older promotion pull requests for the same
+//! model and environment are closed with a link to the current one.
+
+use std::future::Future;
+
+use common::{RetryPolicy, retry_async};
+
+use crate::error::ForgeError;
+use crate::model::{
+    CreateOutcome, Forge, Label, NewPullRequest, PullRequest, PullRequestEdit, User, UserRole,
+};
+use crate::template::render;
+
+pub const DEFAULT_BRANCH_TEMPLATE: &str = "promote/{env}/{model}";
+pub const DEFAULT_TITLE_TEMPLATE: &str = "Promote {model} {new_version} to {env}";
+pub const DEFAULT_BODY_TEMPLATE: &str = "\
+Promotes **{model}** in **{env}** from `{old_version}` to `{new_version}`.
+
+| | |
+|---|---|
+| Model | `{model}` |
+| Environment | `{env}` |
+| Version | `{old_version}` → `{new_version}` |
+| Image | `{image}` |
+| Source commit | {source_commit_url} |
+
+Change to `{file}`:
+
+```diff
+{diff}
+```
+{registry}";
+
+/// What the git side did: [`ChangeWriter::write`]'s answer.
+#[derive(Debug, Clone)]
+pub struct ConfigChange {
+    /// False when the base branch already has the values: nothing was committed or pushed.
+    pub changed: bool,
+    /// The configuration file, relative to the repository root.
+    pub file: String,
+    /// The version the base branch had, if the key existed.
+    pub old_version: Option<String>,
+    /// A unified diff of the file.
+    pub diff: String,
+    pub commit: Option<String>,
+}
+
+/// The git side of a promotion: set the values in the environment's config file, commit, and
+/// force-push onto `branch` (created from the base branch or reset onto it). When the base
+/// already has the values, change nothing and say so.
+pub trait ChangeWriter: Send + Sync {
+    fn write(&self, branch: &str) -> impl Future<Output = Result<ConfigChange, ForgeError>> + Send;
+}
+
+#[derive(Debug, Clone)]
+pub struct PromotionRequest {
+    pub model: String,
+    pub env: String,
+    pub version: String,
+    pub base: String,
+    pub branch_template: String,
+    pub title_template: String,
+    pub body_template: String,
+    pub labels: Vec<String>,
+    pub reviewers: Vec<String>,
+    pub assignees: Vec<String>,
+    /// The image reference with its digest.
+    pub image: Option<String>,
+    pub source_commit_url: Option<String>,
+    /// Markdown for `{registry}`: the candidate's metrics and properties beside the version now
+    /// labelled with this environment, from the model registry. Empty when not given.
+    pub registry_section: Option<String>,
+    /// Retries of the create step (each retry looks the pull request up first).
+    pub retry: RetryPolicy,
+}
+
+impl PromotionRequest {
+    pub fn new(model: &str, env: &str, version: &str) -> Self {
+        Self {
+            model: model.to_owned(),
+            env: env.to_owned(),
+            version: version.to_owned(),
+            base: "main".into(),
+            branch_template: DEFAULT_BRANCH_TEMPLATE.into(),
+            title_template: DEFAULT_TITLE_TEMPLATE.into(),
+            body_template: DEFAULT_BODY_TEMPLATE.into(),
+            labels: Vec::new(),
+            reviewers: Vec::new(),
+            assignees: Vec::new(),
+            image: None,
+            source_commit_url: None,
+            registry_section: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The promotion branch: the branch template with `{model}`, `{env}` and `{version}`.
+    pub fn branch(&self) -> Result<String, ForgeError> {
+        let branch = render(
+            "--branch-template",
+            &self.branch_template,
+            &[
+                ("model", &self.model),
+                ("env", &self.env),
+                ("version", &self.version),
+            ],
+        )?;
+        check_branch_name(&branch)?;
+        Ok(branch)
+    }
+
+    /// The hidden line that marks a pull request as this model's promotion in this environment,
+    /// whatever its branch: how superseded ones are found after a template change.
+    pub fn marker(&self) -> String {
+        format!(
+            "<!-- modelcar-gitops promotion model={} env={} -->",
+            self.model, self.env
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromotionStatus {
+    Created,
+    Updated,
+    Unchanged,
+    UpToDate,
+}
+
+impl PromotionStatus {
+    /// The value of the `status` result.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+            Self::UpToDate => "up-to-date",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PromotionOutcome {
+    pub status: PromotionStatus,
+    /// The pull request (none when up to date).
+    pub number: Option<u64>,
+    pub url: Option<String>,
+    /// The promotion branch (none when up to date: nothing was pushed).
+    pub branch: Option<String>,
+    /// Pull requests closed as superseded by this one.
+    pub superseded: Vec<u64>,
+}
+
+/// Runs the whole promotion. Everything that can be checked is checked before anything is written:
+/// repository, base branch, labels, reviewers and assignees.
+pub async fn promote<F: Forge, W: ChangeWriter>(
+    forge: &F,
+    writer: &W,
+    request: &PromotionRequest,
+) -> Result<PromotionOutcome, ForgeError> {
+    let branch = request.branch()?;
+    forge.check_repo(&request.base).await?;
+    let labels = forge.resolve_labels(&request.labels).await?;
+    let reviewers = forge
+        .resolve_users(&request.reviewers, UserRole::Reviewer)
+        .await?;
+    let assignees = forge
+        .resolve_users(&request.assignees, UserRole::Assignee)
+        .await?;
+
+    let change = writer.write(&branch).await?;
+    if !change.changed {
+        tracing::info!(
+            "{} already has {} {} in {}: no promotion branch, no pull request",
+            request.base,
+            request.model,
+            request.version,
+            change.file
+        );
+        return Ok(PromotionOutcome {
+            status: PromotionStatus::UpToDate,
+            number: None,
+            url: None,
+            branch: None,
+            superseded: Vec::new(),
+        });
+    }
+
+    let (title, body) = render_title_body(request, &change, &branch)?;
+    let (pr, mut status) = match forge.find_open(&branch, &request.base).await? {
+        Some(pr) => (pr, PromotionStatus::Unchanged),
+        None => {
+            let new = NewPullRequest {
+                head: &branch,
+                base: &request.base,
+                title: &title,
+                body: &body,
+                labels: &labels,
+            };
+            match create_or_adopt(forge, &new, &request.retry).await? {
+                Opened::Created(pr) => (pr, PromotionStatus::Created),
+                Opened::Adopted(pr) => (pr, PromotionStatus::Unchanged),
+            }
+        }
+    };
+    if status != PromotionStatus::Created
+        && bring_up_to_date(forge, &pr, &title, &body, &labels).await?
+    {
+        status = PromotionStatus::Updated;
+    }
+    let missing_reviewers: Vec<User> = reviewers
+        .into_iter()
+        .filter(|u| !pr.has_reviewer(&u.login))
+        .collect();
+    let missing_assignees: Vec<User> = assignees
+        .into_iter()
+        .filter(|u| !pr.has_assignee(&u.login))
+        .collect();
+    forge.request_reviewers(&pr, &missing_reviewers).await?;
+    forge.add_assignees(&pr, &missing_assignees).await?;
+    if status == PromotionStatus::Unchanged
+        && !(missing_reviewers.is_empty() && missing_assignees.is_empty())
+    {
+        status = PromotionStatus::Updated;
+    }
+    let superseded = close_superseded(forge, request, &branch, &pr).await?;
+    tracing::info!(
+        "pull request #{} {}: {}",
+        pr.number,
+        status.as_str(),
+        pr.url
+    );
+    Ok(PromotionOutcome {
+        status,
+        number: Some(pr.number),
+        url: Some(pr.url),
+        branch: Some(branch),
+        superseded,
+    })
+}
+
+fn render_title_body(
+    request: &PromotionRequest,
+    change: &ConfigChange,
+    branch: &str,
+) -> Result<(String, String), ForgeError> {
+    let old_version = change.old_version.as_deref().unwrap_or("(none)");
+    let diff = change.diff.trim_end();
+    let vars = [
+        ("model", request.model.as_str()),
+        ("env", request.env.as_str()),
+        ("old_version", old_version),
+        ("new_version", request.version.as_str()),
+        ("version", request.version.as_str()),
+        ("diff", diff),
+        ("file", change.file.as_str()),
+        ("image", request.image.as_deref().unwrap_or("(not given)")),
+        (
+            "source_commit_url",
+            request
+                .source_commit_url
+                .as_deref()
+                .unwrap_or("(not given)"),
+        ),
+        (
+            "registry",
+            request.registry_section.as_deref().unwrap_or(""),
+        ),
+        ("branch", branch),
+        ("base", request.base.as_str()),
+    ];
+    let title = render("--title-template", &request.title_template, &vars)?;
+    let title = title.trim().to_owned();
+    if title.is_empty() || title.contains('\n') {
+        return Err(ForgeError::Usage(
+            "--title-template must give a non-empty, single-line title".into(),
+        ));
+    }
+    let body = render("--body-template", &request.body_template, &vars)?;
+    let body = format!("{}\n\n{}\n", body.trim_end(), request.marker());
+    Ok((title, body))
+}
+
+enum Opened {
+    Created(PullRequest),
+    Adopted(PullRequest),
+}
+
+/// Creates the pull request. A create that fails in an unknown way is retried only after looking
+/// the pull request up, and one that lost a race to another run adopts the winner's.
+async fn create_or_adopt<F: Forge>(
+    forge: &F,
+    new: &NewPullRequest<'_>,
+    policy: &RetryPolicy,
+) -> Result<Opened, ForgeError> {
+    retry_async(policy, "opening the pull request", |attempt| async move {
+        if attempt > 1
+            && let Some(pr) = forge.find_open(new.head, new.base).await?
+        {
+            return Ok(Opened::Adopted(pr));
+        }
+        match forge.create(new).await? {
+            CreateOutcome::Created(pr) => Ok(Opened::Created(pr)),
+            CreateOutcome::AlreadyExists => {
+                tracing::info!(
+                    "another run opened the pull request from {} first; using it",
+                    new.head
+                );
+                forge
+                    .find_open(new.head, new.base)
+                    .await?
+                    .map(Opened::Adopted)
+                    .ok_or_else(|| ForgeError::Rejected {
+                        forge: forge.kind(),
+                        action: format!("opening a pull request from {} into {}", new.head, new.base),
+                        message: "the forge says one already exists, yet none is open for this head and base; \
+                                  check for a pull request from a fork with the same branch name"
+                            .into(),
+                    })
+            }
+        }
+    })
+    .await
+}
+
+fn normalized(text: &str) -> String {
+    text.replace("\r\n", "\n").trim_end().to_owned()
+}
+
+/// Sets title, body and labels when they differ; labels someone added by hand are kept.
+async fn bring_up_to_date<F: Forge>(
+    forge: &F,
+    pr: &PullRequest,
+    title: &str,
+    body: &str,
+    labels: &[Label],
+) -> Result<bool, ForgeError> {
+    let missing: Vec<&Label> = labels.iter().filter(|l| !pr.has_label(&l.name)).collect();
+    if pr.title == title && normalized(&pr.body) == normalized(body) && missing.is_empty() {
+        return Ok(false);
+    }
+    let mut wanted = pr.labels.clone();
+    wanted.extend(missing.into_iter().cloned());
+    forge
+        .update(
+            pr,
+            &PullRequestEdit {
+                title,
+                body,
+                labels: &wanted,
+            },
+        )
+        .await?;
+    Ok(true)
+}
+
+/// Closes the other open promotion pull requests for this model and environment: those whose head
+/// branch fits the branch template with any version, or whose body carries this promotion's marker.
+async fn close_superseded<F: Forge>(
+    forge: &F,
+    request: &PromotionRequest,
+    branch: &str,
+    current: &PullRequest,
+) -> Result<Vec<u64>, ForgeError> {
+    let pattern = BranchPattern::new(request)?;
+    let marker = request.marker();
+    let open = forge.list_open(&request.base, pattern.prefix()).await?;
+    let others = if pattern.prefix().is_empty() {
+        open
+    } else {
+        // The marker finds promotion pull requests on branches outside the template's prefix.
+        let mut all = forge.list_open(&request.base, "").await?;
+        all.retain(|pr| pattern.matches(&pr.head) || pr.body.contains(&marker));
+        all
+    };
+    let mut closed = Vec::new();
+    for pr in others {
+        if pr.number == current.number || pr.head == branch {
+            continue;
+        }
+        if !(pattern.matches(&pr.head) || pr.body.contains(&marker)) {
+            continue;
+        }
+        let comment = format!(
+            "Superseded by {} ({} {} to {}).",
+            current.url, request.model, request.version, request.env
+        );
+        forge.close_with_comment(pr.number, &comment).await?;
+        tracing::info!(
+            "closed superseded pull request #{} ({})",
+            pr.number,
+            pr.head
+        );
+        closed.push(pr.number);
+    }
+    Ok(closed)
+}
+
+/// The branch template with `{version}` as a wildcard (one or more characters, no `/`).
+struct BranchPattern {
+    pieces: Vec<String>,
+}
+
+impl BranchPattern {
+    fn new(request: &PromotionRequest) -> Result<Self, ForgeError> {
+        const WILDCARD: &str = "\u{0}";
+        let rendered = render(
+            "--branch-template",
+            &request.branch_template,
+            &[
+                ("model", &request.model),
+                ("env", &request.env),
+                ("version", WILDCARD),
+            ],
+        )?;
+        Ok(Self {
+            pieces: rendered.split(WILDCARD).map(str::to_owned).collect(),
+        })
+    }
+
+    fn prefix(&self) -> &str {
+        &self.pieces[0]
+    }
+
+    fn matches(&self, head: &str) -> bool {
+        let [first, middle @ .., last] = self.pieces.as_slice() else {
+            return head == self.pieces[0];
+        };
+        let Some(mut rest) = head.strip_prefix(first.as_str()) else {
+            return false;
+        };
+        for piece in middle.iter().chain(std::iter::once(last)) {
+            let is_last = std::ptr::eq(piece, last);
+            let found = if is_last {
+                rest.strip_suffix(piece.as_str()).map(|wild| (wild, ""))
+            } else {
+                rest.find(piece.as_str())
+                    .map(|at| (&rest[..at], &rest[at + piece.len()..]))
+            };
+            match found {
+                Some((wild, after)) if !wild.is_empty() && !wild.contains('/') => rest = after,
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// The rules of `git check-ref-format` that a template can break.
+fn check_branch_name(branch: &str) -> Result<(), ForgeError> {
+    let bad = branch.is_empty()
+        || branch.starts_with(['-', '/'])
+        || branch.ends_with(['/', '.'])
+        || branch.ends_with(".lock")
+        || branch.contains("..")
+        || branch.contains("//")
+        || branch.contains("@{")
+        || branch
+            .chars()
+            .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c));
+    if bad {
+        return Err(ForgeError::Usage(format!(
+            "--branch-template gives {branch:?}, which is not a valid git branch name; \
+             avoid spaces and ~^:?*[\\ in the template and its values"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(template: &str) -> PromotionRequest {
+        PromotionRequest {
+            branch_template: template.into(),
+            ..PromotionRequest::new("jukebox", "prod", "v2")
+        }
+    }
+
+    #[test]
+    fn versioned_branch_pattern() {
+        let p = BranchPattern::new(&request("promote/{env}/{model}-{version}")).unwrap();
+        assert_eq!(p.prefix(), "promote/prod/jukebox-");
+        assert!(p.matches("promote/prod/jukebox-v1"));
+        assert!(p.matches("promote/prod/jukebox-a1b2c3"));
+        assert!(!p.matches("promote/prod/jukebox-"));
+        assert!(!p.matches("promote/prod/jukebox-v1/x"));
+        assert!(!p.matches("promote/prod/jukebox2-v1"));
+        let p = BranchPattern::new(&request("{version}/promote-{model}")).unwrap();
+        assert!(p.matches("v1/promote-jukebox"));
+        assert!(!p.matches("/promote-jukebox"));
+    }
+
+    #[test]
+    fn fixed_branch_pattern() {
+        let p = BranchPattern::new(&request(DEFAULT_BRANCH_TEMPLATE)).unwrap();
+        assert!(p.matches("promote/prod/jukebox"));
+        assert!(!p.matches("promote/prod/jukebox-v1"));
+    }
+
+    #[test]
+    fn branch_names_checked() {
+        assert_eq!(
+            request(DEFAULT_BRANCH_TEMPLATE).branch().unwrap(),
+            "promote/prod/jukebox"
+        );
+        assert!(request("promote {model}").branch().is_err());
+        assert!(request("promote/{env}/").branch().is_err());
+    }
+
+    #[test]
+    fn default_body_tells_a_reviewer_everything() {
+        let mut r = request(DEFAULT_BRANCH_TEMPLATE);
+        r.image = Some("quay.io/x/jukebox@sha256:abc".into());
+        r.source_commit_url = Some("https://git/x/commit/123".into());
+        let change = ConfigChange {
+            changed: true,
+            file: "model-deployments/prod/jukebox/config.yaml".into(),
+            old_version: Some("v1".into()),
+            diff: "-version: v1\n+version: v2\n".into(),
+            commit: None,
+        };
+        let (title, body) = render_title_body(&r, &change, "promote/prod/jukebox").unwrap();
+        assert_eq!(title, "Promote jukebox v2 to prod");
+        for needle in [
+            "`v1` → `v2`",
+            "quay.io/x/jukebox@sha256:abc",
+            "https://git/x/commit/123",
+            "+version: v2",
+            &r.marker(),
+        ] {
+            assert!(body.contains(needle), "{needle} missing from:\n{body}");
+        }
+    }
+}
