@@ -19,6 +19,7 @@ pub mod media_types;
 pub mod mutate;
 pub mod platform;
 pub mod reference;
+pub mod registry;
 
 pub use auth::{AuthError, Credential, Keychain};
 pub use blob::{BlobSource, FileBlob, InMemoryBlob, LocalBlob};
@@ -30,3 +31,4 @@ pub use manifest::{
 pub use mutate::{ImageBuilder, Layer, rfc3339_utc};
 pub use platform::InvalidPlatform;
 pub use reference::{ImageLocation, InvalidReference, Reference};
+pub use registry::{PushOptions, PushReport, RegistryClient, RegistryError};

@@ -1,0 +1,104 @@
+//! Streaming request bodies. A local blob is read on a blocking thread into a small bounded channel
+//! (at most [`CHANNEL_CHUNKS`] × [`CHUNK_SIZE`] in flight), hashed as it is read, and counted
+//! into the caller's progress: a blob is never held whole in memory.
+
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use common::progress::Progress;
+use futures_util::{Stream, StreamExt};
+
+use crate::blob::LocalBlob;
+use crate::digest::{Digest, HashingReader};
+
+pub(crate) const CHUNK_SIZE: usize = 256 * 1024;
+pub(crate) const CHANNEL_CHUNKS: usize = 4;
+
+/// What the reader thread found wrong, for a clear error instead of a broken-pipe one.
+#[derive(Debug, Default)]
+pub(crate) struct ReadOutcome {
+    pub(crate) io_error: Option<std::io::Error>,
+    /// Digest and size actually read, when they differ from the descriptor's.
+    pub(crate) changed: Option<(Digest, u64)>,
+}
+
+pub(crate) type Outcome = Arc<Mutex<ReadOutcome>>;
+
+/// A body streaming `blob`, which must hash to `digest` and be `size` bytes long.
+pub(crate) fn local_blob_body(
+    blob: Arc<dyn LocalBlob>,
+    digest: Digest,
+    size: u64,
+    progress: Option<Arc<Progress>>,
+) -> (reqwest::Body, Outcome) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
+    let outcome: Outcome = Arc::default();
+    let report = outcome.clone();
+    tokio::task::spawn_blocking(move || {
+        let fail = |error: std::io::Error| {
+            let message = error.to_string();
+            crate::registry::body::lock(&report).io_error = Some(error);
+            let _ = tx.blocking_send(Err(std::io::Error::other(message)));
+        };
+        let mut reader = match blob.open() {
+            Ok(reader) => HashingReader::new(reader),
+            Err(error) => return fail(error),
+        };
+        loop {
+            let mut chunk = vec![0u8; CHUNK_SIZE];
+            let n = match read_full(&mut reader, &mut chunk) {
+                Ok(n) => n,
+                Err(error) => return fail(error),
+            };
+            if n == 0 {
+                break;
+            }
+            chunk.truncate(n);
+            if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                return; // The request was dropped (failed or cancelled).
+            }
+        }
+        let (actual, read) = reader.finish();
+        if actual != digest || read != size {
+            lock(&report).changed = Some((actual, read));
+            let _ = tx.blocking_send(Err(std::io::Error::other("the blob changed while read")));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (counted_body(stream, progress), outcome)
+}
+
+/// A body from a stream of chunks, counting them into `progress` as they go out.
+pub(crate) fn counted_body<S, E>(stream: S, progress: Option<Arc<Progress>>) -> reqwest::Body
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    reqwest::Body::wrap_stream(stream.map(move |item| {
+        if let (Ok(chunk), Some(progress)) = (&item, &progress) {
+            progress.inc(chunk.len() as u64);
+        }
+        item
+    }))
+}
+
+/// Reads until `buf` is full or the reader ends: fewer, larger chunks for the channel.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,175 @@
+//! Registry errors that say what was being done, to which registry and repository, and what to try.
+
+use common::retry::{Transient, Verdict};
+use common::{HttpError, progress::human_bytes};
+
+use crate::digest::Digest;
+use crate::image::ImageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// An HTTP exchange failed; `hint` says what to try.
+    #[error("{registry}/{repository}: {source}{}", hint_suffix(hint))]
+    Http {
+        registry: String,
+        repository: String,
+        hint: String,
+        #[source]
+        source: HttpError,
+    },
+    #[error(
+        "{registry}/{repository}: {what}: the registry sent content with digest {actual}, expected {expected}; the registry or a proxy altered it"
+    )]
+    DigestMismatch {
+        registry: String,
+        repository: String,
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error(
+        "{reference}: no image for platform {wanted}; the index offers {}; choose one with --platform",
+        if available.is_empty() { "no platform-specific images".to_owned() } else { available.join(", ") }
+    )]
+    PlatformNotFound {
+        reference: String,
+        wanted: String,
+        available: Vec<String>,
+    },
+    #[error(
+        "{reference}: the manifest has media type {media_type:?}, which is not an OCI or Docker v2 image or index; re-push the image with a current tool"
+    )]
+    UnsupportedManifest {
+        reference: String,
+        media_type: String,
+    },
+    #[error("{reference}: {source}")]
+    Image {
+        reference: String,
+        #[source]
+        source: ImageError,
+    },
+    #[error(
+        "{registry}/{repository}: the registry's token expired during an upload and a fresh one was refused"
+    )]
+    AuthExpired {
+        registry: String,
+        repository: String,
+    },
+    #[error(transparent)]
+    InvalidReference(#[from] crate::reference::InvalidReference),
+    #[error("{what}: {message}")]
+    Protocol { what: String, message: String },
+    #[error(
+        "reading the local blob {digest} for upload: {source}; check the file is still there and readable"
+    )]
+    LocalBlob {
+        digest: Digest,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the local blob {digest} changed while it was uploaded (now {actual}, {} instead of {}); do not modify the model directory during a build",
+        human_bytes(*actual_size), human_bytes(*expected_size)
+    )]
+    LocalBlobChanged {
+        digest: Digest,
+        actual: Digest,
+        actual_size: u64,
+        expected_size: u64,
+    },
+    #[error("{registry}/{repository}: {source}")]
+    Auth {
+        registry: String,
+        repository: String,
+        #[source]
+        source: crate::auth::AuthError,
+    },
+    #[error(
+        "{registry}/{repository}: the registry asks for authentication this client cannot answer ({challenge}); use a registry with Basic or Bearer token auth"
+    )]
+    UnsupportedChallenge {
+        registry: String,
+        repository: String,
+        challenge: String,
+    },
+}
+
+fn hint_suffix(hint: &str) -> String {
+    if hint.is_empty() {
+        String::new()
+    } else {
+        format!("; {hint}")
+    }
+}
+
+impl RegistryError {
+    /// The HTTP status behind this error, if any.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Http { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+}
+
+impl Transient for RegistryError {
+    fn verdict(&self) -> Verdict {
+        match self {
+            Self::Http { source, .. } => source.verdict(),
+            // A proxy or a flaky disk may have corrupted one transfer; a new one may succeed.
+            Self::DigestMismatch { .. } => Verdict::Transient { after: None },
+            // Re-authenticated already: upload again at once.
+            Self::AuthExpired { .. } => Verdict::Transient {
+                after: Some(std::time::Duration::ZERO),
+            },
+            _ => Verdict::Permanent,
+        }
+    }
+}
+
+/// What to try for an HTTP failure against `registry`/`repository`.
+pub(crate) fn hint_for(
+    error: &HttpError,
+    registry: &str,
+    repository: &str,
+    has_credential: bool,
+    pushing: bool,
+) -> String {
+    match error {
+        HttpError::Status { status: 401, .. } if has_credential => format!(
+            "the registry rejected the credentials for {registry}; check them in the auth file (--authfile, REGISTRY_AUTH_FILE, ~/.docker/config.json or the dockerconfig workspace)"
+        ),
+        HttpError::Status { status: 401, .. } => format!(
+            "the registry requires credentials and none were found for {registry}/{repository}; add them to an auth file (podman login / docker login, --authfile or the dockerconfig workspace)"
+        ),
+        HttpError::Status { status: 403, .. } if pushing => format!(
+            "the credentials are valid but lack permission to push to {repository}; ask for write access to it"
+        ),
+        HttpError::Status { status: 403, .. } => format!(
+            "the credentials lack permission to read {repository}; ask for read access to it"
+        ),
+        HttpError::Status { status: 404, .. } if pushing => format!(
+            "{repository} does not exist on {registry}; create the repository first if this registry does not create it on push"
+        ),
+        HttpError::Status { status: 404, .. } => format!(
+            "{registry} has no such repository or tag; check the reference"
+        ),
+        HttpError::Status { status: 413, .. } => {
+            "the registry (or a proxy in front of it) refuses a request this large; raise its body-size limit".to_owned()
+        }
+        HttpError::Status { status: 429, .. } => {
+            "the registry rate-limits this client; wait and retry, or log in for a higher limit".to_owned()
+        }
+        HttpError::Status { status, .. } if *status >= 500 => {
+            format!("{registry} failed; retry later or check its logs")
+        }
+        HttpError::Transport { source, .. } if source.is_connect() => format!(
+            "is the registry up at {registry}? If it speaks plain HTTP, allow that with --plain-http {registry}; if it uses a private CA, pass it with --ca-cert"
+        ),
+        HttpError::Transport { source, .. } if source.is_timeout() => {
+            format!("{registry} did not answer in time; check the network and retry")
+        }
+        _ => String::new(),
+    }
+}
