@@ -1,10 +1,229 @@
+//! gitops-bump: set a model's version (and other values) in a GitOps repository, commit and push.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
 use clap::Parser;
+use common::{CommonArgs, Secret, UsageError, finish};
+use gitops::{
+    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Identity, Remote,
+    config_path,
+};
 
-/// gitops-bump
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {}
+/// Set values in one YAML file of a GitOps repository (e.g. a model's version in
+/// model-deployments/<env>/<model>/config.yaml), commit and push. Only the changed values' bytes
+/// change; nothing to change means no commit. Results: commit, changed, file.
+#[derive(Parser, Debug)]
+#[command(version, about, max_term_width = 100)]
+struct Cli {
+    /// The GitOps repository: https://host/org/repo.git, ssh://git@host/org/repo.git or git@host:org/repo.git.
+    #[arg(long, env = "REPO_URL")]
+    repo_url: String,
 
-fn main() {
-    let _ = Cli::parse();
+    /// The branch to edit (and push to, unless --push-branch is given).
+    #[arg(long, env = "BRANCH", default_value = "main")]
+    branch: String,
+
+    /// The file to edit, relative to the repository root. Or give --model and --env.
+    #[arg(long, env = "FILE", value_name = "PATH")]
+    file: Option<String>,
+
+    /// The model (application) name; with --env picks the file through --path-pattern.
+    #[arg(long, env = "MODEL")]
+    model: Option<String>,
+
+    /// The environment (test, prod, ...); with --model picks the file through --path-pattern.
+    #[arg(long = "env", env = "DEPLOY_ENV", value_name = "ENV")]
+    environment: Option<String>,
+
+    /// Where a model's config lives; {model} and {env} are replaced.
+    #[arg(long, env = "PATH_PATTERN", default_value = DEFAULT_PATH_PATTERN)]
+    path_pattern: String,
+
+    /// KEY=VALUE to set; KEY may be a dotted path into nested maps (image.tag). Repeatable
+    /// (in the environment: one per line). Values are always written as strings.
+    #[arg(
+        long = "set",
+        env = "SET",
+        value_name = "KEY=VALUE",
+        value_delimiter = '\n',
+        required = true
+    )]
+    sets: Vec<String>,
+
+    /// Create the file (or fill an empty `---` file) when it does not exist yet.
+    #[arg(long, env = "CREATE")]
+    create: bool,
+
+    /// The commit message. Default: names the model, environment, old and new version and source commit.
+    #[arg(long, env = "COMMIT_MESSAGE")]
+    message: Option<String>,
+
+    #[arg(long, env = "GIT_AUTHOR_NAME", default_value = "modelcar-gitops")]
+    author_name: String,
+
+    #[arg(
+        long,
+        env = "GIT_AUTHOR_EMAIL",
+        default_value = "modelcar-gitops@noreply.localhost"
+    )]
+    author_email: String,
+
+    /// The source repository commit the model version was built from (named in the commit message).
+    #[arg(long, env = "SOURCE_COMMIT")]
+    source_commit: Option<String>,
+
+    /// Push the commit to this branch instead of --branch (force-pushed: a branch this tool owns,
+    /// e.g. promote/prod/jukebox for a pull request).
+    #[arg(long, env = "PUSH_BRANCH")]
+    push_branch: Option<String>,
+
+    /// The user for https; the token comes from --token-file or GIT_TOKEN.
+    #[arg(long, env = "GIT_USERNAME")]
+    username: Option<String>,
+
+    /// A file holding the https token or password (a mounted Secret).
+    #[arg(long, env = "GIT_TOKEN_FILE", value_name = "PATH")]
+    token_file: Option<PathBuf>,
+
+    /// A Tekton basic-auth workspace (.git-credentials with https://user:token@host).
+    #[arg(long, env = "BASIC_AUTH_DIR", value_name = "DIR", conflicts_with_all = ["username", "token_file", "ssh_dir"])]
+    basic_auth_dir: Option<PathBuf>,
+
+    /// A Tekton ssh-directory workspace (id_ed25519 or id_rsa, and known_hosts) for ssh URLs.
+    #[arg(long, env = "SSH_DIR", value_name = "DIR", conflicts_with_all = ["username", "token_file"])]
+    ssh_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.common.init_logging();
+    finish(run(&cli))
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let request = request(cli)?;
+    let remote = Remote::new(cli.repo_url.clone(), auth(cli)?, cli.common.http_options());
+    let outcome = gitops::bump(&remote, &request).map_err(|e| explain(e, cli, &request))?;
+    if outcome.changed {
+        eprint!("{}", outcome.diff);
+    }
+    cli.common.results().write_all([
+        ("commit", outcome.commit.as_str()),
+        ("changed", if outcome.changed { "true" } else { "false" }),
+        ("file", outcome.file.as_str()),
+    ])?;
+    Ok(())
+}
+
+fn request(cli: &Cli) -> anyhow::Result<BumpRequest> {
+    let file = match (&cli.file, &cli.model, &cli.environment) {
+        (Some(file), _, _) => file.clone(),
+        (None, Some(model), Some(env)) => config_path(&cli.path_pattern, model, env),
+        _ => return Err(usage("give the file with --file, or --model and --env")),
+    };
+    let sets = cli
+        .sets
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|set| {
+            let (key, value) = set.split_once('=').ok_or_else(|| {
+                usage(format!(
+                    "--set {set:?} is not KEY=VALUE (e.g. version=1.4.0)"
+                ))
+            })?;
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(usage(format!(
+                    "--set {set:?} has no key (e.g. version=1.4.0)"
+                )));
+            }
+            if value.contains(['\n', '\r']) {
+                return Err(usage(format!(
+                    "the value of --set {key} spans lines; give a one-line value"
+                )));
+            }
+            Ok((gitops::parse_key_path(key), value.to_owned()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if sets.is_empty() {
+        return Err(usage("nothing to set: give at least one --set KEY=VALUE"));
+    }
+    let deployment = match (&cli.model, &cli.environment) {
+        (Some(model), Some(env)) => Some(Deployment {
+            model: model.clone(),
+            env: env.clone(),
+            source_commit: cli.source_commit.clone(),
+        }),
+        _ => None,
+    };
+    Ok(BumpRequest {
+        file,
+        sets,
+        create: cli.create,
+        message: cli.message.clone(),
+        author: Identity {
+            name: cli.author_name.clone(),
+            email: cli.author_email.clone(),
+        },
+        base_branch: cli.branch.clone(),
+        push_branch: cli.push_branch.clone(),
+        deployment,
+    })
+}
+
+fn auth(cli: &Cli) -> anyhow::Result<GitAuth> {
+    if let Some(dir) = &cli.ssh_dir {
+        return Ok(GitAuth::SshDirectory(dir.clone()));
+    }
+    if let Some(dir) = &cli.basic_auth_dir {
+        return GitAuth::from_basic_auth_dir(dir, &cli.repo_url).map_err(|e| usage(e.to_string()));
+    }
+    let token = Secret::from_file_or_env(cli.token_file.as_deref(), "GIT_TOKEN")
+        .context("reading the git token")?;
+    match (&cli.username, token) {
+        (Some(user), Some(token)) => Ok(GitAuth::Basic {
+            user: user.clone(),
+            token,
+        }),
+        (Some(_), None) => Err(usage(
+            "--username is given but no token: give --token-file (a mounted Secret) or set GIT_TOKEN",
+        )),
+        (None, Some(_)) => Err(usage(
+            "a token is given but no user name: give --username (or GIT_USERNAME)",
+        )),
+        (None, None) => Ok(GitAuth::Anonymous),
+    }
+}
+
+fn explain(error: GitopsError, cli: &Cli, request: &BumpRequest) -> anyhow::Error {
+    let target = request
+        .push_branch
+        .as_deref()
+        .unwrap_or(&request.base_branch);
+    let what = format!(
+        "setting {} in {} on {} of {}",
+        request
+            .sets
+            .iter()
+            .map(|(k, v)| format!("{}={v}", k.join(".")))
+            .collect::<Vec<_>>()
+            .join(", "),
+        request.file,
+        target,
+        cli.repo_url
+    );
+    if error.is_usage() {
+        anyhow!(UsageError(error.to_string())).context(what)
+    } else {
+        anyhow::Error::new(error).context(what)
+    }
+}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow!(UsageError(message.into()))
 }

@@ -1,0 +1,285 @@
+//! Where the GitOps repository lives and how to authenticate to it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use common::{HttpOptions, Secret};
+use url::Url;
+
+use crate::GitopsError;
+
+/// A git repository on a server: its URL, credentials and HTTP settings.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// `https://host/org/repo.git`, `http://…` (only for hosts in `http.plain_http_hosts`),
+    /// `ssh://git@host:2222/org/repo.git`, `git@host:org/repo.git`, or a local path / `file://` URL.
+    /// Never with a password in it.
+    pub url: String,
+    pub auth: GitAuth,
+    /// TLS roots, per-host opt-outs and timeouts for http(s) URLs.
+    pub http: HttpOptions,
+}
+
+impl Remote {
+    pub fn new(url: impl Into<String>, auth: GitAuth, http: HttpOptions) -> Self {
+        Self {
+            url: url.into(),
+            auth,
+            http,
+        }
+    }
+}
+
+/// How to authenticate. `Debug` never shows the token.
+#[derive(Clone)]
+pub enum GitAuth {
+    Anonymous,
+    /// HTTP basic auth: a user name and a token (or password), sent as an `Authorization` header.
+    Basic {
+        user: String,
+        token: Secret,
+    },
+    /// A Tekton `ssh-directory` workspace: a private key (`id_ed25519`, `id_ecdsa` or `id_rsa`) and
+    /// `known_hosts`, against which the server's host key is checked.
+    SshDirectory(PathBuf),
+}
+
+impl fmt::Debug for GitAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Anonymous => f.write_str("Anonymous"),
+            Self::Basic { user, .. } => write!(f, "Basic {{ user: {user:?}, token: *** }}"),
+            Self::SshDirectory(dir) => write!(f, "SshDirectory({})", dir.display()),
+        }
+    }
+}
+
+impl GitAuth {
+    /// Reads a Tekton `basic-auth` workspace: the `.git-credentials` line for the URL's scheme and
+    /// host (as git's `store` helper matches them) gives the user and token.
+    pub fn from_basic_auth_dir(dir: &Path, repo_url: &str) -> Result<Self, GitopsError> {
+        let path = dir.join(".git-credentials");
+        let text = std::fs::read_to_string(&path).map_err(|e| GitopsError::Credentials {
+            path: path.clone(),
+            detail: format!(
+                "{e}; a basic-auth workspace holds .git-credentials with lines like https://user:token@host"
+            ),
+        })?;
+        let wanted = Url::parse(repo_url).map_err(|_| GitopsError::Credentials {
+            path: path.clone(),
+            detail: format!("a basic-auth workspace only applies to http(s) URLs, not {repo_url}"),
+        })?;
+        let mut hosts_seen = Vec::new();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let Ok(entry) = Url::parse(line) else {
+                continue;
+            };
+            let host = format!(
+                "{}://{}",
+                entry.scheme(),
+                entry.host_str().unwrap_or_default()
+            );
+            if entry.scheme() == wanted.scheme()
+                && entry.host_str() == wanted.host_str()
+                && entry.port_or_known_default() == wanted.port_or_known_default()
+            {
+                let user = percent_decode(entry.username());
+                let token = entry.password().map(percent_decode).unwrap_or_default();
+                if user.is_empty() || token.is_empty() {
+                    return Err(GitopsError::Credentials {
+                        path,
+                        detail: format!("the line for {host} lacks a user name or a token"),
+                    });
+                }
+                return Ok(Self::Basic {
+                    user,
+                    token: Secret::new(token),
+                });
+            }
+            hosts_seen.push(host);
+        }
+        Err(GitopsError::Credentials {
+            path,
+            detail: format!(
+                "no line for {}://{} (lines found for: {}); add https://user:token@{}",
+                wanted.scheme(),
+                wanted.host_str().unwrap_or_default(),
+                if hosts_seen.is_empty() {
+                    "none".to_owned()
+                } else {
+                    hosts_seen.join(", ")
+                },
+                wanted.host_str().unwrap_or_default()
+            ),
+        })
+    }
+}
+
+/// Who commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self {
+            name: "modelcar-gitops".into(),
+            email: "modelcar-gitops@noreply.localhost".into(),
+        }
+    }
+}
+
+/// The transport a URL needs.
+#[derive(Debug, Clone)]
+pub(crate) enum Endpoint {
+    Http(Url),
+    Ssh {
+        user: String,
+        host: String,
+        port: u16,
+    },
+    Local,
+}
+
+impl Endpoint {
+    pub(crate) fn of(url: &str) -> Result<Self, GitopsError> {
+        if let Some((scheme, _)) = url.split_once("://") {
+            let parsed = Url::parse(url)
+                .map_err(|e| GitopsError::invalid(format!("repository URL {url:?}: {e}")))?;
+            if parsed.password().is_some() {
+                return Err(GitopsError::invalid(
+                    "the repository URL carries a password; give the user with --username and the \
+                     token with --token-file or GIT_TOKEN instead, so it never shows in logs",
+                ));
+            }
+            return match scheme.to_ascii_lowercase().as_str() {
+                "http" | "https" => {
+                    if !parsed.username().is_empty() {
+                        return Err(GitopsError::invalid(
+                            "the repository URL carries a user name; give it with --username instead",
+                        ));
+                    }
+                    Ok(Self::Http(parsed))
+                }
+                "ssh" => Ok(Self::Ssh {
+                    user: if parsed.username().is_empty() {
+                        "git".into()
+                    } else {
+                        percent_decode(parsed.username())
+                    },
+                    host: parsed.host_str().unwrap_or_default().to_owned(),
+                    port: parsed.port().unwrap_or(22),
+                }),
+                "file" => Ok(Self::Local),
+                other => Err(GitopsError::invalid(format!(
+                    "repository URL scheme {other}:// is not supported; use https://, ssh:// or a path"
+                ))),
+            };
+        }
+        if url.starts_with('/') || url.starts_with('.') {
+            return Ok(Self::Local);
+        }
+        // scp-like: [user@]host:path
+        if let Some((user_host, path)) = url.split_once(':')
+            && !user_host.contains('/')
+            && !path.is_empty()
+        {
+            let (user, host) = match user_host.rsplit_once('@') {
+                Some((user, host)) => (user.to_owned(), host.to_owned()),
+                None => ("git".to_owned(), user_host.to_owned()),
+            };
+            return Ok(Self::Ssh {
+                user,
+                host,
+                port: 22,
+            });
+        }
+        Err(GitopsError::invalid(format!(
+            "repository URL {url:?} is neither https://, ssh://, user@host:path nor a path"
+        )))
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((high * 16 + low) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert!(matches!(
+            Endpoint::of("https://git.example/org/repo.git"),
+            Ok(Endpoint::Http(_))
+        ));
+        assert!(matches!(
+            Endpoint::of("ssh://git@h:2222/r.git"),
+            Ok(Endpoint::Ssh { port: 2222, .. })
+        ));
+        match Endpoint::of("deploy@h:org/r.git").unwrap() {
+            Endpoint::Ssh { user, host, port } => {
+                assert_eq!((user.as_str(), host.as_str(), port), ("deploy", "h", 22))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(Endpoint::of("/srv/repo.git"), Ok(Endpoint::Local)));
+        let err = Endpoint::of("https://u:hunter2@h/r.git")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("hunter2") && err.contains("--token-file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn basic_auth_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".git-credentials"),
+            "https://other:x@elsewhere.example\nhttps://bot:s%40cret@git.example\n",
+        )
+        .unwrap();
+        match GitAuth::from_basic_auth_dir(dir.path(), "https://git.example/org/r.git").unwrap() {
+            GitAuth::Basic { user, token } => {
+                assert_eq!(user, "bot");
+                assert_eq!(token.expose(), "s@cret");
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = GitAuth::from_basic_auth_dir(dir.path(), "https://nope.example/r.git")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no line for https://nope.example"), "{err}");
+        assert!(!err.contains("s%40cret") && !err.contains(":x@"), "{err}");
+    }
+
+    #[test]
+    fn debug_hides_token() {
+        let auth = GitAuth::Basic {
+            user: "bot".into(),
+            token: Secret::new("hunter2"),
+        };
+        assert!(!format!("{auth:?}").contains("hunter2"));
+    }
+}

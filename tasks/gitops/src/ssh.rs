@@ -1,0 +1,236 @@
+//! ssh from a Tekton `ssh-directory` workspace: the private key to offer and the `known_hosts` the
+//! server's host key must be found in. Unknown or changed host keys are refused.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+
+use crate::GitopsError;
+
+/// Key file names tried in order, as OpenSSH does.
+const KEY_FILES: &[&str] = &["id_ed25519", "id_ecdsa", "id_rsa"];
+
+#[derive(Debug)]
+pub(crate) struct SshDirectory {
+    pub(crate) private_key: PathBuf,
+    known_hosts_path: PathBuf,
+    known_hosts: Vec<KnownHost>,
+}
+
+#[derive(Debug)]
+struct KnownHost {
+    revoked: bool,
+    patterns: Vec<String>,
+    key_type: String,
+    key: Vec<u8>,
+}
+
+impl SshDirectory {
+    pub(crate) fn load(dir: &Path) -> Result<Self, GitopsError> {
+        let fail = |detail: String| GitopsError::Credentials {
+            path: dir.to_owned(),
+            detail,
+        };
+        let private_key = KEY_FILES
+            .iter()
+            .map(|name| dir.join(name))
+            .find(|path| path.is_file())
+            .ok_or_else(|| {
+                fail(format!(
+                    "no private key ({}) in this ssh-directory workspace; mount the Secret with the deploy key",
+                    KEY_FILES.join(", ")
+                ))
+            })?;
+        let known_hosts_path = dir.join("known_hosts");
+        let text = std::fs::read_to_string(&known_hosts_path).map_err(|e| {
+            fail(format!(
+                "reading known_hosts: {e}; host keys are always checked, so add known_hosts \
+                 (the output of `ssh-keyscan <host>`) to the workspace"
+            ))
+        })?;
+        let known_hosts = parse_known_hosts(&text);
+        Ok(Self {
+            private_key,
+            known_hosts_path,
+            known_hosts,
+        })
+    }
+
+    /// Accepts the host key only if `known_hosts` lists exactly this key for `host:port`.
+    pub(crate) fn check_host_key(
+        &self,
+        host: &str,
+        port: u16,
+        cert: &git2::cert::Cert<'_>,
+    ) -> Result<(), GitopsError> {
+        let shown_host = if port == 22 {
+            host.to_owned()
+        } else {
+            format!("[{host}]:{port}")
+        };
+        let refuse = |detail: String| GitopsError::HostKey {
+            host: shown_host.clone(),
+            detail,
+        };
+        let hostkey = cert
+            .as_hostkey()
+            .ok_or_else(|| refuse("the server presented no ssh host key".into()))?;
+        let offered = hostkey.hostkey().ok_or_else(|| {
+            refuse("libgit2 did not pass the raw host key on, so it cannot be checked".into())
+        })?;
+        let fingerprint = hostkey
+            .hash_sha256()
+            .map(|hash| {
+                format!(
+                    "SHA256:{}",
+                    base64::engine::general_purpose::STANDARD_NO_PAD.encode(hash)
+                )
+            })
+            .unwrap_or_else(|| "(no fingerprint)".into());
+        let matching: Vec<&KnownHost> = self
+            .known_hosts
+            .iter()
+            .filter(|entry| host_matches(&entry.patterns, &shown_host))
+            .collect();
+        if matching
+            .iter()
+            .any(|entry| entry.revoked && entry.key == offered)
+        {
+            return Err(refuse(format!(
+                "its host key {fingerprint} is marked @revoked in {}",
+                self.known_hosts_path.display()
+            )));
+        }
+        if matching
+            .iter()
+            .any(|entry| !entry.revoked && entry.key == offered)
+        {
+            return Ok(());
+        }
+        if matching.is_empty() {
+            let scan = if port == 22 {
+                format!("ssh-keyscan {host}")
+            } else {
+                format!("ssh-keyscan -p {port} {host}")
+            };
+            return Err(refuse(format!(
+                "{shown_host} is not in {} (hashed |1| entries are not read); add the output of `{scan}` \
+                 after checking the fingerprint {fingerprint}",
+                self.known_hosts_path.display()
+            )));
+        }
+        let types: Vec<&str> = matching.iter().map(|e| e.key_type.as_str()).collect();
+        Err(refuse(format!(
+            "HOST KEY MISMATCH: the server offered {fingerprint}, which is not the key {} lists for it \
+             ({}); someone may be intercepting the connection, or the server's key changed: verify, then \
+             update known_hosts",
+            self.known_hosts_path.display(),
+            types.join(", ")
+        )))
+    }
+}
+
+fn parse_known_hosts(text: &str) -> Vec<KnownHost> {
+    let mut entries = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.split_whitespace();
+        let mut first = fields.next().unwrap_or_default();
+        let mut revoked = false;
+        if first.starts_with('@') {
+            // @cert-authority lines name CA keys, which are not host keys: skip them.
+            if first != "@revoked" {
+                continue;
+            }
+            revoked = true;
+            first = fields.next().unwrap_or_default();
+        }
+        let (Some(key_type), Some(key)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let Ok(key) = base64::engine::general_purpose::STANDARD.decode(key) else {
+            continue;
+        };
+        entries.push(KnownHost {
+            revoked,
+            patterns: first.split(',').map(str::to_owned).collect(),
+            key_type: key_type.to_owned(),
+            key,
+        });
+    }
+    entries
+}
+
+/// OpenSSH pattern lists: `*` and `?` wildcards, `!` negates and wins.
+fn host_matches(patterns: &[String], host: &str) -> bool {
+    let mut matched = false;
+    for pattern in patterns {
+        if let Some(negated) = pattern.strip_prefix('!') {
+            if glob(negated, host) {
+                return false;
+            }
+        } else if glob(pattern, host) {
+            matched = true;
+        }
+    }
+    matched
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.to_lowercase().chars().collect();
+    let text: Vec<char> = text.to_lowercase().chars().collect();
+    let (mut p, mut t) = (0, 0);
+    let (mut star, mut star_t) = (None, 0);
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some(p);
+            star_t = t;
+            p += 1;
+        } else if let Some(s) = star {
+            p = s + 1;
+            star_t += 1;
+            t = star_t;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        let list = |s: &str| s.split(',').map(str::to_owned).collect::<Vec<_>>();
+        assert!(host_matches(&list("git.example,10.0.0.1"), "git.example"));
+        assert!(host_matches(&list("[127.0.0.1]:2222"), "[127.0.0.1]:2222"));
+        assert!(!host_matches(&list("[127.0.0.1]:2222"), "127.0.0.1"));
+        assert!(host_matches(&list("*.example"), "git.example"));
+        assert!(!host_matches(
+            &list("*.example,!git.example"),
+            "git.example"
+        ));
+        assert!(host_matches(&list("gi?.example"), "git.example"));
+    }
+
+    #[test]
+    fn known_hosts_lines() {
+        let text = "# comment\n\
+                    git.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA==\n\
+                    @revoked bad.example ssh-rsa AAAA\n\
+                    @cert-authority *.example ssh-rsa AAAA\n\
+                    |1|abc=|def= ssh-rsa AAAA\n\
+                    broken-line\n";
+        let entries = parse_known_hosts(text);
+        assert_eq!(entries.len(), 3);
+        assert!(entries[1].revoked);
+        assert_eq!(entries[0].key_type, "ssh-ed25519");
+    }
+}
