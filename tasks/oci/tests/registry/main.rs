@@ -1,0 +1,8 @@
+//! The oci crate against a real registry (Debian's `docker-registry`, started per test) and,
+//! where a real one cannot show the behaviour, a small fake.
+
+mod auth;
+mod layout;
+mod push;
+mod reauth;
+mod support;
