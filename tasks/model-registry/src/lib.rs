@@ -1,1 +1,123 @@
-//! model-registry
+//! The Model Registry as the record of which model version runs in which environment.
+//!
+//! One trait, [`ModelRegistry`], with two backends behind it:
+//! - [`kubeflow::KubeflowRegistry`]: the Kubeflow Model Registry REST API as shipped in OpenShift AI. An
+//!   environment is a dashboard *label*: a `customProperties` entry whose value is an empty string.
+//! - [`mlflow::MlflowRegistry`]: the MLflow model registry. An environment is a registered-model *alias*
+//!   (which moves by itself); version tags carry the details.
+//!
+//! [`label()`] and [`unlabel()`] are the operations the post-deployment step needs, written once for both:
+//! the environment's label goes on exactly one version of a model, every other property stays, and a
+//! re-run changes nothing. [`kube`] waits for the KServe InferenceService to serve the version first;
+//! [`deployments`] turns a GitOps push into the list of labels to set and remove.
+
+pub mod deployments;
+mod error;
+pub mod kube;
+pub mod kubeflow;
+mod label;
+pub mod mlflow;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+pub use error::{RegistryError, validate_environment};
+pub use label::{
+    LabelOutcome, LabelRequest, PropertyKeys, VersionRef, label, now_rfc3339, property_keys,
+    unlabel,
+};
+
+/// A registered model: the backend's id for it and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredModel {
+    pub id: String,
+    pub name: String,
+}
+
+/// One version of a registered model, as far as environments are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelVersion {
+    /// The backend's id (Kubeflow: a numeric string; MLflow: the version number).
+    pub id: String,
+    /// The name users know the version by (Kubeflow: the version's name; MLflow: its version tag, or the
+    /// number when it has none).
+    pub name: String,
+    /// Environments this version carries.
+    pub labels: BTreeSet<String>,
+    /// String properties (Kubeflow: non-empty string custom properties; MLflow: version tags).
+    pub properties: BTreeMap<String, String>,
+}
+
+/// A change to one version. Anything it does not name stays as it was.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionChange {
+    pub add_labels: BTreeSet<String>,
+    pub remove_labels: BTreeSet<String>,
+    pub set_properties: BTreeMap<String, String>,
+    pub remove_properties: BTreeSet<String>,
+}
+
+impl VersionChange {
+    pub fn is_empty(&self) -> bool {
+        self.add_labels.is_empty()
+            && self.remove_labels.is_empty()
+            && self.set_properties.is_empty()
+            && self.remove_properties.is_empty()
+    }
+
+    /// Whether `version` already looks the way this change wants it.
+    pub fn satisfied_by(&self, version: &ModelVersion) -> bool {
+        self.add_labels.iter().all(|l| version.labels.contains(l))
+            && self
+                .remove_labels
+                .iter()
+                .all(|l| !version.labels.contains(l))
+            && self
+                .set_properties
+                .iter()
+                .all(|(k, v)| version.properties.get(k) == Some(v))
+            && self
+                .remove_properties
+                .iter()
+                .all(|k| !version.properties.contains_key(k))
+    }
+}
+
+/// A model registry that can record environments on model versions.
+///
+/// Implementations retry what is safe to retry and turn refusals into errors that say what to fix.
+pub trait ModelRegistry: Sync {
+    /// Names the registry in messages, e.g. `Kubeflow Model Registry at https://…`.
+    fn describe(&self) -> String;
+
+    /// The registered model called `name`, if there is one.
+    fn find_model(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<RegisteredModel>, RegistryError>> + Send;
+
+    /// Names of registered models (for messages about a model that does not exist); may be partial.
+    fn model_names(&self) -> impl Future<Output = Result<Vec<String>, RegistryError>> + Send;
+
+    /// Every version of `model`, following the backend's pagination to the end.
+    fn list_versions(
+        &self,
+        model: &RegisteredModel,
+    ) -> impl Future<Output = Result<Vec<ModelVersion>, RegistryError>> + Send;
+
+    /// The version of `model` called `name`, if there is one.
+    fn find_version(
+        &self,
+        model: &RegisteredModel,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ModelVersion>, RegistryError>> + Send;
+
+    /// Applies `change` to `version` without touching anything else, and returns the version as the
+    /// registry holds it afterwards. Applying a change that is already satisfied writes nothing.
+    fn update_version(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+        change: &VersionChange,
+    ) -> impl Future<Output = Result<ModelVersion, RegistryError>> + Send;
+}

@@ -1,0 +1,288 @@
+//! From a GitOps push to registry changes: every `<prefix><env>/<model>/config.yaml` the push added,
+//! changed or removed becomes a label to set or to remove. Works on file contents, not on git, so the
+//! caller chooses how to read the push.
+
+use serde::{Deserialize, Deserializer};
+
+/// One file a push touched: its content before (`None` if added) and after (`None` if removed).
+#[derive(Debug, Clone)]
+pub struct ChangedFile {
+    pub path: String,
+    pub old: Option<Vec<u8>>,
+    pub new: Option<Vec<u8>>,
+}
+
+/// The keys of a deployment config this step reads; others (`chart_path`, …) are ignored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeploymentConfig {
+    pub name: String,
+    #[serde(deserialize_with = "scalar_string")]
+    pub version: String,
+    #[serde(default)]
+    pub image_repository: Option<String>,
+    #[serde(default)]
+    pub image_namespace: Option<String>,
+}
+
+/// A version may be written unquoted and look like a number (`version: 20260112`).
+fn scalar_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Int(i64),
+        Float(f64),
+    }
+    Ok(match Scalar::deserialize(deserializer)? {
+        Scalar::Text(text) => text,
+        Scalar::Int(n) => n.to_string(),
+        Scalar::Float(x) => x.to_string(),
+    })
+}
+
+/// One environment running one version of a model, as a config file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub env: String,
+    pub model: String,
+    pub version: String,
+    /// The config file, for messages.
+    pub file: String,
+    /// `<image_repository>/<image_namespace>/<name>:<version>` when the config names a repository.
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Label(Deployment),
+    Unlabel(Deployment),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{file}:{line}:{column}: {message} ({side} the push); fix the file in the GitOps repository"
+)]
+pub struct ConfigError {
+    pub file: String,
+    pub side: &'static str,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+/// The labels to set and remove for the files a push touched, removals first. `prefix` is the folder
+/// of the environments (`model-deployments/`); `only_env` keeps one environment.
+pub fn plan(
+    changes: &[ChangedFile],
+    prefix: &str,
+    only_env: Option<&str>,
+) -> Result<Vec<Action>, ConfigError> {
+    let mut removals = Vec::new();
+    let mut labels = Vec::new();
+    for change in changes {
+        let Some(env) = environment_of(&change.path, prefix) else {
+            continue;
+        };
+        if only_env.is_some_and(|only| only != env) {
+            tracing::debug!(
+                "{}: not environment {}",
+                change.path,
+                only_env.unwrap_or_default()
+            );
+            continue;
+        }
+        let new = change
+            .new
+            .as_deref()
+            .map(|bytes| parse(&change.path, env, bytes, "after"))
+            .transpose()?;
+        let old = match (&change.old, &new) {
+            (Some(bytes), None) => Some(parse(&change.path, env, bytes, "before")?),
+            // Only a renamed model needs the old content; a broken old file does not matter then.
+            (Some(bytes), Some(_)) => parse(&change.path, env, bytes, "before").ok(),
+            (None, _) => None,
+        };
+        match (old, new) {
+            (Some(old), Some(new)) if old.model != new.model => {
+                removals.push(Action::Unlabel(old));
+                labels.push(Action::Label(new));
+            }
+            (_, Some(new)) => labels.push(Action::Label(new)),
+            (Some(old), None) => removals.push(Action::Unlabel(old)),
+            (None, None) => {}
+        }
+    }
+    removals.extend(labels);
+    Ok(removals)
+}
+
+/// `model-deployments/<env>/<model>/config.yaml` -> `<env>`.
+fn environment_of<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    let prefix = prefix.trim_matches('/');
+    let rest = if prefix.is_empty() {
+        path
+    } else {
+        path.strip_prefix(prefix)?.strip_prefix('/')?
+    };
+    match rest.split('/').collect::<Vec<_>>()[..] {
+        [env, model, "config.yaml" | "config.yml"] if !env.is_empty() && !model.is_empty() => {
+            Some(env)
+        }
+        _ => None,
+    }
+}
+
+fn parse(
+    path: &str,
+    env: &str,
+    bytes: &[u8],
+    side: &'static str,
+) -> Result<Deployment, ConfigError> {
+    let error = |line: u64, column: u64, message: String| ConfigError {
+        file: path.to_owned(),
+        side,
+        line,
+        column,
+        message,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| error(1, 1, format!("not UTF-8: {e}")))?;
+    let config: DeploymentConfig = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+        // The crate's message repeats the position; keep its first line.
+        let message = e.to_string();
+        error(
+            line,
+            column,
+            message.lines().next().unwrap_or_default().to_owned(),
+        )
+    })?;
+    for (key, value) in [("name", &config.name), ("version", &config.version)] {
+        if value.trim().is_empty() {
+            return Err(error(1, 1, format!("`{key}` is empty")));
+        }
+    }
+    let image = match (&config.image_repository, &config.image_namespace) {
+        (Some(repository), Some(namespace)) if !repository.is_empty() && !namespace.is_empty() => {
+            Some(format!(
+                "{}/{}/{}:{}",
+                repository.trim_end_matches('/'),
+                namespace.trim_matches('/'),
+                config.name,
+                config.version
+            ))
+        }
+        _ => None,
+    };
+    Ok(Deployment {
+        env: env.to_owned(),
+        model: config.name,
+        version: config.version,
+        file: path.to_owned(),
+        image,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PREFIX: &str = "model-deployments/";
+
+    fn file(path: &str, old: Option<&str>, new: Option<&str>) -> ChangedFile {
+        ChangedFile {
+            path: path.into(),
+            old: old.map(|s| s.as_bytes().to_vec()),
+            new: new.map(|s| s.as_bytes().to_vec()),
+        }
+    }
+
+    const JUKEBOX_A: &str = "chart_path: charts/model-deployment\nname: jukebox\nversion: a1b2c3d4e5\nimage_repository: quay.io\nimage_namespace: rhoai\n";
+    const JUKEBOX_B: &str = "name: jukebox\nversion: 9f8e7d6c5b\n";
+
+    #[test]
+    fn added_changed_and_removed_configs() {
+        let changes = [
+            file(
+                "model-deployments/prod/jukebox/config.yaml",
+                Some(JUKEBOX_B),
+                Some(JUKEBOX_A),
+            ),
+            file(
+                "model-deployments/test/radio/config.yaml",
+                Some("name: radio\nversion: 7\n"),
+                None,
+            ),
+            file(
+                "model-deployments/test/jukebox/values.yaml",
+                None,
+                Some("x: 1\n"),
+            ),
+            file(
+                "toolings/post-deployment-pipeline/config.yaml",
+                None,
+                Some("USER_NAME: u\n"),
+            ),
+        ];
+        let actions = plan(&changes, PREFIX, None).unwrap();
+        assert_eq!(
+            actions,
+            vec![
+                Action::Unlabel(Deployment {
+                    env: "test".into(),
+                    model: "radio".into(),
+                    version: "7".into(),
+                    file: "model-deployments/test/radio/config.yaml".into(),
+                    image: None,
+                }),
+                Action::Label(Deployment {
+                    env: "prod".into(),
+                    model: "jukebox".into(),
+                    version: "a1b2c3d4e5".into(),
+                    file: "model-deployments/prod/jukebox/config.yaml".into(),
+                    image: Some("quay.io/rhoai/jukebox:a1b2c3d4e5".into()),
+                }),
+            ]
+        );
+        let prod_only = plan(&changes, PREFIX, Some("prod")).unwrap();
+        assert_eq!(prod_only.len(), 1);
+    }
+
+    #[test]
+    fn malformed_config_names_file_line_and_column() {
+        let broken = "name: jukebox\nversion: [a1b2\n";
+        let changes = [file(
+            "model-deployments/prod/jukebox/config.yaml",
+            None,
+            Some(broken),
+        )];
+        let message = plan(&changes, PREFIX, None).unwrap_err().to_string();
+        assert!(
+            message.starts_with("model-deployments/prod/jukebox/config.yaml:"),
+            "{message}"
+        );
+        let error = plan(&changes, PREFIX, None).unwrap_err();
+        assert!(error.line >= 2, "{message}");
+
+        let missing = [file(
+            "model-deployments/prod/jukebox/config.yaml",
+            None,
+            Some("name: jukebox\n"),
+        )];
+        let message = plan(&missing, PREFIX, None).unwrap_err().to_string();
+        assert!(message.contains("version"), "{message}");
+    }
+
+    #[test]
+    fn numeric_versions_are_names() {
+        let changes = [file(
+            "model-deployments/prod/m/config.yaml",
+            None,
+            Some("name: m\nversion: 20260112\n"),
+        )];
+        let actions = plan(&changes, PREFIX, None).unwrap();
+        let Action::Label(deployment) = &actions[0] else {
+            panic!()
+        };
+        assert_eq!(deployment.version, "20260112");
+    }
+}

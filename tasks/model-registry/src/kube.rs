@@ -1,0 +1,274 @@
+//! Waiting until KServe serves a model version: the InferenceService is `Ready` and its predictor's
+//! `storageUri` carries the version, read from the Kubernetes API with the pod's service-account token.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::http::{check, display_url};
+use common::{HttpError, HttpOptions, Secret};
+use serde_json::Value;
+use url::Url;
+
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error(
+        "no Kubernetes API address: KUBERNETES_SERVICE_HOST is not set (not running in a pod?); set --kube-api-url"
+    )]
+    NoApi,
+    #[error("invalid Kubernetes API address {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(
+        "reading InferenceService {namespace}/{name}: the Kubernetes API refused ({status}); the service \
+         account needs `get` on inferenceservices.serving.kserve.io in namespace {namespace} (a Role and \
+         RoleBinding)"
+    )]
+    Forbidden {
+        namespace: String,
+        name: String,
+        status: u16,
+    },
+    #[error("reading InferenceService {namespace}/{name}: unexpected answer: {detail}")]
+    Decode {
+        namespace: String,
+        name: String,
+        detail: String,
+    },
+    #[error(
+        "InferenceService {namespace}/{name} did not become ready with version {version} within {timeout:?} \
+         (last seen: {last}); nothing was labelled. Check the rollout (`oc get isvc {name} -n {namespace}`) \
+         or raise --timeout"
+    )]
+    Timeout {
+        namespace: String,
+        name: String,
+        version: String,
+        timeout: Duration,
+        last: String,
+    },
+}
+
+/// A client for the one call needed: reading an InferenceService.
+pub struct KubeClient {
+    api: Url,
+    token: Option<Secret>,
+    http: reqwest::Client,
+}
+
+impl KubeClient {
+    pub fn new(api: Url, token: Option<Secret>, http: reqwest::Client) -> Self {
+        Self { api, token, http }
+    }
+
+    /// The API address: `explicit`, else `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`.
+    pub fn api_url(explicit: Option<&str>) -> Result<Url, KubeError> {
+        let text = match explicit {
+            Some(url) => url.to_owned(),
+            None => {
+                let host =
+                    std::env::var("KUBERNETES_SERVICE_HOST").map_err(|_| KubeError::NoApi)?;
+                let port =
+                    std::env::var("KUBERNETES_SERVICE_PORT").unwrap_or_else(|_| "443".into());
+                let host = if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
+                format!("https://{host}:{port}")
+            }
+        };
+        Url::parse(&text).map_err(|e| KubeError::BadUrl {
+            url: text.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// HTTP options that also trust the cluster's CA, when the pod has one mounted.
+    pub fn http_options(base: &HttpOptions, ca_file: Option<&Path>) -> HttpOptions {
+        let mut options = base.clone();
+        let default_ca = PathBuf::from(SERVICE_ACCOUNT_DIR).join("ca.crt");
+        let ca = ca_file.map(Path::to_path_buf).unwrap_or(default_ca);
+        if ca.is_file() {
+            options.ca_certs.push(ca);
+        }
+        options
+    }
+
+    /// The InferenceService as JSON; `None` when it does not exist (yet).
+    pub async fn inference_service(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, KubeError> {
+        let root = self.api.as_str().trim_end_matches('/');
+        let url = Url::parse(&format!(
+            "{root}/apis/serving.kserve.io/v1beta1/namespaces/{namespace}/inferenceservices/{name}"
+        ))
+        .map_err(|e| KubeError::BadUrl {
+            url: root.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let action = format!("reading InferenceService {namespace}/{name}");
+        let mut request = self.http.get(url.clone());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| HttpError::transport(&action, &url, e))?;
+        match response.status().as_u16() {
+            401 | 403 => Err(KubeError::Forbidden {
+                namespace: namespace.into(),
+                name: name.into(),
+                status: response.status().as_u16(),
+            }),
+            404 => Ok(None),
+            _ => {
+                let response = check(&action, response).await?;
+                response
+                    .json()
+                    .await
+                    .map(Some)
+                    .map_err(|e| KubeError::Decode {
+                        namespace: namespace.into(),
+                        name: name.into(),
+                        detail: format!("{} from {}", e.without_url(), display_url(&url)),
+                    })
+            }
+        }
+    }
+}
+
+/// What to wait for.
+#[derive(Debug, Clone)]
+pub struct ReadyWait {
+    pub namespace: String,
+    pub name: String,
+    /// Any of these in the predictor's `storageUri` means it serves the version (the version name, and
+    /// the image digest when known).
+    pub expect: Vec<String>,
+    pub timeout: Duration,
+    pub poll: Duration,
+}
+
+/// What an InferenceService says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsvcState {
+    pub ready: bool,
+    pub storage_uri: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl IsvcState {
+    pub fn from_json(isvc: &Value) -> Self {
+        let conditions = isvc.pointer("/status/conditions").and_then(Value::as_array);
+        let ready_condition = conditions.and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
+        let predictor = isvc.pointer("/spec/predictor");
+        // `model` is the current form; older specs put the framework's name there (`sklearn`, `onnx`, …).
+        let storage_uri = predictor
+            .and_then(|p| p.pointer("/model/storageUri"))
+            .or_else(|| {
+                predictor
+                    .and_then(Value::as_object)
+                    .and_then(|p| p.values().find_map(|v| v.get("storageUri")))
+            })
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Self {
+            ready: ready_condition.is_some_and(|c| c["status"] == "True"),
+            storage_uri,
+            reason: ready_condition
+                .and_then(|c| c.get("message").or_else(|| c.get("reason")))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Ready={}, storageUri={}{}",
+            if self.ready { "True" } else { "False" },
+            self.storage_uri.as_deref().unwrap_or("(none)"),
+            self.reason
+                .as_deref()
+                .map(|r| format!(", {r}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Polls until the InferenceService is Ready and serves one of `wait.expect`, or `wait.timeout` passes.
+pub async fn wait_ready(client: &KubeClient, wait: &ReadyWait) -> Result<IsvcState, KubeError> {
+    let started = Instant::now();
+    let mut last: String;
+    loop {
+        match client.inference_service(&wait.namespace, &wait.name).await {
+            Ok(Some(isvc)) => {
+                let state = IsvcState::from_json(&isvc);
+                let serves = state.storage_uri.as_deref().is_some_and(|uri| {
+                    wait.expect
+                        .iter()
+                        .any(|e| !e.is_empty() && uri.contains(e.as_str()))
+                });
+                if state.ready && serves {
+                    tracing::info!(
+                        "InferenceService {}/{} is ready: {}",
+                        wait.namespace,
+                        wait.name,
+                        state.describe()
+                    );
+                    return Ok(state);
+                }
+                last = state.describe();
+            }
+            Ok(None) => last = "the InferenceService does not exist".into(),
+            Err(KubeError::Http(error)) => last = error.to_string(),
+            Err(other) => return Err(other),
+        }
+        if started.elapsed() + wait.poll > wait.timeout {
+            return Err(KubeError::Timeout {
+                namespace: wait.namespace.clone(),
+                name: wait.name.clone(),
+                version: wait.expect.first().cloned().unwrap_or_default(),
+                timeout: wait.timeout,
+                last,
+            });
+        }
+        tracing::info!(
+            "waiting for InferenceService {}/{}: {last}",
+            wait.namespace,
+            wait.name
+        );
+        tokio::time::sleep(wait.poll).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_ready_and_storage_uri() {
+        let isvc = json!({
+            "spec": {"predictor": {"model": {"storageUri": "oci://r/ns/jukebox:abc"}}},
+            "status": {"conditions": [
+                {"type": "PredictorReady", "status": "True"},
+                {"type": "Ready", "status": "True"}
+            ]}
+        });
+        let state = IsvcState::from_json(&isvc);
+        assert!(state.ready);
+        assert_eq!(state.storage_uri.as_deref(), Some("oci://r/ns/jukebox:abc"));
+
+        let old_style =
+            json!({"spec": {"predictor": {"sklearn": {"storageUri": "s3://b/m"}}}, "status": {}});
+        let state = IsvcState::from_json(&old_style);
+        assert!(!state.ready);
+        assert_eq!(state.storage_uri.as_deref(), Some("s3://b/m"));
+    }
+}

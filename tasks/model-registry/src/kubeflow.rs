@@ -1,0 +1,491 @@
+//! The Kubeflow Model Registry REST API (`/api/model_registry/v1`, or `v1alpha3` on older servers), as
+//! OpenShift AI serves it behind kube-rbac-proxy (Bearer token of a service account).
+//!
+//! A dashboard label is a string custom property with an empty value. `PATCH` with `customProperties`
+//! replaces the whole map and there is no ETag, so every write is: read, change, read again to see
+//! whether another writer came in between, write the full map, read back, and read once more after a
+//! short pause; any sign that another writer's change replaced ours starts over (bounded).
+
+use std::time::Duration;
+
+use common::http::{check, display_url};
+use common::retry::{RetryPolicy, retry_async};
+use common::{HttpError, Secret};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use tokio::sync::OnceCell;
+use url::Url;
+
+use crate::{ModelRegistry, ModelVersion, RegisteredModel, RegistryError, VersionChange};
+
+/// The API versions tried, newest first, when none is set.
+pub const API_VERSIONS: &[&str] = &["v1", "v1alpha3"];
+
+#[derive(Debug, Clone)]
+pub struct KubeflowOptions {
+    /// The registry's REST endpoint, e.g. `https://modelregistry-public-rest.apps.example.com` or
+    /// `https://modelregistry-public.rhoai-model-registries.svc:8443`.
+    pub url: Url,
+    /// `v1` or `v1alpha3`; `None` tries [`API_VERSIONS`] in order.
+    pub api_version: Option<String>,
+    pub token: Option<Secret>,
+    /// Where the token came from, for messages (never the token itself).
+    pub token_origin: String,
+    /// The registry's name, for the role `registry-user-<name>` in messages; `None` derives it from the
+    /// host (`<name>-rest.<domain>` or `<name>.<namespace>.svc`).
+    pub registry_name: Option<String>,
+    pub page_size: u32,
+    pub retry: RetryPolicy,
+    /// Read-modify-write rounds before giving up on a version other writers keep changing.
+    pub max_write_attempts: u32,
+    /// Pause before the final read that confirms a write survived concurrent writers.
+    pub confirm_delay: Duration,
+}
+
+impl KubeflowOptions {
+    pub fn new(url: Url) -> Self {
+        Self {
+            url,
+            api_version: None,
+            token: None,
+            token_origin: "no token".into(),
+            registry_name: None,
+            page_size: 100,
+            retry: RetryPolicy::default(),
+            max_write_attempts: 6,
+            confirm_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+pub struct KubeflowRegistry {
+    options: KubeflowOptions,
+    http: reqwest::Client,
+    api_base: OnceCell<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawModel {
+    id: String,
+    name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawVersion {
+    id: String,
+    name: String,
+    #[serde(default)]
+    custom_properties: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawList<T> {
+    #[serde(default = "Vec::new")]
+    items: Vec<T>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+impl RawVersion {
+    fn properties(&self) -> Map<String, Value> {
+        self.custom_properties.clone().unwrap_or_default()
+    }
+
+    fn to_version(&self) -> ModelVersion {
+        let mut version = ModelVersion {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            labels: Default::default(),
+            properties: Default::default(),
+        };
+        for (key, value) in self.properties() {
+            if let Some(text) = string_value(&value) {
+                if text.is_empty() {
+                    version.labels.insert(key);
+                } else {
+                    version.properties.insert(key, text.to_owned());
+                }
+            }
+        }
+        version
+    }
+}
+
+fn string_value(value: &Value) -> Option<&str> {
+    (value.get("metadataType")?.as_str()? == "MetadataStringValue")
+        .then(|| value.get("string_value")?.as_str())
+        .flatten()
+}
+
+fn metadata_string(text: &str) -> Value {
+    json!({"metadataType": "MetadataStringValue", "string_value": text})
+}
+
+/// The full map after `change`; every entry it does not name (any type) stays as it was.
+fn apply_change(properties: &Map<String, Value>, change: &VersionChange) -> Map<String, Value> {
+    let mut map = properties.clone();
+    for label in &change.remove_labels {
+        if map.get(label).and_then(string_value) == Some("") {
+            map.remove(label);
+        }
+    }
+    for key in &change.remove_properties {
+        map.remove(key);
+    }
+    for label in &change.add_labels {
+        map.insert(label.clone(), metadata_string(""));
+    }
+    for (key, value) in &change.set_properties {
+        map.insert(key.clone(), metadata_string(value));
+    }
+    map
+}
+
+/// `<name>-rest.<domain>` (route) or `<name>.<namespace>.svc` (service) -> `<name>`.
+fn registry_name_from_host(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    let first = host.split('.').next().unwrap_or(host);
+    first.strip_suffix("-rest").unwrap_or(first).to_owned()
+}
+
+enum Answer<T> {
+    Found(T),
+    NotFound,
+}
+
+impl KubeflowRegistry {
+    pub fn new(options: KubeflowOptions, http: reqwest::Client) -> Self {
+        Self {
+            options,
+            http,
+            api_base: OnceCell::new(),
+        }
+    }
+
+    fn registry_name(&self) -> String {
+        self.options
+            .registry_name
+            .clone()
+            .unwrap_or_else(|| registry_name_from_host(&self.options.url))
+    }
+
+    fn root(&self) -> String {
+        self.options.url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// `<url>/api/model_registry/<version>`, found once.
+    async fn api_base(&self) -> Result<&str, RegistryError> {
+        self.api_base
+            .get_or_try_init(|| async {
+                let candidates: Vec<String> = match &self.options.api_version {
+                    Some(version) => vec![version.clone()],
+                    None => API_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
+                };
+                for version in &candidates {
+                    let base = format!("{}/api/model_registry/{version}", self.root());
+                    let url = self.url(&base, "registered_models", &[("pageSize", "1")])?;
+                    let probe: Answer<Value> = self
+                        .get(&format!("looking for the {version} API"), url)
+                        .await?;
+                    if let Answer::Found(_) = probe {
+                        tracing::debug!("using {base}");
+                        return Ok(base);
+                    }
+                }
+                Err(RegistryError::NoApi {
+                    url: display_url(&self.options.url),
+                    tried: candidates
+                        .iter()
+                        .map(|v| format!("/api/model_registry/{v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    fn url(&self, base: &str, path: &str, query: &[(&str, &str)]) -> Result<Url, RegistryError> {
+        let mut url =
+            Url::parse(&format!("{base}/{path}")).map_err(|e| RegistryError::InvalidInput {
+                what: "registry URL",
+                value: base.to_owned(),
+                reason: e.to_string(),
+            })?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    /// One request with retries; 404 is an answer (not found), 401/403 name the missing role.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        action: &str,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Answer<T>, RegistryError> {
+        retry_async(&self.options.retry, action, |_| {
+            let mut request = self.http.request(method.clone(), url.clone());
+            if let Some(token) = &self.options.token {
+                request = request.bearer_auth(token.expose());
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let url = url.clone();
+            async move {
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| HttpError::transport(action, &url, e))?;
+                match response.status().as_u16() {
+                    401 | 403 => {
+                        let status = response.status().as_u16();
+                        let detail = response.text().await.unwrap_or_default();
+                        let role = format!("registry-user-{}", self.registry_name());
+                        Err(RegistryError::Unauthorized {
+                            action: action.to_owned(),
+                            registry: self.describe(),
+                            status,
+                            role,
+                            token_origin: self.options.token_origin.clone(),
+                            detail: detail.trim().chars().take(200).collect(),
+                        })
+                    }
+                    404 => Ok(Answer::NotFound),
+                    _ => {
+                        let response = check(action, response).await?;
+                        let text = response
+                            .text()
+                            .await
+                            .map_err(|e| HttpError::transport(action, &url, e))?;
+                        serde_json::from_str(&text).map(Answer::Found).map_err(|e| {
+                            RegistryError::Decode {
+                                action: action.to_owned(),
+                                url: display_url(&url),
+                                detail: e.to_string(),
+                            }
+                        })
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        action: &str,
+        url: Url,
+    ) -> Result<Answer<T>, RegistryError> {
+        self.send(action, reqwest::Method::GET, url, None).await
+    }
+
+    async fn get_version(&self, id: &str) -> Result<RawVersion, RegistryError> {
+        let base = self.api_base().await?;
+        let url = self.url(base, &format!("model_versions/{id}"), &[])?;
+        match self
+            .get(&format!("reading model version {id}"), url.clone())
+            .await?
+        {
+            Answer::Found(version) => Ok(version),
+            Answer::NotFound => Err(RegistryError::Decode {
+                action: format!("reading model version {id}"),
+                url: display_url(&url),
+                detail: "the version disappeared (404) while it was being labelled".into(),
+            }),
+        }
+    }
+
+    async fn list_raw_versions(
+        &self,
+        model: &RegisteredModel,
+    ) -> Result<Vec<RawVersion>, RegistryError> {
+        let base = self.api_base().await?;
+        let page_size = self.options.page_size.to_string();
+        let mut versions = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut query = vec![("pageSize", page_size.as_str())];
+            if !token.is_empty() {
+                query.push(("nextPageToken", token.as_str()));
+            }
+            let url = self.url(
+                base,
+                &format!("registered_models/{}/versions", model.id),
+                &query,
+            )?;
+            let action = format!("listing versions of model {}", model.name);
+            let Answer::Found(page) = self.get::<RawList<RawVersion>>(&action, url).await? else {
+                return Ok(versions);
+            };
+            let count = page.items.len();
+            versions.extend(page.items);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                // A server that hands out a token with an empty page would loop forever.
+                Some(next) if count > 0 && next != token => token = next,
+                _ => return Ok(versions),
+            }
+        }
+    }
+}
+
+impl ModelRegistry for KubeflowRegistry {
+    fn describe(&self) -> String {
+        format!(
+            "Kubeflow Model Registry at {}",
+            display_url(&self.options.url)
+        )
+    }
+
+    async fn find_model(&self, name: &str) -> Result<Option<RegisteredModel>, RegistryError> {
+        let base = self.api_base().await?;
+        let url = self.url(base, "registered_model", &[("name", name)])?;
+        Ok(
+            match self
+                .get::<RawModel>(&format!("looking up model {name}"), url)
+                .await?
+            {
+                Answer::Found(raw) => Some(RegisteredModel {
+                    id: raw.id,
+                    name: raw.name,
+                }),
+                Answer::NotFound => None,
+            },
+        )
+    }
+
+    async fn model_names(&self) -> Result<Vec<String>, RegistryError> {
+        let base = self.api_base().await?;
+        let url = self.url(base, "registered_models", &[("pageSize", "50")])?;
+        Ok(
+            match self.get::<RawList<RawModel>>("listing models", url).await? {
+                Answer::Found(list) => list.items.into_iter().map(|m| m.name).collect(),
+                Answer::NotFound => Vec::new(),
+            },
+        )
+    }
+
+    async fn list_versions(
+        &self,
+        model: &RegisteredModel,
+    ) -> Result<Vec<ModelVersion>, RegistryError> {
+        Ok(self
+            .list_raw_versions(model)
+            .await?
+            .iter()
+            .map(RawVersion::to_version)
+            .collect())
+    }
+
+    async fn find_version(
+        &self,
+        model: &RegisteredModel,
+        name: &str,
+    ) -> Result<Option<ModelVersion>, RegistryError> {
+        let base = self.api_base().await?;
+        let url = self.url(
+            base,
+            "model_version",
+            &[("name", name), ("parentResourceId", model.id.as_str())],
+        )?;
+        let action = format!("looking up version {name} of model {}", model.name);
+        Ok(match self.get::<RawVersion>(&action, url).await? {
+            Answer::Found(raw) => Some(raw.to_version()),
+            Answer::NotFound => None,
+        })
+    }
+
+    async fn update_version(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+        change: &VersionChange,
+    ) -> Result<ModelVersion, RegistryError> {
+        let action = format!("updating version {} of model {}", version.name, model.name);
+        let base = self.api_base().await?;
+        let url = self.url(base, &format!("model_versions/{}", version.id), &[])?;
+        for attempt in 1..=self.options.max_write_attempts {
+            if attempt > 1 {
+                let pause = self.options.confirm_delay / 2 * attempt;
+                tracing::info!(
+                    "{action}: another writer changed it meanwhile; reading it again (attempt {attempt})"
+                );
+                tokio::time::sleep(pause).await;
+            }
+            let current = self.get_version(&version.id).await?;
+            let properties = current.properties();
+            let desired = apply_change(&properties, change);
+            if desired == properties {
+                return Ok(current.to_version());
+            }
+            // A second read shows whether another writer came in since the first.
+            if self.get_version(&version.id).await?.properties() != properties {
+                continue;
+            }
+            let body = json!({ "customProperties": Value::Object(desired) });
+            let _: Answer<Value> = self
+                .send(&action, reqwest::Method::PATCH, url.clone(), Some(&body))
+                .await?;
+            if !change.satisfied_by(&self.get_version(&version.id).await?.to_version()) {
+                continue;
+            }
+            // A stale whole-map write already in flight from another writer lands within moments.
+            tokio::time::sleep(self.options.confirm_delay).await;
+            let confirmed = self.get_version(&version.id).await?.to_version();
+            if change.satisfied_by(&confirmed) {
+                return Ok(confirmed);
+            }
+        }
+        Err(RegistryError::Contended {
+            action,
+            model: model.name.clone(),
+            version: version.name.clone(),
+            attempts: self.options.max_write_attempts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_keep_every_other_entry() {
+        let properties: Map<String, Value> = serde_json::from_value(json!({
+            "accuracy": {"metadataType": "MetadataDoubleValue", "double_value": 0.47},
+            "test": {"metadataType": "MetadataStringValue", "string_value": ""},
+            "prod": {"metadataType": "MetadataStringValue", "string_value": ""},
+        }))
+        .unwrap();
+        let mut change = VersionChange::default();
+        change.remove_labels.insert("prod".into());
+        change
+            .set_properties
+            .insert("deployed.test.at".into(), "x".into());
+        let after = apply_change(&properties, &change);
+        assert_eq!(after.len(), 3);
+        assert_eq!(after["accuracy"], properties["accuracy"]);
+        assert_eq!(after["test"], properties["test"]);
+        assert_eq!(after["deployed.test.at"]["string_value"], "x");
+        assert!(!after.contains_key("prod"));
+    }
+
+    #[test]
+    fn registry_names_from_hosts() {
+        let name = |u: &str| registry_name_from_host(&Url::parse(u).unwrap());
+        assert_eq!(
+            name("https://user1-prod-registry-rest.apps.example.com"),
+            "user1-prod-registry"
+        );
+        assert_eq!(
+            name("https://modelregistry-public.rhoai-model-registries.svc:8443"),
+            "modelregistry-public"
+        );
+    }
+}

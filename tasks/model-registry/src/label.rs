@@ -1,0 +1,323 @@
+//! Putting an environment on one version of a model, and taking it off, the same way for every backend.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::{
+    ModelRegistry, ModelVersion, RegisteredModel, RegistryError, VersionChange,
+    validate_environment,
+};
+
+/// `model:version:env`, the form results and logs use.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VersionRef {
+    pub model: String,
+    pub version: String,
+    pub env: String,
+}
+
+impl fmt::Display for VersionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.model, self.version, self.env)
+    }
+}
+
+/// What to record: `env` now runs `version` of `model`.
+#[derive(Debug, Clone)]
+pub struct LabelRequest {
+    pub model: String,
+    pub version: String,
+    pub env: String,
+    /// Leave the label on other versions of the model (an environment that runs several versions).
+    pub keep_others: bool,
+    /// The image reference (with digest) the environment runs, recorded as `deployed.<env>.image`.
+    pub image: Option<String>,
+    /// The GitOps commit that deployed it, recorded as `deployed.<env>.gitops_commit`.
+    pub gitops_commit: Option<String>,
+    /// When it was deployed (RFC 3339), recorded as `deployed.<env>.at`; see [`now_rfc3339`].
+    pub deployed_at: String,
+    /// Work out the changes, make none.
+    pub dry_run: bool,
+}
+
+/// What a run changed (or, in a dry run, would change).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelOutcome {
+    /// Versions that carry the label now (also when they already did).
+    pub labelled: Vec<VersionRef>,
+    /// Versions the label was taken off.
+    pub unlabelled: Vec<VersionRef>,
+    /// Versions written to (0 on a re-run: nothing to do).
+    pub writes: usize,
+}
+
+impl LabelOutcome {
+    pub fn merge(&mut self, other: LabelOutcome) {
+        self.labelled.extend(other.labelled);
+        self.unlabelled.extend(other.unlabelled);
+        self.writes += other.writes;
+    }
+}
+
+/// The property names recorded for an environment. They hold non-empty strings, so the Kubeflow dashboard
+/// shows them as properties, not as labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropertyKeys {
+    pub at: String,
+    pub image: String,
+    pub gitops_commit: String,
+}
+
+impl PropertyKeys {
+    fn all(&self) -> [&String; 3] {
+        [&self.at, &self.image, &self.gitops_commit]
+    }
+}
+
+pub fn property_keys(env: &str) -> PropertyKeys {
+    PropertyKeys {
+        at: format!("deployed.{env}.at"),
+        image: format!("deployed.{env}.image"),
+        gitops_commit: format!("deployed.{env}.gitops_commit"),
+    }
+}
+
+/// Puts `env` on the requested version, records when/what/which commit, and (unless `keep_others`) takes
+/// `env` and its records off every other version of the model. Everything else stays. A re-run with the
+/// same request writes nothing.
+pub async fn label<R: ModelRegistry>(
+    registry: &R,
+    request: &LabelRequest,
+) -> Result<LabelOutcome, RegistryError> {
+    validate_environment(&request.env)?;
+    non_empty("model name", &request.model)?;
+    non_empty("version name", &request.version)?;
+    let model = find_model(registry, &request.model).await?;
+    let Some(target) = registry.find_version(&model, &request.version).await? else {
+        let existing = registry.list_versions(&model).await?;
+        return Err(RegistryError::VersionNotFound {
+            model: model.name,
+            version: request.version.clone(),
+            registry: registry.describe(),
+            existing: existing.into_iter().map(|v| v.name).collect(),
+        });
+    };
+    // Read the others before the label moves: an MLflow alias leaves the old version by itself, but
+    // the old version's records must go too.
+    let others: Vec<ModelVersion> = if request.keep_others {
+        Vec::new()
+    } else {
+        registry
+            .list_versions(&model)
+            .await?
+            .into_iter()
+            .filter(|v| v.id != target.id && carries(v, &request.env))
+            .collect()
+    };
+
+    let mut outcome = LabelOutcome::default();
+    let change = labelling_change(&target, request);
+    if !change.satisfied_by(&target) {
+        tracing::info!(
+            "{} {}:{}: label {}",
+            if request.dry_run { "would" } else { "will" },
+            model.name,
+            target.name,
+            request.env
+        );
+        if !request.dry_run {
+            registry.update_version(&model, &target, &change).await?;
+        }
+        outcome.writes += 1;
+    } else {
+        tracing::info!(
+            "{}:{} already carries {}",
+            model.name,
+            target.name,
+            request.env
+        );
+    }
+    outcome
+        .labelled
+        .push(version_ref(&model, &target, &request.env));
+
+    for other in others {
+        outcome.merge(take_off(registry, &model, &other, &request.env, request.dry_run).await?);
+    }
+    Ok(outcome)
+}
+
+/// Takes `env` and its records off one version (the config that deployed it was removed). A model or
+/// version that no longer exists has nothing to take off.
+pub async fn unlabel<R: ModelRegistry>(
+    registry: &R,
+    model_name: &str,
+    version_name: &str,
+    env: &str,
+    dry_run: bool,
+) -> Result<LabelOutcome, RegistryError> {
+    validate_environment(env)?;
+    let Some(model) = registry.find_model(model_name).await? else {
+        tracing::warn!(
+            "model {model_name:?} is not in {}: nothing to unlabel",
+            registry.describe()
+        );
+        return Ok(LabelOutcome::default());
+    };
+    let Some(version) = registry.find_version(&model, version_name).await? else {
+        tracing::warn!(
+            "version {version_name:?} of model {model_name:?} is not in the registry: nothing to unlabel"
+        );
+        return Ok(LabelOutcome::default());
+    };
+    if !carries(&version, env) {
+        tracing::info!("{model_name}:{version_name} does not carry {env}");
+        return Ok(LabelOutcome::default());
+    }
+    take_off(registry, &model, &version, env, dry_run).await
+}
+
+async fn take_off<R: ModelRegistry>(
+    registry: &R,
+    model: &RegisteredModel,
+    version: &ModelVersion,
+    env: &str,
+    dry_run: bool,
+) -> Result<LabelOutcome, RegistryError> {
+    let keys = property_keys(env);
+    let mut change = VersionChange::default();
+    change.remove_labels.insert(env.to_owned());
+    change
+        .remove_properties
+        .extend(keys.all().into_iter().cloned());
+    tracing::info!(
+        "{} {}:{}: remove label {env}",
+        if dry_run { "would" } else { "will" },
+        model.name,
+        version.name
+    );
+    if !dry_run {
+        registry.update_version(model, version, &change).await?;
+    }
+    Ok(LabelOutcome {
+        labelled: Vec::new(),
+        unlabelled: vec![version_ref(model, version, env)],
+        writes: 1,
+    })
+}
+
+fn labelling_change(target: &ModelVersion, request: &LabelRequest) -> VersionChange {
+    let keys = property_keys(&request.env);
+    let mut change = VersionChange::default();
+    change.add_labels.insert(request.env.clone());
+    if let Some(image) = request.image.as_deref().filter(|i| !i.is_empty()) {
+        change
+            .set_properties
+            .insert(keys.image.clone(), image.to_owned());
+    }
+    if let Some(commit) = request.gitops_commit.as_deref().filter(|c| !c.is_empty()) {
+        change
+            .set_properties
+            .insert(keys.gitops_commit.clone(), commit.to_owned());
+    }
+    // The time moves only when the deployment itself changed, so that a re-run writes nothing.
+    if !change.satisfied_by(target) || !target.properties.contains_key(&keys.at) {
+        change
+            .set_properties
+            .insert(keys.at, request.deployed_at.clone());
+    }
+    change
+}
+
+/// Whether a version carries `env`: its label, or records of a deployment there.
+fn carries(version: &ModelVersion, env: &str) -> bool {
+    version.labels.contains(env)
+        || property_keys(env)
+            .all()
+            .into_iter()
+            .any(|k| version.properties.contains_key(k))
+}
+
+async fn find_model<R: ModelRegistry>(
+    registry: &R,
+    name: &str,
+) -> Result<RegisteredModel, RegistryError> {
+    if let Some(model) = registry.find_model(name).await? {
+        return Ok(model);
+    }
+    Err(RegistryError::ModelNotFound {
+        model: name.to_owned(),
+        registry: registry.describe(),
+        existing: registry.model_names().await.unwrap_or_default(),
+    })
+}
+
+fn version_ref(model: &RegisteredModel, version: &ModelVersion, env: &str) -> VersionRef {
+    VersionRef {
+        model: model.name.clone(),
+        version: version.name.clone(),
+        env: env.to_owned(),
+    }
+}
+
+fn non_empty(what: &'static str, value: &str) -> Result<(), RegistryError> {
+    if value.trim().is_empty() {
+        return Err(RegistryError::InvalidInput {
+            what,
+            value: value.to_owned(),
+            reason: "it is empty".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The current time as RFC 3339 in UTC, to the second (`2026-01-12T10:15:00Z`).
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_768_212_900), "2026-01-12T10:15:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn refs_print_as_model_version_env() {
+        let r = VersionRef {
+            model: "jukebox".into(),
+            version: "a1b2".into(),
+            env: "prod".into(),
+        };
+        assert_eq!(r.to_string(), "jukebox:a1b2:prod");
+    }
+}

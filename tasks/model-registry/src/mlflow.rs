@@ -1,0 +1,433 @@
+//! The MLflow model registry (REST `/api/2.0/mlflow`). An environment is a registered-model alias, which
+//! points at one version and moves by itself; `deployed.<env>.*` version tags record the details.
+//!
+//! MLflow numbers versions; the name users know a version by (a git commit) is the version's
+//! `version_tag` tag (default `version`), or the number itself.
+
+use std::collections::BTreeMap;
+
+use common::http::{check, display_url};
+use common::retry::{RetryPolicy, retry_async};
+use common::{HttpError, Secret};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::{ModelRegistry, ModelVersion, RegisteredModel, RegistryError, VersionChange};
+
+#[derive(Debug, Clone)]
+pub struct MlflowOptions {
+    /// The tracking server, e.g. `https://mlflow.example.com` (the API is under `/api/2.0/mlflow`).
+    pub url: Url,
+    /// Sent as `Authorization: Bearer`, when the server is behind an authenticating proxy.
+    pub token: Option<Secret>,
+    /// The version tag that carries a version's name.
+    pub version_tag: String,
+    pub page_size: u32,
+    pub retry: RetryPolicy,
+}
+
+impl MlflowOptions {
+    pub fn new(url: Url) -> Self {
+        Self {
+            url,
+            token: None,
+            version_tag: "version".into(),
+            page_size: 100,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+pub struct MlflowRegistry {
+    options: MlflowOptions,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, Deserialize)]
+struct Alias {
+    alias: String,
+    version: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawModel {
+    name: String,
+    #[serde(default)]
+    aliases: Vec<Alias>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Tag {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawVersion {
+    version: String,
+    #[serde(default)]
+    tags: Vec<Tag>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GetModel {
+    registered_model: RawModel,
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchModels {
+    #[serde(default)]
+    registered_models: Vec<RawModel>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchVersions {
+    #[serde(default)]
+    model_versions: Vec<RawVersion>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+/// MLflow's own alias rules beyond the shared environment-name rule.
+fn check_alias(alias: &str) -> Result<(), RegistryError> {
+    let reserved = alias.eq_ignore_ascii_case("latest")
+        || (alias.len() > 1
+            && alias.starts_with(['v', 'V'])
+            && alias[1..].bytes().all(|b| b.is_ascii_digit()));
+    if reserved {
+        return Err(RegistryError::InvalidEnvironment {
+            env: alias.to_owned(),
+            reason: "MLflow reserves `latest` and `v<number>` as alias names; pick another environment name"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+impl MlflowRegistry {
+    pub fn new(options: MlflowOptions, http: reqwest::Client) -> Self {
+        Self { options, http }
+    }
+
+    fn endpoint(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, RegistryError> {
+        let root = self.options.url.as_str().trim_end_matches('/');
+        let mut url = Url::parse(&format!("{root}/api/2.0/mlflow/{path}")).map_err(|e| {
+            RegistryError::InvalidInput {
+                what: "MLflow URL",
+                value: root.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    /// One call with retries. `RESOURCE_DOES_NOT_EXIST` (404) is `None`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        action: &str,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<Value>,
+    ) -> Result<Option<T>, RegistryError> {
+        retry_async(&self.options.retry, action, |_| {
+            let mut request = self.http.request(method.clone(), url.clone());
+            if let Some(token) = &self.options.token {
+                request = request.bearer_auth(token.expose());
+            }
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let url = url.clone();
+            async move {
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|e| HttpError::transport(action, &url, e))?;
+                let status = response.status().as_u16();
+                if status == 401 || status == 403 {
+                    let detail = response.text().await.unwrap_or_default();
+                    return Err(RegistryError::Refused {
+                        action: action.to_owned(),
+                        registry: self.describe(),
+                        status,
+                        detail: detail.trim().chars().take(200).collect(),
+                    });
+                }
+                if status == 404 {
+                    let body = response.text().await.unwrap_or_default();
+                    if body.contains("RESOURCE_DOES_NOT_EXIST") {
+                        return Ok(None);
+                    }
+                    return Err(RegistryError::Decode {
+                        action: action.to_owned(),
+                        url: display_url(&url),
+                        detail: "404 without an MLflow error: is this an MLflow tracking server?"
+                            .into(),
+                    });
+                }
+                let response = check(action, response).await?;
+                let text = response
+                    .text()
+                    .await
+                    .map_err(|e| HttpError::transport(action, &url, e))?;
+                serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|e| RegistryError::Decode {
+                        action: action.to_owned(),
+                        url: display_url(&url),
+                        detail: e.to_string(),
+                    })
+            }
+        })
+        .await
+    }
+
+    async fn get_model(&self, name: &str) -> Result<Option<RawModel>, RegistryError> {
+        let url = self.endpoint("registered-models/get", &[("name", name)])?;
+        let answer: Option<GetModel> = self
+            .call(
+                &format!("looking up model {name}"),
+                reqwest::Method::GET,
+                url,
+                None,
+            )
+            .await?;
+        Ok(answer.map(|a| a.registered_model))
+    }
+
+    async fn write(
+        &self,
+        action: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Result<(), RegistryError> {
+        let url = self.endpoint(path, &[])?;
+        let _: Option<Value> = self.call(action, method, url, Some(body)).await?;
+        Ok(())
+    }
+
+    fn to_version(&self, raw: RawVersion, aliases: &[Alias]) -> ModelVersion {
+        let properties: BTreeMap<String, String> =
+            raw.tags.into_iter().map(|t| (t.key, t.value)).collect();
+        ModelVersion {
+            name: properties
+                .get(&self.options.version_tag)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .unwrap_or_else(|| raw.version.clone()),
+            labels: aliases
+                .iter()
+                .filter(|a| a.version == raw.version)
+                .map(|a| a.alias.clone())
+                .collect(),
+            id: raw.version,
+            properties,
+        }
+    }
+}
+
+impl ModelRegistry for MlflowRegistry {
+    fn describe(&self) -> String {
+        format!(
+            "MLflow model registry at {}",
+            display_url(&self.options.url)
+        )
+    }
+
+    async fn find_model(&self, name: &str) -> Result<Option<RegisteredModel>, RegistryError> {
+        Ok(self.get_model(name).await?.map(|m| RegisteredModel {
+            id: m.name.clone(),
+            name: m.name,
+        }))
+    }
+
+    async fn model_names(&self) -> Result<Vec<String>, RegistryError> {
+        let url = self.endpoint("registered-models/search", &[("max_results", "50")])?;
+        let found: Option<SearchModels> = self
+            .call("listing models", reqwest::Method::GET, url, None)
+            .await?;
+        Ok(found
+            .map(|f| f.registered_models.into_iter().map(|m| m.name).collect())
+            .unwrap_or_default())
+    }
+
+    async fn list_versions(
+        &self,
+        model: &RegisteredModel,
+    ) -> Result<Vec<ModelVersion>, RegistryError> {
+        if model.name.contains('\'') {
+            return Err(RegistryError::InvalidInput {
+                what: "MLflow model name",
+                value: model.name.clone(),
+                reason: "names with a single quote cannot be searched".into(),
+            });
+        }
+        let aliases = self
+            .get_model(&model.name)
+            .await?
+            .map(|m| m.aliases)
+            .unwrap_or_default();
+        let filter = format!("name='{}'", model.name);
+        let page_size = self.options.page_size.to_string();
+        let action = format!("listing versions of model {}", model.name);
+        let mut versions = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut query = vec![
+                ("filter", filter.as_str()),
+                ("max_results", page_size.as_str()),
+            ];
+            if !token.is_empty() {
+                query.push(("page_token", token.as_str()));
+            }
+            let url = self.endpoint("model-versions/search", &query)?;
+            let Some(page) = self
+                .call::<SearchVersions>(&action, reqwest::Method::GET, url, None)
+                .await?
+            else {
+                break;
+            };
+            let count = page.model_versions.len();
+            versions.extend(
+                page.model_versions
+                    .into_iter()
+                    .map(|v| self.to_version(v, &aliases)),
+            );
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) if count > 0 && next != token => token = next,
+                _ => break,
+            }
+        }
+        // Oldest first, as the Kubeflow registry lists them.
+        versions.sort_by_key(|v| v.id.parse::<u64>().unwrap_or(u64::MAX));
+        Ok(versions)
+    }
+
+    async fn find_version(
+        &self,
+        model: &RegisteredModel,
+        name: &str,
+    ) -> Result<Option<ModelVersion>, RegistryError> {
+        let versions = self.list_versions(model).await?;
+        let by_tag = versions.iter().find(|v| {
+            v.properties
+                .get(&self.options.version_tag)
+                .map(String::as_str)
+                == Some(name)
+        });
+        Ok(by_tag
+            .or_else(|| versions.iter().find(|v| v.id == name))
+            .cloned())
+    }
+
+    async fn update_version(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+        change: &VersionChange,
+    ) -> Result<ModelVersion, RegistryError> {
+        for alias in &change.add_labels {
+            check_alias(alias)?;
+        }
+        let name = model.name.as_str();
+        let number = version.id.as_str();
+        let what = format!("version {} of model {name}", version.name);
+        let current = self
+            .find_version(model, &version.name)
+            .await?
+            .unwrap_or_else(|| version.clone());
+        let delete = reqwest::Method::DELETE;
+        let post = reqwest::Method::POST;
+
+        // The alias goes first when leaving, last when arriving: the tags never claim an environment the
+        // alias does not.
+        for alias in change
+            .remove_labels
+            .iter()
+            .filter(|a| current.labels.contains(*a))
+        {
+            let body = json!({"name": name, "alias": alias});
+            self.write(
+                &format!("removing alias {alias} from {what}"),
+                delete.clone(),
+                "registered-models/alias",
+                body,
+            )
+            .await?;
+        }
+        for key in change
+            .remove_properties
+            .iter()
+            .filter(|k| current.properties.contains_key(*k))
+        {
+            let body = json!({"name": name, "version": number, "key": key});
+            self.write(
+                &format!("deleting tag {key} of {what}"),
+                delete.clone(),
+                "model-versions/delete-tag",
+                body,
+            )
+            .await?;
+        }
+        for (key, value) in &change.set_properties {
+            if current.properties.get(key) != Some(value) {
+                let body = json!({"name": name, "version": number, "key": key, "value": value});
+                self.write(
+                    &format!("setting tag {key} on {what}"),
+                    post.clone(),
+                    "model-versions/set-tag",
+                    body,
+                )
+                .await?;
+            }
+        }
+        for alias in change
+            .add_labels
+            .iter()
+            .filter(|a| !current.labels.contains(*a))
+        {
+            let body = json!({"name": name, "alias": alias, "version": number});
+            self.write(
+                &format!("setting alias {alias} on {what}"),
+                post.clone(),
+                "registered-models/alias",
+                body,
+            )
+            .await?;
+        }
+        let updated = self
+            .find_version(model, &version.name)
+            .await?
+            .unwrap_or_else(|| version.clone());
+        if !change.satisfied_by(&updated) {
+            return Err(RegistryError::Contended {
+                action: format!("updating {what}"),
+                model: name.to_owned(),
+                version: version.name.clone(),
+                attempts: 1,
+            });
+        }
+        Ok(updated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_aliases() {
+        assert!(check_alias("latest").is_err());
+        assert!(check_alias("v3").is_err());
+        assert!(check_alias("prod").is_ok());
+        assert!(check_alias("v").is_ok());
+        assert!(check_alias("vprod").is_ok());
+    }
+}

@@ -1,0 +1,412 @@
+//! The registry's state and the rules the real server applies to it.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+/// Registered models and model versions, keyed by numeric id (served as strings).
+#[derive(Default)]
+pub(crate) struct Store {
+    last_id: u64,
+    clock_ms: u64,
+    models: BTreeMap<u64, Value>,
+    versions: BTreeMap<u64, Value>,
+}
+
+const VERSION_PATCHABLE: &[&str] = &[
+    "customProperties",
+    "description",
+    "externalId",
+    "state",
+    "author",
+];
+const MODEL_PATCHABLE: &[&str] = &[
+    "customProperties",
+    "description",
+    "externalId",
+    "owner",
+    "state",
+    "readme",
+    "maturity",
+    "language",
+    "tasks",
+    "provider",
+    "logo",
+    "license",
+    "licenseLink",
+    "libraryName",
+];
+
+impl Store {
+    fn tick(&mut self) -> String {
+        // A monotonic clock: every write moves lastUpdateTimeSinceEpoch forward.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.clock_ms = now.max(self.clock_ms + 1);
+        self.clock_ms.to_string()
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.last_id += 1;
+        self.last_id
+    }
+
+    pub(crate) fn add_model(&mut self, name: &str) -> String {
+        let id = self.next_id();
+        let now = self.tick();
+        self.models.insert(
+            id,
+            json!({
+                "id": id.to_string(),
+                "name": name,
+                "owner": "user1",
+                "state": "LIVE",
+                "customProperties": {},
+                "createTimeSinceEpoch": now,
+                "lastUpdateTimeSinceEpoch": now,
+            }),
+        );
+        id.to_string()
+    }
+
+    pub(crate) fn add_version(
+        &mut self,
+        model_id: &str,
+        name: &str,
+        custom_properties: Value,
+    ) -> Result<String, ApiError> {
+        self.model(model_id)?;
+        validate_properties(&custom_properties)?;
+        if self
+            .versions
+            .values()
+            .any(|v| v["registeredModelId"] == model_id && v["name"] == name)
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("model version with name {name} already exists"),
+            ));
+        }
+        let id = self.next_id();
+        let now = self.tick();
+        self.versions.insert(
+            id,
+            json!({
+                "id": id.to_string(),
+                "name": name,
+                "registeredModelId": model_id,
+                "state": "LIVE",
+                "author": "user1",
+                "customProperties": custom_properties,
+                "createTimeSinceEpoch": now,
+                "lastUpdateTimeSinceEpoch": now,
+            }),
+        );
+        Ok(id.to_string())
+    }
+
+    pub(crate) fn model(&self, id: &str) -> Result<Value, ApiError> {
+        parse_id(id)
+            .and_then(|n| self.models.get(&n).cloned())
+            .ok_or_else(|| ApiError::not_found(format!("registered model by id {id} not found")))
+    }
+
+    pub(crate) fn version(&self, id: &str) -> Result<Value, ApiError> {
+        parse_id(id)
+            .and_then(|n| self.versions.get(&n).cloned())
+            .ok_or_else(|| ApiError::not_found(format!("model version by id {id} not found")))
+    }
+
+    pub(crate) fn version_by_names(&self, model: &str, version: &str) -> Option<Value> {
+        let model_id = self.models.values().find(|m| m["name"] == model)?["id"].clone();
+        self.versions
+            .values()
+            .find(|v| v["registeredModelId"] == model_id && v["name"] == version)
+            .cloned()
+    }
+
+    pub(crate) fn find_model(&self, query: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let name = query.get("name");
+        let external_id = query.get("externalId");
+        if name.is_none() && external_id.is_none() {
+            return Err(ApiError::bad_request(
+                "invalid parameters used to retrieve registered model",
+            ));
+        }
+        self.models
+            .values()
+            .find(|m| {
+                name.is_none_or(|n| m["name"] == n.as_str())
+                    && external_id.is_none_or(|e| m["externalId"] == e.as_str())
+            })
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no registered models found for name={}, externalId={}",
+                    name.map_or("", String::as_str),
+                    external_id.map_or("", String::as_str)
+                ))
+            })
+    }
+
+    pub(crate) fn find_version(&self, query: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let name = query.get("name");
+        let external_id = query.get("externalId");
+        let parent = query.get("parentResourceId");
+        if let Some(parent) = parent {
+            check_id_param("parentResourceId", parent)?;
+        }
+        match (name, external_id, parent) {
+            (None, None, _) => {
+                return Err(ApiError::bad_request(
+                    "invalid parameters used to retrieve model version",
+                ));
+            }
+            (Some(_), _, None) => {
+                return Err(ApiError::bad_request(
+                    "invalid parameters used to retrieve model version: parentResourceId is required when name is set",
+                ));
+            }
+            _ => {}
+        }
+        self.versions
+            .values()
+            .find(|v| {
+                name.is_none_or(|n| v["name"] == n.as_str())
+                    && external_id.is_none_or(|e| v["externalId"] == e.as_str())
+                    && parent.is_none_or(|p| v["registeredModelId"] == p.as_str())
+            })
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no model versions found for name={}, parentResourceId={}, externalId={}",
+                    name.map_or("", String::as_str),
+                    parent.map_or("", String::as_str),
+                    external_id.map_or("", String::as_str)
+                ))
+            })
+    }
+
+    pub(crate) fn list_models(
+        &self,
+        page_size: usize,
+        token: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let all: Vec<&Value> = self.models.values().collect();
+        page(&all, page_size, token)
+    }
+
+    pub(crate) fn list_versions(
+        &self,
+        model_id: Option<&str>,
+        query: &BTreeMap<String, String>,
+        page_size: usize,
+        token: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        if let Some(id) = model_id {
+            self.model(id)?;
+        }
+        let name = query.get("name");
+        let all: Vec<&Value> = self
+            .versions
+            .values()
+            .filter(|v| model_id.is_none_or(|id| v["registeredModelId"] == id))
+            .filter(|v| name.is_none_or(|n| v["name"] == n.as_str()))
+            .collect();
+        page(&all, page_size, token)
+    }
+
+    pub(crate) fn patch_version(
+        &mut self,
+        id: &str,
+        patch: &Map<String, Value>,
+    ) -> Result<Value, ApiError> {
+        let key = parse_id(id).filter(|n| self.versions.contains_key(n));
+        let Some(key) = key else {
+            return Err(ApiError::not_found(format!(
+                "model version by id {id} not found"
+            )));
+        };
+        check_patch(patch, VERSION_PATCHABLE)?;
+        if let Some(state) = patch.get("state") {
+            if !matches!(state.as_str(), Some("LIVE" | "ARCHIVED")) {
+                return Err(ApiError::bad_request(format!(
+                    "invalid ModelVersionState {state}"
+                )));
+            }
+        }
+        let now = self.tick();
+        let version = self.versions.get_mut(&key).expect("checked above");
+        apply_patch(version, patch, now);
+        Ok(version.clone())
+    }
+
+    pub(crate) fn patch_model(
+        &mut self,
+        id: &str,
+        patch: &Map<String, Value>,
+    ) -> Result<Value, ApiError> {
+        let key = parse_id(id).filter(|n| self.models.contains_key(n));
+        let Some(key) = key else {
+            return Err(ApiError::not_found(format!(
+                "registered model by id {id} not found"
+            )));
+        };
+        check_patch(patch, MODEL_PATCHABLE)?;
+        let now = self.tick();
+        let model = self.models.get_mut(&key).expect("checked above");
+        apply_patch(model, patch, now);
+        Ok(model.clone())
+    }
+
+    /// Another process's read-modify-write of one property (keeps the rest of the map).
+    pub(crate) fn set_property(&mut self, id: &str, key: &str, value: Value) {
+        let now = self.tick();
+        if let Some(version) = parse_id(id).and_then(|n| self.versions.get_mut(&n)) {
+            if !version["customProperties"].is_object() {
+                version["customProperties"] = json!({});
+            }
+            version["customProperties"][key] = value;
+            version["lastUpdateTimeSinceEpoch"] = Value::String(now);
+        }
+    }
+}
+
+fn check_patch(patch: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+    if let Some(unknown) = patch.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "json: unknown field \"{unknown}\""
+        )));
+    }
+    if let Some(properties) = patch.get("customProperties") {
+        validate_properties(properties)?;
+    }
+    Ok(())
+}
+
+/// `customProperties` replace the whole map; other fields replace their value; absent fields stay.
+fn apply_patch(entity: &mut Value, patch: &Map<String, Value>, now: String) {
+    for (key, value) in patch {
+        entity[key] = value.clone();
+    }
+    entity["lastUpdateTimeSinceEpoch"] = Value::String(now);
+}
+
+fn validate_properties(properties: &Value) -> Result<(), ApiError> {
+    let Some(map) = properties.as_object() else {
+        return Err(ApiError::bad_request("customProperties must be an object"));
+    };
+    for (key, value) in map {
+        let valid = match value["metadataType"].as_str() {
+            Some("MetadataStringValue") => value["string_value"].is_string(),
+            Some("MetadataIntValue") => value["int_value"]
+                .as_str()
+                .is_some_and(|s| s.parse::<i32>().is_ok()),
+            Some("MetadataDoubleValue") => value["double_value"].is_number(),
+            Some("MetadataBoolValue") => value["bool_value"].is_boolean(),
+            Some("MetadataStructValue") => value["struct_value"].is_string(),
+            Some("MetadataProtoValue") => {
+                value["proto_value"].is_string() && value["type"].is_string()
+            }
+            _ => false,
+        };
+        let field_count = value.as_object().map_or(0, Map::len);
+        let expected_fields = if value["metadataType"] == "MetadataProtoValue" {
+            3
+        } else {
+            2
+        };
+        if !valid || field_count != expected_fields {
+            return Err(ApiError::bad_request(format!(
+                "customProperties[{key}]: not a valid MetadataValue: {value}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn parse_id(id: &str) -> Option<u64> {
+    let valid = !id.is_empty()
+        && id.len() <= 9
+        && !id.starts_with('0')
+        && id.bytes().all(|b| b.is_ascii_digit());
+    valid.then(|| id.parse().ok()).flatten()
+}
+
+fn check_id_param(name: &str, value: &str) -> Result<(), ApiError> {
+    parse_id(value).map(|_| ()).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "parameter \"{name}\" does not match ^[1-9][0-9]{{0,8}}$: {value}"
+        ))
+    })
+}
+
+/// The page size a list request asks for: a positive number as a string, or the server default.
+pub(crate) fn page_size(
+    query: &BTreeMap<String, String>,
+    default: usize,
+) -> Result<usize, ApiError> {
+    match query.get("pageSize") {
+        None => Ok(default),
+        Some(raw) => parse_id(raw).map(|n| n as usize).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "parameter \"pageSize\" does not match ^[1-9][0-9]{{0,8}}$: {raw}"
+            ))
+        }),
+    }
+}
+
+/// Opaque page tokens: the hex of the offset, so a client cannot mistake them for numbers it may build.
+fn page(all: &[&Value], page_size: usize, token: Option<&str>) -> Result<Value, ApiError> {
+    let offset = match token.filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(token) => token
+            .strip_prefix("pt-")
+            .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+            .filter(|offset| *offset <= all.len())
+            .ok_or_else(|| ApiError::bad_request(format!("invalid nextPageToken {token}")))?,
+    };
+    let items: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(page_size)
+        .map(|v| (*v).clone())
+        .collect();
+    let end = offset + items.len();
+    let next = if end < all.len() {
+        format!("pt-{end:x}")
+    } else {
+        String::new()
+    };
+    Ok(json!({
+        "items": items,
+        "nextPageToken": next,
+        "pageSize": page_size,
+        "size": items.len(),
+    }))
+}
