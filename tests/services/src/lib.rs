@@ -9,6 +9,7 @@
 mod certs;
 mod git_http;
 mod git_ssh;
+mod mlflow;
 mod process;
 mod registry;
 mod tools;
@@ -16,6 +17,7 @@ mod tools;
 pub use certs::Certs;
 pub use git_http::GitServer;
 pub use git_ssh::SshGitServer;
+pub use mlflow::Mlflow;
 pub use process::ServerProcess;
 pub use registry::Registry;
 pub use tools::{free_port, require_tool, workspace_bin, workspace_root};

@@ -22,10 +22,10 @@ server=$!
 {
   trap '' TERM
   cat <&3 >/dev/null
-  kill -TERM -- -$$ 2>/dev/null
+  kill -TERM -$$ 2>/dev/null
   sleep 2
   if [ -n "${TEST_SERVICES_CLEANUP_DIR:-}" ]; then rm -rf -- "$TEST_SERVICES_CLEANUP_DIR"; fi
-  kill -KILL -- -$$ 2>/dev/null
+  kill -KILL -$$ 2>/dev/null
 } &
 exec 3<&-
 wait "$server""#;
