@@ -9,11 +9,14 @@
 //! - [`auth`]: registry credentials from the auth files users already have.
 //! - [`registry`]: pull from and push to a registry (token auth, mounts, parallel streaming uploads).
 //! - [`layout`]: read from and write to an OCI image layout directory.
+//! - [`location`]: load from / store to either, as a command line names it.
 
 pub mod auth;
 pub mod blob;
 pub mod digest;
 pub mod image;
+pub mod layout;
+pub mod location;
 pub mod manifest;
 pub mod media_types;
 pub mod mutate;
@@ -25,6 +28,8 @@ pub use auth::{AuthError, Credential, Keychain};
 pub use blob::{BlobSource, FileBlob, InMemoryBlob, LocalBlob};
 pub use digest::{Digest, HashingReader, HashingWriter};
 pub use image::{Artifact, Image, ImageError, Index, IndexBuilder, RawJson};
+pub use layout::{LayoutError, LayoutReport, OciLayout};
+pub use location::{LocationError, Stored, load, store};
 pub use manifest::{
     ContainerConfig, Descriptor, History, ImageConfig, ImageIndex, ImageManifest, Platform, RootFs,
 };

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::manifest::Platform;
+use crate::digest::Digest;
+use crate::manifest::{ImageIndex, Platform};
+use crate::media_types;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid platform {0:?}: write OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8")]
@@ -36,6 +38,23 @@ impl Platform {
             (Some(wanted), None) => self.architecture == "arm64" && wanted == "v8",
         }
     }
+}
+
+/// The digest of the index entry for `wanted` (an exact variant beats any variant), or the
+/// platforms the index offers.
+pub fn select(index: &ImageIndex, wanted: &Platform) -> Result<Digest, Vec<String>> {
+    let candidates = || {
+        index
+            .manifests
+            .iter()
+            .filter(|d| media_types::is_manifest(&d.media_type))
+            .filter_map(|d| Some((d, d.platform.as_ref()?)))
+    };
+    candidates()
+        .find(|(_, p)| wanted.matches(p) && p.variant == wanted.variant)
+        .or_else(|| candidates().find(|(_, p)| wanted.matches(p)))
+        .map(|(d, _)| d.digest.clone())
+        .ok_or_else(|| candidates().map(|(_, p)| p.to_string()).collect())
 }
 
 impl fmt::Display for Platform {

@@ -258,23 +258,11 @@ fn choose_platform(
     wanted: &Platform,
     reference: &Reference,
 ) -> Result<Digest, RegistryError> {
-    let candidates = || {
-        index
-            .manifests
-            .iter()
-            .filter(|d| media_types::is_manifest(&d.media_type))
-            .filter_map(|d| Some((d, d.platform.as_ref()?)))
-    };
-    // An exact variant match beats a variant-less wanted platform matching any variant.
-    candidates()
-        .find(|(_, p)| wanted.matches(p) && p.variant == wanted.variant)
-        .or_else(|| candidates().find(|(_, p)| wanted.matches(p)))
-        .map(|(d, _)| d.digest.clone())
-        .ok_or_else(|| RegistryError::PlatformNotFound {
-            reference: reference.to_string(),
-            wanted: wanted.to_string(),
-            available: candidates().map(|(_, p)| p.to_string()).collect(),
-        })
+    crate::platform::select(index, wanted).map_err(|available| RegistryError::PlatformNotFound {
+        reference: reference.to_string(),
+        wanted: wanted.to_string(),
+        available,
+    })
 }
 
 #[cfg(test)]
