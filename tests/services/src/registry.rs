@@ -32,6 +32,17 @@ impl Registry {
         Self::start_with(None, None)
     }
 
+    /// An HTTPS registry without authentication; trust it with [`Registry::ca_pem`].
+    pub fn start_tls() -> Registry {
+        Self::start_with(Some(Certs::generate(&[])), None)
+    }
+
+    /// A plain-HTTP registry that requires HTTP basic authentication as `user`/`password` (for tests
+    /// of credential handling that need no TLS).
+    pub fn start_with_auth(user: &str, password: &str) -> Registry {
+        Self::start_with(None, Some(BasicAuth { user, password }))
+    }
+
     /// An HTTPS registry (certificate from a fresh [`Certs`], see [`Registry::ca_pem`]) that requires
     /// HTTP basic authentication as `user`/`password`.
     pub fn start_tls_with_auth(user: &str, password: &str) -> Registry {

@@ -146,3 +146,19 @@ fn sha256_digest(data: &[u8]) -> String {
         text.split_whitespace().next().expect("a digest")
     )
 }
+
+#[test]
+fn tls_without_auth_and_auth_without_tls() {
+    let tls = Registry::start_tls();
+    let ca = tls.ca_pem().unwrap().to_str().unwrap().to_string();
+    assert_eq!(
+        status(&["--cacert", &ca], &format!("{}/v2/", tls.url())),
+        "200"
+    );
+
+    let auth = Registry::start_with_auth("bob", "pw");
+    let v2 = format!("{}/v2/", auth.url());
+    assert!(v2.starts_with("http://"));
+    assert_eq!(status(&[], &v2), "401");
+    assert_eq!(status(&["--user", "bob:pw"], &v2), "200");
+}
