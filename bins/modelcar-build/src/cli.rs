@@ -1,0 +1,145 @@
+//! The command line. Every flag can also come from an environment variable (Tekton passes params
+//! either way); credentials only ever come from files.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Package a model directory as a KServe ModelCar (an OCI image with the model under /models) and
+/// push it to a registry and/or write it to an OCI image layout. No container daemon is needed.
+#[derive(Debug, Parser)]
+#[command(name = "modelcar-build", version, disable_version_flag = true)]
+pub struct Cli {
+    /// The directory holding the model files (e.g. `1/model.onnx`, `artifacts/*.pkl`).
+    #[arg(long, env = "MODEL_DIR", value_name = "DIR")]
+    pub model_dir: PathBuf,
+
+    /// Destination repository, REGISTRY/REPO (e.g. quay.io/team/jukebox). Without it the image is
+    /// written to --oci-layout only.
+    #[arg(long, env = "IMAGE", value_name = "REGISTRY/REPO")]
+    pub image: Option<String>,
+
+    /// A tag to push; repeatable. The source commit should come first. Default: --revision.
+    #[arg(long = "tag", env = "TAGS", value_delimiter = ',', value_name = "TAG")]
+    pub tags: Vec<String>,
+
+    /// The source git commit (annotation org.opencontainers.image.revision; the default tag).
+    #[arg(long, env = "REVISION", value_name = "COMMIT")]
+    pub revision: Option<String>,
+
+    /// URL of the model's source repository (annotation org.opencontainers.image.source).
+    #[arg(long, env = "SOURCE_URL", value_name = "URL")]
+    pub source: Option<String>,
+
+    /// The model version (annotation org.opencontainers.image.version).
+    #[arg(long, env = "MODEL_VERSION", value_name = "VERSION")]
+    pub version: Option<String>,
+
+    /// A human-readable name (annotation org.opencontainers.image.title).
+    #[arg(long, env = "MODEL_TITLE", value_name = "TITLE")]
+    pub title: Option<String>,
+
+    /// Put the files under /models/SUBDIR instead of /models.
+    #[arg(long, env = "MODEL_SUBDIR", value_name = "SUBDIR")]
+    pub subdir: Option<String>,
+
+    /// The base image: a registry reference, `oci:DIR[:TAG]` (an OCI layout), or `scratch` (no base,
+    /// hence no shell).
+    #[arg(
+        long,
+        env = "BASE_IMAGE",
+        value_name = "IMAGE",
+        default_value = "registry.access.redhat.com/ubi9/ubi-minimal"
+    )]
+    pub base: String,
+
+    /// The platform to take from a multi-platform base, and of a scratch image: OS/ARCH[/VARIANT].
+    #[arg(long, env = "PLATFORM", default_value = "linux/amd64")]
+    pub platform: String,
+
+    /// Layer compression. `none` suits weights (they do not compress) and KServe's oci+fetch.
+    #[arg(long, env = "COMPRESSION", value_enum, default_value_t = CompressionArg::None)]
+    pub compression: CompressionArg,
+
+    /// Also (or, without --image, only) write the image to an OCI image layout directory,
+    /// tagged TAG (default: the first tag, or `latest`).
+    #[arg(long, env = "OCI_LAYOUT", value_name = "DIR[:TAG]")]
+    pub oci_layout: Option<String>,
+
+    /// A registry auth file (podman's auth.json or docker's config.json format).
+    #[arg(long, env = "REGISTRY_AUTH_FILE", value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+
+    /// A Tekton `dockerconfig` workspace: a directory holding config.json or .dockerconfigjson.
+    #[arg(long, env = "DOCKER_CONFIG_WORKSPACE", value_name = "DIR")]
+    pub docker_config: Option<PathBuf>,
+
+    /// Accept a base image that has an ENTRYPOINT (it receives KServe's command as arguments).
+    #[arg(long, env = "ALLOW_ENTRYPOINT")]
+    pub allow_entrypoint: bool,
+
+    /// Threads hashing layers (default: the number of CPUs).
+    #[arg(long, env = "JOBS")]
+    pub jobs: Option<usize>,
+
+    /// File mtimes and the image's `created` time, as seconds since the epoch (default 0, so the
+    /// same model always gives the same digest).
+    #[arg(
+        long,
+        env = "SOURCE_DATE_EPOCH",
+        default_value_t = 0,
+        value_name = "SECONDS"
+    )]
+    pub source_date_epoch: u64,
+
+    #[command(flatten)]
+    pub common: common::CommonArgs,
+
+    /// Print the version of modelcar-build.
+    #[arg(short = 'V', long = "tool-version", action = clap::ArgAction::Version)]
+    pub tool_version: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl From<CompressionArg> for modelcar::Compression {
+    fn from(value: CompressionArg) -> Self {
+        match value {
+            CompressionArg::None => Self::None,
+            CompressionArg::Gzip => Self::Gzip,
+            CompressionArg::Zstd => Self::Zstd,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn model_version_is_a_flag_not_the_tool_version() {
+        let cli = Cli::try_parse_from([
+            "modelcar-build",
+            "--model-dir",
+            "m",
+            "--version",
+            "3",
+            "--tag",
+            "a,b",
+        ])
+        .unwrap();
+        assert_eq!(cli.version.as_deref(), Some("3"));
+        assert_eq!(cli.tags, ["a", "b"]);
+    }
+}
