@@ -21,7 +21,7 @@ pub struct Document {
 pub enum Change {
     /// The key already held exactly this string value; the text is untouched.
     Unchanged,
-    /// The scalar was rewritten; `old` is its previous value.
+    /// The scalar was rewritten; `old` is its previous value (empty for an empty `key:`).
     Replaced { old: String },
     /// The key (and any missing parent mappings) was added.
     Added,
@@ -229,7 +229,8 @@ impl Document {
                 // Fill an empty document: before an explicit `...`, else at the end.
                 let at = self.parsed.doc_end.unwrap_or(self.text.len());
                 let mut insert = String::new();
-                if at > 0 && !self.text[..at].ends_with('\n') {
+                let before = self.text[..at].trim_start_matches('\u{feff}');
+                if !before.is_empty() && !before.ends_with('\n') {
                     insert.push_str(self.eol());
                 }
                 insert.push_str(&self.block_lines(path, value, 0));

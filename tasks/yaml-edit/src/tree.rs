@@ -81,7 +81,13 @@ pub(crate) fn line_col(text: &str, byte: usize) -> (usize, usize) {
     let before = &text[..byte];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let line = before.matches('\n').count() + 1;
-    (line, before[line_start..].chars().count() + 1)
+    // A byte order mark is not a column.
+    let column = before[line_start..]
+        .chars()
+        .filter(|&c| c != '\u{feff}')
+        .count()
+        + 1;
+    (line, column)
 }
 
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {

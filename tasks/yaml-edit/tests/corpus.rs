@@ -409,3 +409,58 @@ fn key_paths_split_on_unescaped_dots() {
     );
     assert_eq!(yaml_edit::parse_key_path(r"a\\.b"), [r"a\", "b"]);
 }
+
+#[test]
+fn byte_order_mark_is_kept_and_not_indentation() {
+    let (out, _) = set("\u{feff}name: x\n", &["name"], "jukebox");
+    assert_eq!(out, "\u{feff}name: jukebox\n");
+    let (out, _) = set("\u{feff}name: x\n", &["other"], "z");
+    assert_eq!(out, "\u{feff}name: x\nother: z\n");
+    let (out, _) = set("\u{feff}", &["name"], "jukebox");
+    assert_eq!(out, "\u{feff}name: jukebox\n");
+}
+
+#[test]
+fn multi_line_flow_mappings_and_scalars() {
+    let input = "a: {x: 1,\n    y: 2  # c\n   }\nb: 1\n";
+    let (out, _) = set(input, &["a", "z"], "v");
+    assert_eq!(out, splice(input, "y: 2  # c", "y: 2, z: v  # c"));
+    let (out, _) = set(input, &["a", "y"], "w");
+    assert_eq!(out, splice(input, "y: 2  # c", "y: w  # c"));
+    let input = "k: \"multi\n  line\"\nj: plain\n  continued\n";
+    let (out, change) = set(input, &["k"], "one");
+    assert_eq!(
+        change,
+        Change::Replaced {
+            old: "multi line".into()
+        }
+    );
+    assert_eq!(out, "k: \"one\"\nj: plain\n  continued\n");
+    let (out, _) = set(input, &["j"], "two");
+    assert_eq!(out, "k: \"multi\n  line\"\nj: two\n");
+}
+
+#[test]
+fn nested_insert_goes_before_comments_that_follow_the_mapping() {
+    let input = "a:\n  b: 1\n  # comment in a\n# comment at top\nc: 2\n";
+    let (out, _) = set(input, &["a", "x"], "y");
+    assert_eq!(out, splice(input, "  b: 1\n", "  b: 1\n  x: \"y\"\n"));
+    let input = "a: 1 # c\n...\n# after the end\n";
+    let (out, _) = set(input, &["b"], "two");
+    assert_eq!(out, splice(input, "a: 1 # c\n", "a: 1 # c\nb: two\n"));
+}
+
+#[test]
+fn empty_values_are_filled_or_become_mappings() {
+    assert_eq!(set("a:\n", &["a"], "v").0, "a: v\n");
+    assert_eq!(set("a:", &["a"], "v").0, "a: v");
+    assert_eq!(set("a:   # later\n", &["a"], "v").0, "a: v   # later\n");
+    assert_eq!(set("a:\n", &["a", "b", "c"], "v").0, "a:\n  b:\n    c: v\n");
+    assert_eq!(set("a:", &["a", "b"], "v").0, "a:\n  b: v");
+    assert_eq!(
+        set("x:\n    y: 1\na: # note\n", &["a", "b"], "v").0,
+        "x:\n    y: 1\na: # note\n    b: v\n"
+    );
+    assert_eq!(set("a: ~\n", &["a"], "v").0, "a: v\n");
+    assert_eq!(set("a: null\n", &["a"], "null").0, "a: \"null\"\n");
+}
