@@ -295,6 +295,7 @@ impl Document {
         if let Some(tag) = &scalar.tag
             && !scalar.str_tag
         {
+            let (line, column) = self.pos(scalar.tag_at.unwrap_or(node.start));
             return Err(EditError::UnsupportedTag {
                 path: dotted,
                 tag: tag.clone(),
@@ -470,5 +471,34 @@ fn flow_value(keys: &[String], value: &str) -> String {
             render(key, Quote::Plain, true),
             flow_value(rest, value)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The check that guards every edit rejects texts that lost or changed other data.
+    #[test]
+    fn verification_rejects_collateral_changes() {
+        let doc = Document::parse("a: 1\nb: x\n").unwrap();
+        let path = vec!["b".to_owned()];
+        assert!(doc.verify("a: 1\nb: z\n", &path, "z", 8).is_ok());
+        let err = doc.verify("a: 2\nb: z\n", &path, "z", 8).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EditError::Verification {
+                    line: 2,
+                    column: 4,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = doc.verify("a: 1\nb: 012\n", &path, "012", 8).unwrap_err();
+        assert!(matches!(err, EditError::Verification { .. }), "{err:?}");
+        let err = doc.verify("a: 1\nb: [z\n", &path, "z", 8).unwrap_err();
+        assert!(err.to_string().contains("does not parse"), "{err}");
     }
 }

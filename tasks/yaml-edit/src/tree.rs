@@ -38,6 +38,8 @@ pub(crate) struct Scalar {
     pub tag: Option<String>,
     /// Whether the tag is the core-schema `str` tag.
     pub str_tag: bool,
+    /// Byte offset of the tag token, if any.
+    pub tag_at: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +103,8 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, EditError> {
     let mut builder = Builder {
         text,
         events: Parser::new_from_str(text).peekable(),
+        last_end: 0,
+        prev_end: 0,
     };
     builder.stream()
 }
@@ -110,6 +114,10 @@ type EventIter<'a> = Peekable<Parser<'a, granit_parser::StrInput<'a>>>;
 struct Builder<'a> {
     text: &'a str,
     events: EventIter<'a>,
+    /// End of the last event read, and of the one before it (for a node: where its key ended,
+    /// which is where the search for a block scalar's `|`/`>` header starts).
+    last_end: usize,
+    prev_end: usize,
 }
 
 impl<'a> Builder<'a> {
@@ -155,7 +163,13 @@ impl<'a> Builder<'a> {
                 }
                 Some(Err(e)) => return Err(self.scan_error(&e)),
                 Some(Ok((Event::Comment(..), _))) | Some(Ok((Event::Anchor(..), _))) => continue,
-                Some(Ok(pair)) => return Ok(pair),
+                Some(Ok(pair)) => {
+                    if let Some(range) = pair.1.byte_range() {
+                        self.prev_end = self.last_end;
+                        self.last_end = range.end;
+                    }
+                    return Ok(pair);
+                }
             }
         }
     }
@@ -215,9 +229,17 @@ impl<'a> Builder<'a> {
     }
 
     fn node(&mut self, event: Event<'a>, span: Span, in_flow: bool) -> Result<Node, EditError> {
-        let (start, end) = self.byte_range(&span);
+        let (mut start, end) = self.byte_range(&span);
+        let search_from = self.prev_end.min(start);
         let kind = match event {
             Event::Scalar(value, style, _anchor, tag) => {
+                if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                    // The span covers the content; point at the `|`/`>` header instead.
+                    start = self.text[search_from..start]
+                        .find(['|', '>'])
+                        .map_or(start, |i| search_from + i);
+                }
+                let tag_at = span.tag_start().and_then(|m| m.byte_offset());
                 let empty = style == ScalarStyle::Plain && start == end;
                 Kind::Scalar(Scalar {
                     value: if empty {
@@ -230,6 +252,7 @@ impl<'a> Builder<'a> {
                         .as_ref()
                         .is_some_and(|t| t.is_yaml_core_schema_tag("str")),
                     tag: tag.map(|t| t.original()),
+                    tag_at,
                 })
             }
             Event::Alias(_) | Event::UnresolvedAlias(_) => Kind::Alias,

@@ -94,3 +94,40 @@ impl Model {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(value: &str) -> Model {
+        Model::Scalar {
+            value: value.into(),
+            string: true,
+        }
+    }
+
+    #[test]
+    fn set_replaces_appends_and_fills_nulls() {
+        let mut model = Model::of(None);
+        assert!(model.set(&["a".into(), "b".into()], "v"));
+        assert_eq!(
+            model,
+            Model::Mapping(vec![(
+                string("a"),
+                Model::Mapping(vec![(string("b"), string("v"))])
+            )])
+        );
+        assert!(model.set(&["a".into(), "b".into()], "w"));
+        assert_eq!(
+            model,
+            Model::Mapping(vec![(
+                string("a"),
+                Model::Mapping(vec![(string("b"), string("w"))])
+            )])
+        );
+        assert!(
+            !model.set(&["a".into(), "b".into(), "c".into()], "x"),
+            "a string is not a mapping"
+        );
+    }
+}

@@ -20,8 +20,8 @@ fn block_scalar_target() {
         matches!(
             err,
             EditError::BlockScalar {
-                line: 3,
-                column: 3,
+                line: 2,
+                column: 9,
                 ..
             }
         ),
@@ -32,14 +32,26 @@ fn block_scalar_target() {
         matches!(
             err,
             EditError::BlockScalar {
-                line: 2,
-                column: 3,
+                line: 1,
+                column: 7,
                 ..
             }
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("line 2, column 3"), "{err}");
+    assert!(err.to_string().contains("line 1, column 7"), "{err}");
+    let err = set_err("a: 1\nnote: &n !!str |+ # keep\n  text\n", &["note"]);
+    assert!(
+        matches!(
+            err,
+            EditError::BlockScalar {
+                line: 2,
+                column: 16,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -230,7 +242,7 @@ fn malformed_yaml() {
 fn tags_other_than_str_are_refused() {
     let err = set_err("count: !!int 3\n", &["count"]);
     assert!(
-        matches!(&err, EditError::UnsupportedTag { tag, line: 1, column: 14, .. } if tag == "!!int"),
+        matches!(&err, EditError::UnsupportedTag { tag, line: 1, column: 8, .. } if tag == "!!int"),
         "{err:?}"
     );
     let err = set_err("secret: !vault abc\n", &["secret"]);
