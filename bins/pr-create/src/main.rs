@@ -1,10 +1,339 @@
+//! pr-create: open (or bring up to date) the pull request that promotes a model version to an
+//! environment of a GitOps repository, on Gitea, GitHub or GitLab.
+
+mod git_change;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
 use clap::Parser;
+use common::{CommonArgs, RetryPolicy, Secret, UsageError, finish};
+use forge::promote::{DEFAULT_BODY_TEMPLATE, DEFAULT_BRANCH_TEMPLATE, DEFAULT_TITLE_TEMPLATE};
+use forge::{AnyForge, ForgeConfig, ForgeError, ForgeKind, PromotionRequest};
+use gitops::{BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, Identity, Remote, config_path};
 
-/// pr-create
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {}
+use crate::git_change::GitopsChange;
 
-fn main() {
-    let _ = Cli::parse();
+/// Promote a model version to an environment through a pull request: set the version in the
+/// environment's config file on the branch promote/<env>/<model>, and create the pull request, or
+/// update it, or leave it when it is current. Older promotion pull requests for the same model and
+/// environment are closed. Results: NUMBER, URL, status (created, updated, unchanged, up-to-date), BRANCH.
+#[derive(Parser, Debug)]
+#[command(about, max_term_width = 100, disable_version_flag = true)]
+struct Cli {
+    /// The forge: gitea, github or gitlab.
+    #[arg(long, env = "FORGE", value_parser = parse_forge)]
+    forge: ForgeKind,
+
+    /// The forge's URL (web or API): https://gitea.example.com, https://ghe.example.com/api/v3.
+    /// Default: api.github.com or gitlab.com; required for Gitea.
+    #[arg(long, env = "FORGE_API_URL")]
+    api_url: Option<String>,
+
+    /// The repository, OWNER/NAME (GitLab: the project's full path, GROUP/SUBGROUP/PROJECT).
+    #[arg(long, env = "FORGE_REPO", value_name = "OWNER/NAME")]
+    repo: String,
+
+    /// The git clone URL (https or ssh). Default: derived from --api-url and --repo.
+    #[arg(long, env = "REPO_URL")]
+    repo_url: Option<String>,
+
+    /// The branch the pull request merges into.
+    #[arg(long, env = "BASE_BRANCH", default_value = "main")]
+    base: String,
+
+    /// The model (application) name.
+    #[arg(long, env = "MODEL")]
+    model: String,
+
+    /// The environment to promote to.
+    #[arg(long = "env", env = "DEPLOY_ENV", value_name = "ENV", default_value = "prod")]
+    environment: String,
+
+    /// The version to promote (set at --version-key).
+    #[arg(long, env = "VERSION")]
+    version: String,
+
+    /// The key the version is set at.
+    #[arg(long, env = "VERSION_KEY", default_value = "version")]
+    version_key: String,
+
+    /// Other KEY=VALUE to set (dotted keys reach into maps). Repeatable; in the environment one a line.
+    #[arg(long = "set", env = "SET", value_name = "KEY=VALUE", value_delimiter = '\n')]
+    sets: Vec<String>,
+
+    /// The config file, relative to the repository root. Default: from --path-pattern.
+    #[arg(long, env = "FILE", value_name = "PATH")]
+    file: Option<String>,
+
+    /// Where a model's config lives; {model} and {env} are replaced.
+    #[arg(long, env = "PATH_PATTERN", default_value = DEFAULT_PATH_PATTERN)]
+    path_pattern: String,
+
+    /// Create the config file when the environment has none yet.
+    #[arg(long, env = "CREATE")]
+    create: bool,
+
+    /// The promotion branch; {model}, {env} and {version}. With {version} in it, each version gets its
+    /// own branch and pull request, and those of older versions are closed.
+    #[arg(long, env = "BRANCH_TEMPLATE", default_value = DEFAULT_BRANCH_TEMPLATE)]
+    branch_template: String,
+
+    /// The pull request's title; {model}, {env}, {old_version}, {new_version}, {image}, {file}, ...
+    #[arg(long, env = "TITLE_TEMPLATE", default_value = DEFAULT_TITLE_TEMPLATE)]
+    title_template: String,
+
+    /// The pull request's body; also {diff}, {source_commit_url}, {registry}. Default: model,
+    /// old -> new version, image, source commit and the config diff.
+    #[arg(long, env = "BODY_TEMPLATE", conflicts_with = "body_template_file")]
+    body_template: Option<String>,
+
+    /// A file holding the body template.
+    #[arg(long, env = "BODY_TEMPLATE_FILE", value_name = "PATH")]
+    body_template_file: Option<PathBuf>,
+
+    /// A label to put on the pull request (must exist). Repeatable or comma-separated.
+    #[arg(long = "label", env = "LABELS", value_delimiter = ',')]
+    labels: Vec<String>,
+
+    /// A user to ask for a review. Repeatable or comma-separated.
+    #[arg(long = "reviewer", env = "REVIEWERS", value_delimiter = ',')]
+    reviewers: Vec<String>,
+
+    /// A user to assign. Repeatable or comma-separated.
+    #[arg(long = "assignee", env = "ASSIGNEES", value_delimiter = ',')]
+    assignees: Vec<String>,
+
+    /// The image reference with its digest (registry/repo@sha256:...), shown to the reviewer.
+    #[arg(long, env = "IMAGE")]
+    image: Option<String>,
+
+    /// A link to the source commit the version was built from.
+    #[arg(long, env = "SOURCE_COMMIT_URL")]
+    source_commit_url: Option<String>,
+
+    /// The source commit id (named in the commit message).
+    #[arg(long, env = "SOURCE_COMMIT")]
+    source_commit: Option<String>,
+
+    /// The Model Registry where reviewers find the candidate's metrics and properties.
+    #[arg(long, env = "REGISTRY_URL")]
+    registry_url: Option<String>,
+
+    /// A file holding the forge API token (a mounted Secret). Or set FORGE_TOKEN.
+    #[arg(long, env = "FORGE_TOKEN_FILE", value_name = "PATH")]
+    token_file: Option<PathBuf>,
+
+    /// The user for git over https. Default: x-access-token (GitHub), oauth2 (Gitea, GitLab).
+    #[arg(long, env = "GIT_USERNAME")]
+    git_username: Option<String>,
+
+    /// A file holding the git https token. Or set GIT_TOKEN. Default: the forge token.
+    #[arg(long, env = "GIT_TOKEN_FILE", value_name = "PATH")]
+    git_token_file: Option<PathBuf>,
+
+    /// A Tekton basic-auth workspace (.git-credentials) for git over https.
+    #[arg(long, env = "BASIC_AUTH_DIR", value_name = "DIR", conflicts_with_all = ["git_username", "git_token_file", "ssh_dir"])]
+    basic_auth_dir: Option<PathBuf>,
+
+    /// A Tekton ssh-directory workspace (private key and known_hosts) for ssh clone URLs.
+    #[arg(long, env = "SSH_DIR", value_name = "DIR", conflicts_with_all = ["git_username", "git_token_file"])]
+    ssh_dir: Option<PathBuf>,
+
+    #[arg(long, env = "GIT_AUTHOR_NAME", default_value = "modelcar-gitops")]
+    author_name: String,
+
+    #[arg(long, env = "GIT_AUTHOR_EMAIL", default_value = "modelcar-gitops@noreply.localhost")]
+    author_email: String,
+
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn parse_forge(text: &str) -> Result<ForgeKind, String> {
+    text.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.common.init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return finish(Err(anyhow!("starting the async runtime: {e}"))),
+    };
+    finish(runtime.block_on(run(&cli)))
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<()> {
+    let token = Secret::from_file_or_env(cli.token_file.as_deref(), "FORGE_TOKEN")
+        .context("reading the forge token")?
+        .ok_or_else(|| usage("no forge token: give --token-file (a mounted Secret) or set FORGE_TOKEN"))?;
+    let config = ForgeConfig {
+        kind: cli.forge,
+        api_url: cli.api_url.clone(),
+        repo: cli.repo.clone(),
+        token: token.clone(),
+        http: cli.common.http_options(),
+        retry: RetryPolicy::default(),
+    };
+    let forge = AnyForge::connect(&config).map_err(|e| explain(e, cli))?;
+    let request = promotion_request(cli)?;
+    let repo_url = match &cli.repo_url {
+        Some(url) => url.clone(),
+        None => clone_url(cli).map_err(|e| explain(e, cli))?,
+    };
+    let change = GitopsChange {
+        remote: Remote::new(repo_url.clone(), git_auth(cli, &repo_url, token)?, cli.common.http_options()),
+        request: bump_request(cli)?,
+        version_key: cli.version_key.clone(),
+    };
+
+    let outcome = forge::promote(&forge, &change, &request)
+        .await
+        .map_err(|e| explain(e, cli))?;
+    let number = outcome.number.map(|n| n.to_string()).unwrap_or_default();
+    cli.common.results().write_all([
+        ("NUMBER", number.as_str()),
+        ("URL", outcome.url.as_deref().unwrap_or_default()),
+        ("status", outcome.status.as_str()),
+        ("BRANCH", outcome.branch.as_deref().unwrap_or_default()),
+    ])?;
+    Ok(())
+}
+
+fn promotion_request(cli: &Cli) -> anyhow::Result<PromotionRequest> {
+    for (flag, value) in [("--model", &cli.model), ("--env", &cli.environment), ("--version", &cli.version)] {
+        if value.trim().is_empty() || value.contains(['\n', '\r']) {
+            return Err(usage(format!("{flag} must be a non-empty single line")));
+        }
+    }
+    if let Some(image) = &cli.image
+        && !image.contains("@sha256:")
+    {
+        return Err(usage(format!(
+            "--image {image:?} has no digest; give the reference the build reported, e.g. registry/repo@sha256:..."
+        )));
+    }
+    let body_template = match (&cli.body_template, &cli.body_template_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
+            usage(format!("reading --body-template-file {}: {e}", path.display()))
+        })?,
+        (None, None) => DEFAULT_BODY_TEMPLATE.to_owned(),
+    };
+    let listed = |items: &[String]| -> Vec<String> {
+        items.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+    };
+    Ok(PromotionRequest {
+        base: cli.base.clone(),
+        branch_template: cli.branch_template.clone(),
+        title_template: cli.title_template.clone(),
+        body_template,
+        labels: listed(&cli.labels),
+        reviewers: listed(&cli.reviewers),
+        assignees: listed(&cli.assignees),
+        image: cli.image.clone(),
+        source_commit_url: cli.source_commit_url.clone(),
+        registry_section: cli.registry_url.as_ref().map(|url| {
+            format!(
+                "\nThe candidate's metrics and properties, and the version now in `{}`, are in the [Model Registry]({url}).\n",
+                cli.environment
+            )
+        }),
+        ..PromotionRequest::new(&cli.model, &cli.environment, &cli.version)
+    })
+}
+
+fn bump_request(cli: &Cli) -> anyhow::Result<BumpRequest> {
+    let file = cli
+        .file
+        .clone()
+        .unwrap_or_else(|| config_path(&cli.path_pattern, &cli.model, &cli.environment));
+    let mut sets = vec![(gitops::parse_key_path(&cli.version_key), cli.version.clone())];
+    for set in cli.sets.iter().filter(|s| !s.trim().is_empty()) {
+        let (key, value) = set
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| usage(format!("--set {set:?} is not KEY=VALUE (e.g. image_namespace=team-prod)")))?;
+        if value.contains(['\n', '\r']) {
+            return Err(usage(format!("the value of --set {key} spans lines; give a one-line value")));
+        }
+        sets.push((gitops::parse_key_path(key.trim()), value.to_owned()));
+    }
+    Ok(BumpRequest {
+        file,
+        sets,
+        create: cli.create,
+        message: None,
+        author: Identity {
+            name: cli.author_name.clone(),
+            email: cli.author_email.clone(),
+        },
+        base_branch: cli.base.clone(),
+        push_branch: None,
+        deployment: Some(Deployment {
+            model: cli.model.clone(),
+            env: cli.environment.clone(),
+            source_commit: cli.source_commit.clone(),
+        }),
+    })
+}
+
+/// Git credentials: an ssh or basic-auth workspace, else a user with the git token (default: the
+/// forge token, which every forge accepts for git over https).
+fn git_auth(cli: &Cli, repo_url: &str, forge_token: Secret) -> anyhow::Result<GitAuth> {
+    if let Some(dir) = &cli.ssh_dir {
+        return Ok(GitAuth::SshDirectory(dir.clone()));
+    }
+    if let Some(dir) = &cli.basic_auth_dir {
+        return GitAuth::from_basic_auth_dir(dir, repo_url).map_err(|e| usage(e.to_string()));
+    }
+    let token = Secret::from_file_or_env(cli.git_token_file.as_deref(), "GIT_TOKEN")
+        .context("reading the git token")?
+        .unwrap_or(forge_token);
+    let user = cli.git_username.clone().unwrap_or_else(|| {
+        match cli.forge {
+            ForgeKind::GitHub => "x-access-token",
+            ForgeKind::Gitea | ForgeKind::GitLab => "oauth2",
+        }
+        .to_owned()
+    });
+    Ok(GitAuth::Basic { user, token })
+}
+
+/// `https://host/OWNER/NAME.git` from the API URL (api.github.com: github.com).
+fn clone_url(cli: &Cli) -> Result<String, ForgeError> {
+    let mut url = forge::api_base(cli.forge, cli.api_url.as_deref())?;
+    if url.host_str() == Some("api.github.com") {
+        url.set_host(Some("github.com")).map_err(|e| ForgeError::Usage(e.to_string()))?;
+    }
+    let path = url.path().trim_end_matches('/');
+    let root = ["/api/v1", "/api/v3", "/api/v4"]
+        .iter()
+        .find_map(|suffix| path.strip_suffix(suffix))
+        .unwrap_or(path)
+        .to_owned();
+    url.set_path(&format!("{root}/{}.git", cli.repo.trim_matches('/')));
+    Ok(url.to_string())
+}
+
+fn explain(error: ForgeError, cli: &Cli) -> anyhow::Error {
+    let what = format!(
+        "promoting {} {} to {} in {} ({})",
+        cli.model, cli.version, cli.environment, cli.repo, cli.forge
+    );
+    if error.is_usage() {
+        anyhow!(UsageError(error.to_string())).context(what)
+    } else {
+        anyhow::Error::new(error).context(what)
+    }
+}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow!(UsageError(message.into()))
 }

@@ -74,7 +74,12 @@ pub enum ForgeError {
     #[error(transparent)]
     Http(#[from] HttpError),
     #[error("preparing the promotion branch {branch}: {message}")]
-    Git { branch: String, message: String },
+    Git {
+        branch: String,
+        message: String,
+        /// The git side blamed the input (unknown file, branch, bad key).
+        usage: bool,
+    },
 }
 
 impl ForgeError {
@@ -104,6 +109,7 @@ impl ForgeError {
                 | Self::LabelNotFound { .. }
                 | Self::UserNotFound { .. }
                 | Self::Usage(_)
+                | Self::Git { usage: true, .. }
         )
     }
 }
