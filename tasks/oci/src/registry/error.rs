@@ -164,6 +164,9 @@ pub(crate) fn hint_for(
         HttpError::Status { status, .. } if *status >= 500 => {
             format!("{registry} failed; retry later or check its logs")
         }
+        HttpError::Transport { source, .. } if mentions_certificate(source) => format!(
+            "the TLS certificate of {registry} is not trusted; pass its CA with --ca-cert (or, for a test registry only, --insecure-skip-tls-verify {registry})"
+        ),
         HttpError::Transport { source, .. } if source.is_connect() => format!(
             "is the registry up at {registry}? If it speaks plain HTTP, allow that with --plain-http {registry}; if it uses a private CA, pass it with --ca-cert"
         ),
@@ -172,4 +175,20 @@ pub(crate) fn hint_for(
         }
         _ => String::new(),
     }
+}
+
+/// Whether a transport error comes from certificate verification (the cause chain says so).
+fn mentions_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error
+            .to_string()
+            .to_ascii_lowercase()
+            .contains("certificate")
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
