@@ -305,9 +305,14 @@ fn unified_diff(old: Option<&[u8]>, new: &[u8], path: &str) -> Result<String, gi
 /// True if `existing` is one commit on top of `base` with exactly `tree`.
 fn same_change(session: &Session<'_>, existing: Oid, base: Oid, tree: Oid) -> bool {
     session.repo.find_commit(existing).is_ok_and(|commit| {
-        commit.tree_id() == tree
-            && commit.parent_count() == 1
-            && commit.parent_id(0).ok() == Some(base)
+        // The parents as recorded in the commit: in a shallow fetch libgit2 hides them.
+        let parents: Vec<&str> = commit
+            .raw_header()
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.strip_prefix("parent "))
+            .collect();
+        commit.tree_id() == tree && parents == [base.to_string().as_str()]
     })
 }
 
