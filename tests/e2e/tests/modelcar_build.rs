@@ -230,7 +230,7 @@ impl SkopeoAccess {
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert!(
-                stderr.contains("unknown") || stderr.contains("not found"),
+                stderr.contains("unknown") || stderr.contains("404"),
                 "skopeo list-tags {repository}: {stderr}"
             );
             return Vec::new();
