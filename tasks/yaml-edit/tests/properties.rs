@@ -1,5 +1,6 @@
 //! Property tests: random block-mapping documents (nested maps, comments, blank lines, three quote
-//! styles, 2/3/4-space indentation, LF/CRLF, optional `---`), random new values.
+//! styles, 2/3/4-space indentation, LF/CRLF, optional `---`, block sequences, flow mappings,
+//! anchors and aliases), random new values.
 //!
 //! The generator renders each document itself and records the byte span of every scalar value,
 //! so the checks do not rely on the code under test: (a) the result parses, (b) serde-saphyr reads
@@ -15,6 +16,13 @@ use yaml_edit::{Change, Document};
 enum Node {
     Scalar(Scalar),
     Map(Vec<Entry>),
+    /// A block sequence of plain items, indented under its key or not.
+    Seq {
+        items: Vec<String>,
+        indented: bool,
+    },
+    /// A one-line flow mapping; its values are edit targets too.
+    Flow(Vec<(String, Scalar)>),
 }
 
 #[derive(Debug, Clone)]
@@ -22,6 +30,7 @@ struct Scalar {
     value: String,
     style: Style,
     comment: bool,
+    anchor: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,41 +56,65 @@ struct Layout {
     trailing_newline: bool,
 }
 
-/// A rendered document and the byte span of each scalar value, by key path.
+/// A rendered document, the byte span of each scalar value by key path, and its block mappings.
 struct Rendered {
     text: String,
     scalars: Vec<(Vec<String>, Range<usize>)>,
     maps: Vec<Vec<String>>,
+    anchors: usize,
 }
 
-fn scalar() -> impl Strategy<Value = Scalar> {
-    let plain = "[a-z][a-z0-9./-]{0,8}".prop_map(|v| (v, Style::Plain));
+fn scalar(plain: &'static str) -> impl Strategy<Value = Scalar> {
+    let plain = plain.prop_map(|v| (v, Style::Plain));
     let single = "[ -~]{0,10}".prop_map(|v| (v, Style::Single));
     let double = "[ -~é🎵\t]{0,10}".prop_map(|v| (v, Style::Double));
-    (prop_oneof![plain, single, double], any::<bool>()).prop_map(|((value, style), comment)| {
-        Scalar {
+    (
+        prop_oneof![plain, single, double],
+        any::<bool>(),
+        prop::bool::weighted(0.15),
+    )
+        .prop_map(|((value, style), comment, anchor)| Scalar {
             value,
             style,
             comment,
-        }
-    })
+            anchor,
+        })
+}
+
+fn unique<T>(raw: Vec<(String, T)>) -> Vec<(String, T)> {
+    let mut seen = std::collections::HashSet::new();
+    raw.into_iter()
+        .filter(|(key, _)| seen.insert(key.clone()))
+        .collect()
+}
+
+fn leaf() -> impl Strategy<Value = Node> {
+    let seq = (
+        prop::collection::vec("[a-z][a-z0-9]{0,5}", 1..4),
+        any::<bool>(),
+    )
+        .prop_map(|(items, indented)| Node::Seq { items, indented });
+    let flow = prop::collection::vec(("f[a-z]{0,3}", scalar("[a-z][a-z0-9.-]{0,6}")), 0..3)
+        .prop_map(|raw| Node::Flow(unique(raw)));
+    prop_oneof![
+        6 => scalar("[a-z][a-z0-9./-]{0,8}").prop_map(Node::Scalar),
+        1 => seq,
+        1 => flow,
+    ]
 }
 
 fn entries(node: impl Strategy<Value = Node>) -> impl Strategy<Value = Vec<Entry>> {
     prop::collection::vec(
         (
             "k[a-z0-9_ä]{0,5}",
-            node,
-            any::<bool>(),
-            prop::bool::weighted(0.2),
+            (node, any::<bool>(), prop::bool::weighted(0.2)),
         ),
         1..5,
     )
     .prop_map(|raw| {
-        let mut seen = std::collections::HashSet::new();
-        raw.into_iter()
-            .filter(|(key, ..)| seen.insert(key.clone()))
-            .map(|(key, node, comment_above, blank_before)| Entry {
+        unique(raw)
+            .into_iter()
+            .map(|(key, (node, comment_above, blank_before))| Entry {
                 key,
                 node,
                 comment_above,
@@ -92,9 +125,7 @@ fn entries(node: impl Strategy<Value = Node>) -> impl Strategy<Value = Vec<Entry
 }
 
 fn document() -> impl Strategy<Value = (Vec<Entry>, Layout)> {
-    let node = scalar()
-        .prop_map(Node::Scalar)
-        .prop_recursive(3, 24, 4, |inner| entries(inner).prop_map(Node::Map));
+    let node = leaf().prop_recursive(3, 24, 4, |inner| entries(inner).prop_map(Node::Map));
     let layout = (
         2usize..=4,
         any::<bool>(),
@@ -124,6 +155,19 @@ fn quote(value: &str, style: Style) -> String {
     }
 }
 
+impl Rendered {
+    /// Write a scalar (with its anchor) and record the span of its text.
+    fn scalar(&mut self, path: &[String], s: &Scalar) {
+        if s.anchor {
+            self.text.push_str(&format!("&a{} ", self.anchors));
+            self.anchors += 1;
+        }
+        let start = self.text.len();
+        self.text.push_str(&quote(&s.value, s.style));
+        self.scalars.push((path.to_vec(), start..self.text.len()));
+    }
+}
+
 fn render(entries: &[Entry], layout: &Layout) -> Rendered {
     fn walk(
         entries: &[Entry],
@@ -146,9 +190,7 @@ fn render(entries: &[Entry], layout: &Layout) -> Rendered {
             match &entry.node {
                 Node::Scalar(s) => {
                     out.text.push_str(&format!("{indent}{}: ", entry.key));
-                    let start = out.text.len();
-                    out.text.push_str(&quote(&s.value, s.style));
-                    out.scalars.push((path.clone(), start..out.text.len()));
+                    out.scalar(path, s);
                     if s.comment {
                         out.text.push_str("  # note: keep");
                     }
@@ -159,6 +201,30 @@ fn render(entries: &[Entry], layout: &Layout) -> Rendered {
                     out.maps.push(path.clone());
                     walk(children, level + 1, path, layout, out);
                 }
+                Node::Seq { items, indented } => {
+                    out.text.push_str(&format!("{indent}{}:{eol}", entry.key));
+                    let item_indent = if *indented {
+                        " ".repeat((level + 1) * layout.indent)
+                    } else {
+                        indent.clone()
+                    };
+                    for item in items {
+                        out.text.push_str(&format!("{item_indent}- {item}{eol}"));
+                    }
+                }
+                Node::Flow(pairs) => {
+                    out.text.push_str(&format!("{indent}{}: {{", entry.key));
+                    for (i, (key, value)) in pairs.iter().enumerate() {
+                        if i > 0 {
+                            out.text.push_str(", ");
+                        }
+                        out.text.push_str(&format!("{key}: "));
+                        path.push(key.clone());
+                        out.scalar(path, value);
+                        path.pop();
+                    }
+                    out.text.push_str(&format!("}}{eol}"));
+                }
             }
             path.pop();
         }
@@ -167,12 +233,18 @@ fn render(entries: &[Entry], layout: &Layout) -> Rendered {
         text: String::new(),
         scalars: Vec::new(),
         maps: vec![Vec::new()],
+        anchors: 0,
     };
     if layout.doc_start {
         out.text
             .push_str(if layout.crlf { "---\r\n" } else { "---\n" });
     }
     walk(entries, 0, &mut Vec::new(), layout, &mut out);
+    if out.anchors > 0 {
+        // An alias to the first anchor, so the file has both.
+        let eol = if layout.crlf { "\r\n" } else { "\n" };
+        out.text.push_str(&format!("zalias: *a0{eol}"));
+    }
     if !layout.trailing_newline {
         let trimmed = out.text.trim_end_matches(['\r', '\n']).len();
         out.text.truncate(trimmed);
