@@ -1,10 +1,316 @@
+//! registry-label: record in the Model Registry which environment runs which model version.
+
+mod cli;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
 use clap::Parser;
+use common::{Secret, UsageError, finish};
+use model_registry::deployments::{self, Action, ChangedFile, Deployment};
+use model_registry::kube::{KubeClient, ReadyWait, SERVICE_ACCOUNT_DIR, wait_ready};
+use model_registry::kubeflow::{KubeflowOptions, KubeflowRegistry};
+use model_registry::mlflow::{MlflowOptions, MlflowRegistry};
+use model_registry::{
+    LabelOutcome, LabelRequest, ModelRegistry, RegistryError, label, now_rfc3339, unlabel,
+};
 
-/// registry-label
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {}
+use crate::cli::{Backend, Cli};
 
-fn main() {
-    let _ = Cli::parse();
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli.common.init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return finish(Err(anyhow!(e).context("starting the async runtime"))),
+    };
+    finish(runtime.block_on(run(&cli)))
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<()> {
+    let actions = match &cli.from_gitops {
+        Some(url) => actions_from_push(cli, url).await?,
+        None => vec![Action::Label(single_deployment(cli)?)],
+    };
+    if actions.is_empty() {
+        tracing::info!(
+            "the push changed no deployment config under {}",
+            cli.path_prefix
+        );
+    }
+    if cli.wait_ready {
+        wait_for_rollouts(cli, &actions).await?;
+    }
+    let http = cli.common.http_options().client()?;
+    let url = url::Url::parse(&cli.registry_url).map_err(|e| {
+        usage(format!(
+            "--registry-url {:?} is not a URL: {e}",
+            cli.registry_url
+        ))
+    })?;
+    let outcome = match cli.backend {
+        Backend::Kubeflow => {
+            let mut options = KubeflowOptions::new(url);
+            options.api_version = cli.api_version.clone();
+            options.registry_name = cli.registry_name.clone();
+            (options.token, options.token_origin) = registry_token(cli, true)?;
+            apply(cli, &KubeflowRegistry::new(options, http), &actions).await?
+        }
+        Backend::Mlflow => {
+            let mut options = MlflowOptions::new(url);
+            options.version_tag = cli.mlflow_version_tag.clone();
+            options.token = registry_token(cli, false)?.0;
+            apply(cli, &MlflowRegistry::new(options, http), &actions).await?
+        }
+    };
+    if cli.dry_run {
+        tracing::info!(
+            "dry run: {} version(s) would change; nothing was changed",
+            outcome.writes
+        );
+    }
+    let join = |refs: &[model_registry::VersionRef]| {
+        refs.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    cli.common.results().write_all([
+        ("LABELLED", join(&outcome.labelled).as_str()),
+        ("UNLABELLED", join(&outcome.unlabelled).as_str()),
+    ])?;
+    Ok(())
+}
+
+/// Removals first, then labels; every action is attempted once the rollouts are known to be ready.
+async fn apply<R: ModelRegistry>(
+    cli: &Cli,
+    registry: &R,
+    actions: &[Action],
+) -> anyhow::Result<LabelOutcome> {
+    let mut outcome = LabelOutcome::default();
+    let deployed_at = now_rfc3339();
+    for action in actions {
+        let step = match action {
+            Action::Unlabel(d) => {
+                let what = format!(
+                    "removing {} from {}:{} in {}",
+                    d.env,
+                    d.model,
+                    d.version,
+                    registry.describe()
+                );
+                unlabel(registry, &d.model, &d.version, &d.env, cli.dry_run)
+                    .await
+                    .map_err(|e| explain(e, what))?
+            }
+            Action::Label(d) => {
+                let request = LabelRequest {
+                    model: d.model.clone(),
+                    version: d.version.clone(),
+                    env: d.env.clone(),
+                    keep_others: cli.keep_others,
+                    image: d.image.clone(),
+                    gitops_commit: cli.gitops_commit.clone().or_else(|| cli.commit.clone()),
+                    deployed_at: deployed_at.clone(),
+                    dry_run: cli.dry_run,
+                };
+                let what = format!(
+                    "labelling {}:{} with {} in {}",
+                    d.model,
+                    d.version,
+                    d.env,
+                    registry.describe()
+                );
+                label(registry, &request)
+                    .await
+                    .map_err(|e| explain(e, what))?
+            }
+        };
+        outcome.merge(step);
+    }
+    Ok(outcome)
+}
+
+fn explain(error: RegistryError, what: String) -> anyhow::Error {
+    let is_usage = matches!(
+        error,
+        RegistryError::ModelNotFound { .. }
+            | RegistryError::VersionNotFound { .. }
+            | RegistryError::InvalidEnvironment { .. }
+            | RegistryError::InvalidInput { .. }
+    );
+    if is_usage {
+        anyhow!(UsageError(error.to_string())).context(what)
+    } else {
+        anyhow::Error::new(error).context(what)
+    }
+}
+
+fn single_deployment(cli: &Cli) -> anyhow::Result<Deployment> {
+    let (Some(model), Some(version), Some(env)) = (&cli.model, &cli.model_version, &cli.env) else {
+        return Err(usage(
+            "give --model, --version and --env (or --from-gitops with --commit to label what a push deployed)",
+        ));
+    };
+    Ok(Deployment {
+        env: env.clone(),
+        model: model.clone(),
+        version: version.clone(),
+        file: String::new(),
+        image: cli.image.clone(),
+    })
+}
+
+async fn actions_from_push(cli: &Cli, url: &str) -> anyhow::Result<Vec<Action>> {
+    let Some(after) = cli.commit.clone() else {
+        return Err(usage("--from-gitops needs --commit (the push's `after`)"));
+    };
+    let remote = gitops::Remote::new(
+        url.to_owned(),
+        cli::git_auth(cli, url)?,
+        cli.common.http_options(),
+    );
+    let (branch, before, prefix) = (
+        cli.branch.clone(),
+        cli.before.clone(),
+        cli.path_prefix.clone(),
+    );
+    let what = format!(
+        "reading what {}{after} changed under {prefix} on {branch} of {url}",
+        before
+            .as_deref()
+            .map(|b| format!("{b}.."))
+            .unwrap_or_default()
+    );
+    let after_for_git = after.clone();
+    let changes = tokio::task::spawn_blocking(move || {
+        gitops::changed_files(
+            &remote,
+            &branch,
+            &after_for_git,
+            before.as_deref(),
+            prefix.trim_matches('/'),
+        )
+    })
+    .await
+    .context("reading the GitOps repository")?
+    .map_err(|e| {
+        if e.is_usage() {
+            anyhow!(UsageError(e.to_string())).context(what.clone())
+        } else {
+            anyhow::Error::new(e).context(what.clone())
+        }
+    })?;
+    let files: Vec<ChangedFile> = changes
+        .into_iter()
+        .map(|c| ChangedFile {
+            path: c.path,
+            old: c.old,
+            new: c.new,
+        })
+        .collect();
+    let actions =
+        deployments::plan(&files, &cli.path_prefix, cli.only_env.as_deref()).map_err(|e| {
+            anyhow!(UsageError(e.to_string()))
+                .context(format!("reading the configs changed by {after}"))
+        })?;
+    for action in &actions {
+        match action {
+            Action::Label(d) => {
+                tracing::info!("{}: {} runs {}:{}", d.file, d.env, d.model, d.version)
+            }
+            Action::Unlabel(d) => tracing::info!(
+                "{}: removed, {} no longer runs {}:{}",
+                d.file,
+                d.env,
+                d.model,
+                d.version
+            ),
+        }
+    }
+    Ok(actions)
+}
+
+/// Waits until every environment about to be labelled serves its version; a timeout labels nothing.
+async fn wait_for_rollouts(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> {
+    let api = KubeClient::api_url(cli.kube_api_url.as_deref()).map_err(|e| usage(e.to_string()))?;
+    let options = KubeClient::http_options(&cli.common.http_options(), None);
+    let token = match &cli.kube_token_file {
+        Some(path) => Some(Secret::from_file(path).context("reading the Kubernetes token")?),
+        None => {
+            let default = std::path::Path::new(SERVICE_ACCOUNT_DIR).join("token");
+            default
+                .is_file()
+                .then(|| Secret::from_file(&default))
+                .transpose()?
+        }
+    };
+    let client = KubeClient::new(api, token, options.client()?);
+    for action in actions {
+        let Action::Label(d) = action else { continue };
+        let namespace = cli
+            .namespace
+            .clone()
+            .unwrap_or_else(|| cli.namespace_pattern.replace("{env}", &d.env));
+        let name = match (&cli.isvc_name, &cli.from_gitops) {
+            (Some(name), None) => name.clone(),
+            _ => d.model.clone(),
+        };
+        let mut expect = vec![d.version.clone()];
+        if let Some((_, digest)) = d.image.as_deref().and_then(|i| i.split_once('@')) {
+            expect.push(digest.to_owned());
+        }
+        let wait = ReadyWait {
+            namespace,
+            name,
+            expect,
+            timeout: cli.timeout,
+            poll: cli
+                .poll_interval
+                .min(cli.timeout.max(Duration::from_millis(100))),
+        };
+        tracing::info!(
+            "waiting up to {:?} for InferenceService {}/{} to serve {}",
+            wait.timeout,
+            wait.namespace,
+            wait.name,
+            d.version
+        );
+        wait_ready(&client, &wait).await.with_context(|| {
+            format!("waiting for {}:{} to run in {}", d.model, d.version, d.env)
+        })?;
+    }
+    Ok(())
+}
+
+/// The registry token: --token-file, else REGISTRY_TOKEN, else (Kubeflow) the pod's service-account token.
+fn registry_token(
+    cli: &Cli,
+    service_account_default: bool,
+) -> anyhow::Result<(Option<Secret>, String)> {
+    if let Some(path) = &cli.token_file {
+        let token = Secret::from_file(path).context("reading the registry token")?;
+        return Ok((Some(token), format!("file {}", path.display())));
+    }
+    if let Some(token) = Secret::from_env("REGISTRY_TOKEN") {
+        return Ok((Some(token), "REGISTRY_TOKEN".into()));
+    }
+    let default = std::path::Path::new(SERVICE_ACCOUNT_DIR).join("token");
+    if service_account_default && default.is_file() {
+        let token = Secret::from_file(&default).context("reading the service-account token")?;
+        return Ok((Some(token), format!("file {}", default.display())));
+    }
+    Ok((
+        None,
+        "no token (give --token-file or REGISTRY_TOKEN)".into(),
+    ))
+}
+
+pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow!(UsageError(message.into()))
 }

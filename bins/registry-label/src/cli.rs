@@ -1,0 +1,218 @@
+//! Flags (each also from an environment variable, as Tekton passes params either way).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use common::{CommonArgs, Secret};
+use gitops::GitAuth;
+
+use crate::usage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// Kubeflow Model Registry (OpenShift AI): the environment is a dashboard label.
+    Kubeflow,
+    /// MLflow model registry: the environment is a registered-model alias.
+    Mlflow,
+}
+
+/// Record in the Model Registry which environment runs which model version: put the environment's
+/// label on the version, take it off every other version of the model, keep every other property, and
+/// record when, which image and which GitOps commit. A re-run changes nothing.
+/// Results: LABELLED and UNLABELLED (comma-separated model:version:env).
+#[derive(Parser, Debug)]
+#[command(about, max_term_width = 100, disable_version_flag = true)]
+pub struct Cli {
+    #[arg(long, env = "REGISTRY_BACKEND", value_enum, default_value_t = Backend::Kubeflow)]
+    pub backend: Backend,
+
+    /// The registry's REST endpoint (Kubeflow: https://<name>-rest.<domain> or
+    /// https://<name>.<namespace>.svc:8443; MLflow: the tracking server).
+    #[arg(long, env = "REGISTRY_URL")]
+    pub registry_url: String,
+
+    /// Kubeflow API version (v1, v1alpha3); default: v1, falling back to v1alpha3.
+    #[arg(long, env = "REGISTRY_API_VERSION")]
+    pub api_version: Option<String>,
+
+    /// The Kubeflow registry's name, for the role registry-user-<name> in messages (default: from the host).
+    #[arg(long, env = "REGISTRY_NAME")]
+    pub registry_name: Option<String>,
+
+    /// A file holding the registry's Bearer token (or set REGISTRY_TOKEN). Kubeflow default: the pod's
+    /// service-account token.
+    #[arg(long, env = "REGISTRY_TOKEN_FILE", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// MLflow: the version tag that holds a version's name (else the version number is its name).
+    #[arg(long, env = "MLFLOW_VERSION_TAG", default_value = "version")]
+    pub mlflow_version_tag: String,
+
+    /// The registered model's name.
+    #[arg(long, env = "MODEL_NAME")]
+    pub model: Option<String>,
+
+    /// The model version's name (e.g. the git commit it was built from).
+    #[arg(long = "version", env = "MODEL_VERSION", value_name = "VERSION")]
+    pub model_version: Option<String>,
+
+    /// The environment (test, prod, ...): letters, digits, '_' and '-'.
+    #[arg(long, env = "DEPLOY_ENV", value_name = "ENV")]
+    pub env: Option<String>,
+
+    /// Leave the label on other versions of the model.
+    #[arg(long, env = "KEEP_OTHERS")]
+    pub keep_others: bool,
+
+    /// The image reference with digest the environment runs (recorded as deployed.<env>.image).
+    #[arg(long, env = "IMAGE")]
+    pub image: Option<String>,
+
+    /// The GitOps commit that deployed it (recorded as deployed.<env>.gitops_commit; default: --commit).
+    #[arg(long, env = "GITOPS_COMMIT")]
+    pub gitops_commit: Option<String>,
+
+    /// The GitOps repository: label what the push --before..--commit deployed
+    /// (<path-prefix><env>/<model>/config.yaml files added, changed or removed).
+    #[arg(long, env = "GITOPS_REPO_URL", value_name = "URL")]
+    pub from_gitops: Option<String>,
+
+    #[arg(long, env = "GITOPS_BRANCH", default_value = "main")]
+    pub branch: String,
+
+    /// The push's `after` commit.
+    #[arg(long, env = "PUSH_AFTER", value_name = "SHA")]
+    pub commit: Option<String>,
+
+    /// The push's `before` commit (default: the first parent of --commit, which covers a merge commit
+    /// and a squash merge).
+    #[arg(long, env = "PUSH_BEFORE", value_name = "SHA")]
+    pub before: Option<String>,
+
+    #[arg(long, env = "PATH_PREFIX", default_value = "model-deployments/")]
+    pub path_prefix: String,
+
+    /// Only this environment's configs (e.g. prod for a post-prod-deployment step).
+    #[arg(long, env = "ONLY_ENV", value_name = "ENV")]
+    pub only_env: Option<String>,
+
+    /// The user for https git; the token comes from --git-token-file or GIT_TOKEN.
+    #[arg(long, env = "GIT_USERNAME")]
+    pub git_username: Option<String>,
+
+    #[arg(long, env = "GIT_TOKEN_FILE", value_name = "PATH")]
+    pub git_token_file: Option<PathBuf>,
+
+    /// A Tekton basic-auth workspace (.git-credentials).
+    #[arg(long, env = "BASIC_AUTH_DIR", value_name = "DIR", conflicts_with_all = ["git_username", "git_token_file", "ssh_dir"])]
+    pub basic_auth_dir: Option<PathBuf>,
+
+    /// A Tekton ssh-directory workspace.
+    #[arg(long, env = "SSH_DIR", value_name = "DIR", conflicts_with_all = ["git_username", "git_token_file"])]
+    pub ssh_dir: Option<PathBuf>,
+
+    /// Before labelling, wait until the KServe InferenceService is Ready and serves the version.
+    #[arg(long, env = "WAIT_READY")]
+    pub wait_ready: bool,
+
+    /// How long --wait-ready waits (e.g. 600, 90s, 10m).
+    #[arg(long, env = "TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    #[arg(long, env = "POLL_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+
+    /// The InferenceService's name (default: the model's name).
+    #[arg(long, env = "ISVC_NAME")]
+    pub isvc_name: Option<String>,
+
+    /// The InferenceService's namespace (default: --namespace-pattern).
+    #[arg(long, env = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// The namespace of an environment; {env} is replaced (e.g. user1-{env}).
+    #[arg(long, env = "NAMESPACE_PATTERN", default_value = "{env}")]
+    pub namespace_pattern: String,
+
+    /// The Kubernetes API (default: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT).
+    #[arg(long, env = "KUBE_API_URL")]
+    pub kube_api_url: Option<String>,
+
+    /// The Kubernetes token (default: the pod's service-account token).
+    #[arg(long, env = "KUBE_TOKEN_FILE", value_name = "PATH")]
+    pub kube_token_file: Option<PathBuf>,
+
+    /// Print what would change; change nothing.
+    #[arg(long, env = "DRY_RUN")]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `600`, `600s`, `90s`, `10m`, `1h`, `250ms`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 600, 90s, 10m, 1h)"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!(
+            "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+        )),
+    }
+}
+
+pub fn git_auth(cli: &Cli, url: &str) -> anyhow::Result<GitAuth> {
+    if let Some(dir) = &cli.ssh_dir {
+        return Ok(GitAuth::SshDirectory(dir.clone()));
+    }
+    if let Some(dir) = &cli.basic_auth_dir {
+        return GitAuth::from_basic_auth_dir(dir, url).map_err(|e| usage(e.to_string()));
+    }
+    let token = Secret::from_file_or_env(cli.git_token_file.as_deref(), "GIT_TOKEN")
+        .context("reading the git token")?;
+    match (&cli.git_username, token) {
+        (Some(user), Some(token)) => Ok(GitAuth::Basic {
+            user: user.clone(),
+            token,
+        }),
+        (Some(_), None) => Err(usage(
+            "--git-username is given but no token: give --git-token-file (a mounted Secret) or set GIT_TOKEN",
+        )),
+        (None, Some(_)) => Err(usage(
+            "a git token is given but no user name: give --git-username",
+        )),
+        (None, None) => Ok(GitAuth::Anonymous),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("600").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn flags_parse() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
