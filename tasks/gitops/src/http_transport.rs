@@ -37,6 +37,8 @@ pub(crate) struct HttpContext {
     authorization: Option<HeaderValue>,
     origin: url::Origin,
     display_url: String,
+    /// Longest a single request may take, answer included (a stalled server must not hang the step).
+    request_timeout: std::time::Duration,
     /// The precise cause of the last failure, kept because libgit2 only passes a message on.
     failure: Mutex<Option<GitopsError>>,
 }
@@ -91,6 +93,7 @@ impl HttpContext {
             authorization,
             origin: url.origin(),
             display_url: url.to_string(),
+            request_timeout: options.read_timeout,
             failure: Mutex::new(None),
         }))
     }
@@ -140,6 +143,7 @@ impl HttpContext {
         let mut request = self
             .client
             .request(method, url.clone())
+            .timeout(self.request_timeout)
             .header(USER_AGENT, GIT_USER_AGENT)
             .header(ACCEPT, accept);
         if let Some(auth) = &self.authorization
@@ -313,6 +317,17 @@ impl SmartSubtransport for SmartHttp {
                         &format!("application/x-{service}-advertisement"),
                     )
                     .map_err(|e| context.fail(e))?;
+                if response.url().scheme() != given.scheme() {
+                    return Err(context.fail(GitopsError::Network {
+                        action: "reading the refs".into(),
+                        url: context.display_url.clone(),
+                        detail: format!(
+                            "the server redirected to {}, another scheme; refusing (give that URL directly if it is right)",
+                            common::http::display_url(response.url())
+                        ),
+                        transient: false,
+                    }));
+                }
                 let mut effective = response.url().clone();
                 let path = effective.path().trim_end_matches("/info/refs").to_owned();
                 effective.set_path(&path);

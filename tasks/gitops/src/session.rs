@@ -176,6 +176,10 @@ impl<'r> Session<'r> {
         }
         let rejected = state.rejected.borrow();
         let Some((reference, status)) = rejected.first() else {
+            let output = server_lines(&state.server_output.borrow());
+            if !output.is_empty() {
+                tracing::info!("the server said: {output}");
+            }
             return Ok(PushResult::Accepted);
         };
         if STALE_STATUSES.iter().any(|s| status.contains(s)) {

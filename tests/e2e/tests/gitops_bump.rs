@@ -181,7 +181,9 @@ fn jukebox_repo(name: &'static str) -> Repo {
 fn happy_path_changes_only_the_values() {
     let repo = jukebox_repo("happy");
     let seed = repo.head();
-    let run = repo.bump(&[
+    let tmp = tempfile::tempdir().unwrap();
+    let mut command = repo.command();
+    command.env("TMPDIR", tmp.path()).args([
         "--model",
         "jukebox",
         "--env",
@@ -197,7 +199,13 @@ fn happy_path_changes_only_the_values() {
         "--author-email",
         "tekton@mlops.example",
     ]);
+    let run = Run::of(command);
     run.assert_ok();
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "the work directory is removed"
+    );
     let head = repo.head();
     assert_ne!(head, seed);
     assert_eq!(run.result("commit"), head);
@@ -256,6 +264,38 @@ fn crlf_and_nested_keys_stay_exact() {
         text,
         "# values\r\nimage:\r\n  repository: quay.io/team/jukebox\r\n  tag: '2.0' # pinned\r\n  digest: sha256:abc\r\nreplicas: 2\r\n"
     );
+}
+
+#[test]
+fn values_always_read_back_as_strings() {
+    let repo = jukebox_repo("strings");
+    let values = [
+        "1234567",
+        "1e3",
+        "0x1F",
+        "true",
+        "null",
+        "012",
+        "~",
+        "2024-01-01",
+        "yes",
+    ];
+    let mut args = vec!["--model", "jukebox", "--env", "test"];
+    let sets: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("labels.v{i}={v}"))
+        .collect();
+    for set in &sets {
+        args.extend(["--set", set.as_str()]);
+    }
+    repo.bump(&args).assert_ok();
+    let text = repo.file("main", JUKEBOX).unwrap();
+    assert!(text.starts_with(CONFIG), "appended only:\n{text}");
+    let parsed: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    for (i, value) in values.iter().enumerate() {
+        assert_eq!(parsed["labels"][format!("v{i}")], *value, "{text}");
+    }
 }
 
 #[test]
@@ -624,12 +664,25 @@ fn eight_models_at_once_all_land() {
             .unwrap();
         assert_eq!(text, format!("# {m}\nname: {m}\nversion: \"1.0.0\"\n"));
     }
-    // Each commit touches exactly one file.
-    let touched = repo.git(&["log", "--format=", "--name-only", &format!("main~8..main")]);
-    let mut names: Vec<&str> = touched.lines().filter(|l| !l.is_empty()).collect();
-    names.sort();
-    names.dedup();
-    assert_eq!(names.len(), 8, "{touched}");
+    // Each new commit touches exactly one file, and each file is touched by one commit.
+    let log = repo.git(&["log", "--format=@%H", "--name-only", "main~8..main"]);
+    let mut files_per_commit = Vec::new();
+    for line in log.lines().filter(|l| !l.is_empty()) {
+        if line.starts_with('@') {
+            files_per_commit.push(Vec::new());
+        } else {
+            files_per_commit.last_mut().unwrap().push(line.to_owned());
+        }
+    }
+    assert_eq!(files_per_commit.len(), 8, "{log}");
+    assert!(
+        files_per_commit.iter().all(|files| files.len() == 1),
+        "{log}"
+    );
+    let mut touched: Vec<&String> = files_per_commit.iter().flatten().collect();
+    touched.sort();
+    touched.dedup();
+    assert_eq!(touched.len(), 8, "{log}");
 }
 
 #[test]
