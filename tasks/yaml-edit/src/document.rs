@@ -4,7 +4,7 @@ use granit_parser::ScalarStyle;
 
 use crate::error::EditError;
 use crate::scalar::{Quote, plain_reads_as_string, render};
-use crate::tree::{self, Kind, Node, Parsed, line_col};
+use crate::tree::{self, Kind, Mapping, Node, Parsed, line_col};
 use crate::verify::Model;
 
 /// A YAML file held as its exact source text plus a span index of its single document.
@@ -32,7 +32,7 @@ enum Lookup<'a> {
     Found(&'a Node),
     /// `path[depth]` is missing from `map` (`None`: the document is empty).
     Missing {
-        map: Option<&'a Node>,
+        map: Option<(&'a Node, &'a Mapping)>,
         depth: usize,
     },
     /// `path[..depth]` holds an empty value (`key:`) that can become a mapping.
@@ -59,6 +59,9 @@ impl Document {
 
     /// The string value at a key path (`["image", "tag"]`), or `None` if a key is missing or its
     /// value is empty (`key:`). The value is the scalar's text as written, after unquoting.
+    ///
+    /// Fails if the path leads to a sequence, mapping or alias, goes through something that is
+    /// not a mapping, or meets a duplicate key.
     pub fn get(&self, path: &[&str]) -> Result<Option<String>, EditError> {
         let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
         self.check_path(&path)?;
@@ -89,18 +92,18 @@ impl Document {
         text.push_str(&self.text[..range.0]);
         text.push_str(&replacement);
         text.push_str(&self.text[range.1..]);
-        self.verify(&text, &path, value, range.0)?;
-        self.parsed =
-            tree::parse(&text).map_err(|e| self.verification(&path, range.0, e.to_string()))?;
+        self.parsed = self.verify(&text, &path, value, range.0)?;
         self.text = text;
         self.remember(path, value);
         Ok(change)
     }
 
+    /// The document's current text.
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
+    /// The document's current text, ready to be written back.
     pub fn into_string(self) -> String {
         self.text
     }
@@ -139,8 +142,8 @@ impl Document {
         };
         let mut parent_key: Option<&Node> = None;
         for (depth, key) in path.iter().enumerate() {
-            let entries = match &node.kind {
-                Kind::Mapping(m) => &m.entries,
+            let mapping = match &node.kind {
+                Kind::Mapping(m) => m,
                 _ if node.is_empty_value() && !node.in_flow => {
                     if let Some(parent_key) = parent_key {
                         return Ok(Lookup::EmptyParent {
@@ -160,12 +163,13 @@ impl Document {
                 }
                 _ => return Err(self.not_mapping(path, depth, node)),
             };
-            let mut matches = entries
+            let mut matches = mapping
+                .entries
                 .iter()
                 .filter(|(k, _)| matches!(&k.kind, Kind::Scalar(s) if s.value == *key));
             let Some((first_key, value)) = matches.next() else {
                 return Ok(Lookup::Missing {
-                    map: Some(node),
+                    map: Some((node, mapping)),
                     depth,
                 });
             };
@@ -237,12 +241,9 @@ impl Document {
                 Ok(((at, at), insert, Change::Added))
             }
             Lookup::Missing {
-                map: Some(map),
+                map: Some((map, m)),
                 depth,
             } => {
-                let Kind::Mapping(m) = &map.kind else {
-                    unreachable!("lookup only reports missing keys in mappings")
-                };
                 if m.flow {
                     let keys = &path[depth..];
                     let entry = format!(
@@ -426,7 +427,7 @@ impl Document {
         path: &[String],
         value: &str,
         at: usize,
-    ) -> Result<(), EditError> {
+    ) -> Result<Parsed, EditError> {
         let fail = |detail: String| self.verification(path, at, detail);
         let edited = Document::parse(new_text)
             .map_err(|e| fail(format!("the edited text does not parse: {e}")))?;
@@ -458,7 +459,7 @@ impl Document {
                 )));
             }
         }
-        Ok(())
+        Ok(edited.parsed)
     }
 }
 
