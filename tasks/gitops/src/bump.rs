@@ -117,11 +117,9 @@ pub fn bump(remote: &Remote, req: &BumpRequest) -> Result<BumpOutcome, GitopsErr
             return Ok(edit.into_outcome(existing, true, req, target_branch));
         }
         let commit = commit(&session, tip, new_tree, req, &edit)?;
-        let refspec = match req.push_branch {
-            Some(_) => format!("+{commit}:{target_ref}"),
-            None => format!("{commit}:{target_ref}"),
-        };
-        match session.push(&refspec) {
+        // Fast-forward only onto the base branch; the push branch is the tool's own, so forced.
+        let expected = req.push_branch.is_none().then_some(tip);
+        match session.push(commit, &target_ref, expected) {
             Ok(PushResult::Accepted) => {
                 tracing::info!(
                     "pushed {commit} to {target_branch} ({} attempt(s), {:.1}s)",

@@ -148,7 +148,69 @@ impl<'r> Session<'r> {
     }
 
     /// Pushes one refspec. Network failures are errors; what the server decided is a [`PushResult`].
-    pub(crate) fn push(&self, refspec: &str) -> Result<PushResult, GitopsError> {
+    /// Pushes `commit` to `target` (a full ref name): a fast-forward from `expected` (the tip the
+    /// commit was made on), or with `expected: None` a forced update.
+    pub(crate) fn push(
+        &self,
+        commit: git2::Oid,
+        target: &str,
+        expected: Option<git2::Oid>,
+    ) -> Result<PushResult, GitopsError> {
+        if matches!(self.endpoint, Endpoint::Local) {
+            return self.push_local(commit, target, expected);
+        }
+        let force = if expected.is_none() { "+" } else { "" };
+        self.push_refspec(&format!("{force}{commit}:{target}"))
+    }
+
+    /// libgit2's local transport updates the target ref without checking its old value, which would
+    /// silently drop a concurrent push. So the objects go over under a private ref, and the branch
+    /// is then moved with a compare-and-swap under git's ref lock.
+    fn push_local(
+        &self,
+        commit: git2::Oid,
+        target: &str,
+        expected: Option<git2::Oid>,
+    ) -> Result<PushResult, GitopsError> {
+        let staging = format!(
+            "refs/gitops-staging/{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        match self.push_refspec(&format!("+{commit}:{staging}"))? {
+            PushResult::Accepted => {}
+            other => return Ok(other),
+        }
+        let path = self
+            .remote
+            .url
+            .strip_prefix("file://")
+            .unwrap_or(&self.remote.url);
+        let target_repo = git2::Repository::open(path)
+            .map_err(|e| GitopsError::git(format!("opening {path}"), &e))?;
+        let message = format!("gitops: update to {commit}");
+        let updated = match expected {
+            Some(old) => target_repo.reference_matching(target, commit, true, old, &message),
+            None => target_repo.reference(target, commit, true, &message),
+        };
+        if let Ok(mut staged) = target_repo.find_reference(&staging) {
+            let _ = staged.delete();
+        }
+        match updated {
+            Ok(_) => Ok(PushResult::Accepted),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::Modified | git2::ErrorCode::Locked | git2::ErrorCode::NotFound
+                ) =>
+            {
+                Ok(PushResult::Stale)
+            }
+            Err(e) => Err(GitopsError::git(format!("updating {target} in {path}"), &e)),
+        }
+    }
+
+    fn push_refspec(&self, refspec: &str) -> Result<PushResult, GitopsError> {
         let state = OperationState::default();
         let mut callbacks = self.callbacks(&state);
         callbacks.push_update_reference(|reference, status| {
