@@ -20,15 +20,33 @@ pub struct CommonArgs {
 
     /// Extra CA certificates to trust: a PEM file, or a directory of .pem/.crt files
     /// (a Tekton `ssl-ca-directory` workspace). Repeatable.
-    #[arg(long = "ca-cert", env = "CA_CERTS", value_name = "PATH", value_delimiter = ',', global = true)]
+    #[arg(
+        long = "ca-cert",
+        env = "CA_CERTS",
+        value_name = "PATH",
+        value_delimiter = ',',
+        global = true
+    )]
     pub ca_certs: Vec<PathBuf>,
 
     /// Hosts (name or name:port) whose TLS certificate is NOT verified. Explicit opt-out; repeatable.
-    #[arg(long = "insecure-skip-tls-verify", env = "INSECURE_SKIP_TLS_VERIFY_HOSTS", value_name = "HOST", value_delimiter = ',', global = true)]
+    #[arg(
+        long = "insecure-skip-tls-verify",
+        env = "INSECURE_SKIP_TLS_VERIFY_HOSTS",
+        value_name = "HOST",
+        value_delimiter = ',',
+        global = true
+    )]
     pub insecure_hosts: Vec<String>,
 
     /// Hosts (name or name:port) reached over plain HTTP instead of HTTPS. Explicit opt-in; repeatable.
-    #[arg(long = "plain-http", env = "PLAIN_HTTP_HOSTS", value_name = "HOST", value_delimiter = ',', global = true)]
+    #[arg(
+        long = "plain-http",
+        env = "PLAIN_HTTP_HOSTS",
+        value_name = "HOST",
+        value_delimiter = ',',
+        global = true
+    )]
     pub plain_http_hosts: Vec<String>,
 }
 

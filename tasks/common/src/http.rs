@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::retry::{reqwest_verdict, status_verdict, Transient, Verdict};
+use crate::retry::{Transient, Verdict, reqwest_verdict, status_verdict};
 
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -163,7 +163,9 @@ fn strip_port(host: &str) -> &str {
         return rest.split(']').next().unwrap_or(rest);
     }
     match host.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.contains(':') => name,
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.contains(':') => {
+            name
+        }
         _ => host,
     }
 }
@@ -251,7 +253,9 @@ pub fn display_url(url: &reqwest::Url) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("{action}: could not reach {url}: {source}; check the address, the network and TLS settings (--ca-cert)")]
+    #[error(
+        "{action}: could not reach {url}: {source}; check the address, the network and TLS settings (--ca-cert)"
+    )]
     Transport {
         action: String,
         url: String,
@@ -267,7 +271,9 @@ pub enum HttpError {
         message: String,
         retry_after: Option<String>,
     },
-    #[error("reading CA certificates from {path}: {message}; give a PEM file or a directory of .pem/.crt files")]
+    #[error(
+        "reading CA certificates from {path}: {message}; give a PEM file or a directory of .pem/.crt files"
+    )]
     Ca { path: PathBuf, message: String },
     #[error("setting up TLS: {0}")]
     Tls(String),
@@ -276,7 +282,11 @@ pub enum HttpError {
 }
 
 impl HttpError {
-    pub fn transport(action: impl Into<String>, url: &reqwest::Url, source: reqwest::Error) -> Self {
+    pub fn transport(
+        action: impl Into<String>,
+        url: &reqwest::Url,
+        source: reqwest::Error,
+    ) -> Self {
         Self::Transport {
             action: action.into(),
             url: display_url(url),
@@ -310,7 +320,10 @@ const MESSAGE_LIMIT: usize = 512;
 
 /// Passes a successful response through; turns any other into [`HttpError::Status`] carrying the
 /// start of the server's message (servers explain 4xx in the body).
-pub async fn check(action: &str, response: reqwest::Response) -> Result<reqwest::Response, HttpError> {
+pub async fn check(
+    action: &str,
+    response: reqwest::Response,
+) -> Result<reqwest::Response, HttpError> {
     if response.status().is_success() {
         return Ok(response);
     }

@@ -18,7 +18,10 @@ pub struct Progress {
 
 enum Mode {
     Bar(ProgressBar),
-    Lines { every: Duration, last: Mutex<Instant> },
+    Lines {
+        every: Duration,
+        last: Mutex<Instant>,
+    },
     Quiet,
 }
 

@@ -63,7 +63,12 @@ impl RetryPolicy {
 
     /// The pause before attempt `next` (2 for the first retry), or `None` to give up.
     /// Full jitter over the upper half keeps concurrent clients from retrying in step.
-    pub fn delay_before(&self, next: u32, started: Instant, hint: Option<Duration>) -> Option<Duration> {
+    pub fn delay_before(
+        &self,
+        next: u32,
+        started: Instant,
+        hint: Option<Duration>,
+    ) -> Option<Duration> {
         if next > self.max_attempts {
             return None;
         }
@@ -171,7 +176,10 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 #[cfg(test)]
@@ -203,8 +211,14 @@ mod tests {
                 after: Some(Duration::from_secs(7))
             }
         );
-        assert_eq!(status_verdict(503, None), Verdict::Transient { after: None });
-        assert_eq!(status_verdict(408, Some("soon")), Verdict::Transient { after: None });
+        assert_eq!(
+            status_verdict(503, None),
+            Verdict::Transient { after: None }
+        );
+        assert_eq!(
+            status_verdict(408, Some("soon")),
+            Verdict::Transient { after: None }
+        );
     }
 
     #[test]
@@ -219,7 +233,11 @@ mod tests {
         let mut calls = 0;
         let result: Result<u32, E> = retry_blocking(&RetryPolicy::fast(5), "test", |n| {
             calls += 1;
-            if n < 3 { Err(E(Verdict::Transient { after: None })) } else { Ok(n) }
+            if n < 3 {
+                Err(E(Verdict::Transient { after: None }))
+            } else {
+                Ok(n)
+            }
         });
         assert_eq!(result.unwrap(), 3);
         assert_eq!(calls, 3);

@@ -37,10 +37,7 @@ impl Secret {
 
     /// Reads a secret from an environment variable, if set and non-empty.
     pub fn from_env(var: &str) -> Option<Self> {
-        std::env::var(var)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(Self)
+        std::env::var(var).ok().filter(|v| !v.is_empty()).map(Self)
     }
 
     /// The usual resolution order: an explicit file, then the environment variable.
@@ -66,7 +63,9 @@ impl fmt::Display for Secret {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("reading secret file {path}: {source}; check the Secret is mounted and readable by this user")]
+    #[error(
+        "reading secret file {path}: {source}; check the Secret is mounted and readable by this user"
+    )]
     Read {
         path: PathBuf,
         #[source]
