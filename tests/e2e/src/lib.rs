@@ -1,1 +1,29 @@
-//! e2e
+//! End-to-end test support: reading the checked-in Tekton YAML (`tekton/`), resolving its `$(...)`
+//! references, and doing locally what Tekton Triggers does with a webhook.
+//!
+//! - [`manifests`]: typed Tasks, Pipelines, PipelineRuns and Triggers objects ([`manifests::Manifests::load`],
+//!   [`manifests::load_tasks`], [`manifests::load_pipeline`]);
+//! - [`refs`]: `$(params.x)`, `$(tasks.t.results.r)`, `$(workspaces.w.path)` ... found, classified and
+//!   substituted ([`refs::StepContext`] gives a step's args as the container would see them);
+//! - [`triggers`]: CEL filters and overlays, bindings and trigger templates applied to a webhook.
+
+pub mod manifests;
+pub mod refs;
+pub mod triggers;
+
+use std::path::PathBuf;
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root exists")
+}
+
+/// The repository's `tekton/` folder.
+pub fn tekton_dir() -> PathBuf {
+    repo_root().join("tekton")
+}
+
+/// This crate's test fixtures.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
