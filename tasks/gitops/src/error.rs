@@ -43,7 +43,7 @@ pub enum GitopsError {
 
     /// The file to edit does not exist (or is empty) and creating it was not asked for.
     #[error(
-        "{file} {state} on branch {branch} of {url}; pass --create (BumpRequest::create) to create it, or check the path"
+        "{file} {state} on branch {branch} of {url}; pass --create to create it, or check the path"
     )]
     FileMissing {
         file: String,

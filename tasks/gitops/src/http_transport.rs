@@ -157,11 +157,18 @@ impl HttpContext {
                 .body(body);
         }
         let response = request.send().map_err(|e| {
-            let transient = matches!(reqwest_verdict(&e), Verdict::Transient { .. });
+            let chain = error_chain(&e);
+            // A certificate the client does not trust will not become trusted by retrying.
+            let transient = matches!(reqwest_verdict(&e), Verdict::Transient { .. })
+                && !chain.contains("certificate");
             GitopsError::Network {
                 action: action.clone(),
                 url: self.display_url.clone(),
-                detail: error_chain(&e.without_url()),
+                detail: format!(
+                    "could not reach the server ({}); check the URL, the network, and TLS settings \
+                     (--ca-cert for a private CA)",
+                    error_chain(&e.without_url())
+                ),
                 transient,
             }
         })?;

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use test_services::{GitServer, SshGitServer, workspace_bin};
+use test_services::{
+    Certs, GitServer, ServerProcess, SshGitServer, free_port, require_tool, workspace_bin,
+};
 
 const USER: &str = "pipeline";
 const PASSWORD: &str = "s3cret-Token-9f2c";
@@ -843,4 +845,107 @@ fn copy_ssh_directory(from: &Path) -> tempfile::TempDir {
         std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     dir
+}
+
+/// lighttpd terminating TLS in front of the git server, with a certificate from a private CA.
+struct TlsProxy {
+    _process: ServerProcess,
+    port: u16,
+    certs: Certs,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsProxy {
+    fn start(backend_host_port: &str) -> TlsProxy {
+        let lighttpd = require_tool("lighttpd", "lighttpd");
+        let certs = Certs::generate(&[]);
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("server.pem");
+        let mut both = std::fs::read(&certs.cert_pem).unwrap();
+        both.extend(std::fs::read(&certs.key_pem).unwrap());
+        std::fs::write(&pem, both).unwrap();
+        let (backend_host, backend_port) = backend_host_port.split_once(':').unwrap();
+        let port = free_port();
+        let config = dir.path().join("lighttpd.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "server.modules = (\"mod_openssl\", \"mod_proxy\")\n\
+                 server.bind = \"127.0.0.1\"\nserver.port = {port}\n\
+                 server.document-root = \"{www}\"\n\
+                 ssl.engine = \"enable\"\nssl.pemfile = \"{pem}\"\n\
+                 proxy.server = (\"\" => ((\"host\" => \"{backend_host}\", \"port\" => {backend_port})))\n",
+                www = dir.path().display(),
+                pem = pem.display(),
+            ),
+        )
+        .unwrap();
+        let process = ServerProcess::spawn(
+            "lighttpd (TLS proxy)",
+            &lighttpd,
+            [Path::new("-D"), Path::new("-f"), &config],
+            dir.path(),
+            &[],
+            &dir.path().join("log"),
+        );
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the TLS proxy did not start (lighttpd's mod_openssl: apt-get install -y lighttpd-mod-openssl): {}",
+                process.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsProxy {
+            _process: process,
+            port,
+            certs,
+            _dir: dir,
+        }
+    }
+}
+
+#[test]
+fn https_with_a_private_ca() {
+    let repo = jukebox_repo("tls");
+    let proxy = TlsProxy::start(&repo.host_port());
+    let url = format!("https://127.0.0.1:{}/git/{}.git", proxy.port, repo.name);
+    let command = |extra: &[&str]| {
+        let mut command = bump_command();
+        command
+            .args(["--repo-url", &url, "--username", USER])
+            .env("GIT_TOKEN", PASSWORD)
+            .args(extra)
+            .args([
+                "--model",
+                "jukebox",
+                "--env",
+                "test",
+                "--set",
+                "version=9.0",
+            ]);
+        command
+    };
+    // Not trusted without the CA: a prompt, clear failure.
+    let untrusted = Run::of(command(&[]));
+    untrusted.assert_fails(1, &[&url, "certificate", "--ca-cert"]);
+    assert!(
+        untrusted.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        untrusted.elapsed
+    );
+    assert!(!repo.file("main", JUKEBOX).unwrap().contains("9.0"));
+    // With the CA (as a Tekton ssl-ca-directory would give it): the bump lands.
+    let trusted = Run::of(command(&[
+        "--ca-cert",
+        proxy.certs.ca_pem.to_str().unwrap(),
+    ]));
+    trusted.assert_ok();
+    assert_eq!(trusted.result("commit"), repo.head());
+    assert!(
+        repo.file("main", JUKEBOX)
+            .unwrap()
+            .contains("version: \"9.0\"")
+    );
 }
