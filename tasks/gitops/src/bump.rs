@@ -128,7 +128,9 @@ pub fn bump(remote: &Remote, req: &BumpRequest) -> Result<BumpOutcome, GitopsErr
                 );
                 return Ok(edit.into_outcome(commit, true, req, target_branch));
             }
-            Ok(PushResult::Stale) if req.push_branch.is_none() => {
+            // Another push landed first (on the base branch), or another run updated the push
+            // branch at the same moment: fetch again; the edit may now be a no-op or already there.
+            Ok(PushResult::Stale) => {
                 let pause = race_backoff(attempt);
                 tracing::info!(
                     "{target_branch} moved while we worked (another push landed first); \
@@ -136,13 +138,6 @@ pub fn bump(remote: &Remote, req: &BumpRequest) -> Result<BumpOutcome, GitopsErr
                     pause.as_secs_f64()
                 );
                 std::thread::sleep(pause);
-            }
-            Ok(PushResult::Stale) => {
-                return Err(GitopsError::Rejected {
-                    url: remote.url.clone(),
-                    reference: target_ref,
-                    message: "the server refused a forced update of a branch this tool owns".into(),
-                });
             }
             Ok(PushResult::Rejected { reference, message }) => {
                 return Err(GitopsError::Rejected {
