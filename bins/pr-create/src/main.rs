@@ -11,7 +11,9 @@ use clap::Parser;
 use common::{CommonArgs, RetryPolicy, Secret, UsageError, finish};
 use forge::promote::{DEFAULT_BODY_TEMPLATE, DEFAULT_BRANCH_TEMPLATE, DEFAULT_TITLE_TEMPLATE};
 use forge::{AnyForge, ForgeConfig, ForgeError, ForgeKind, PromotionRequest};
-use gitops::{BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, Identity, Remote, config_path};
+use gitops::{
+    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, Identity, Remote, config_path,
+};
 
 use crate::git_change::GitopsChange;
 
@@ -48,7 +50,12 @@ struct Cli {
     model: String,
 
     /// The environment to promote to.
-    #[arg(long = "env", env = "DEPLOY_ENV", value_name = "ENV", default_value = "prod")]
+    #[arg(
+        long = "env",
+        env = "DEPLOY_ENV",
+        value_name = "ENV",
+        default_value = "prod"
+    )]
     environment: String,
 
     /// The version to promote (set at --version-key).
@@ -60,7 +67,12 @@ struct Cli {
     version_key: String,
 
     /// Other KEY=VALUE to set (dotted keys reach into maps). Repeatable; in the environment one a line.
-    #[arg(long = "set", env = "SET", value_name = "KEY=VALUE", value_delimiter = '\n')]
+    #[arg(
+        long = "set",
+        env = "SET",
+        value_name = "KEY=VALUE",
+        value_delimiter = '\n'
+    )]
     sets: Vec<String>,
 
     /// The config file, relative to the repository root. Default: from --path-pattern.
@@ -144,7 +156,11 @@ struct Cli {
     #[arg(long, env = "GIT_AUTHOR_NAME", default_value = "modelcar-gitops")]
     author_name: String,
 
-    #[arg(long, env = "GIT_AUTHOR_EMAIL", default_value = "modelcar-gitops@noreply.localhost")]
+    #[arg(
+        long,
+        env = "GIT_AUTHOR_EMAIL",
+        default_value = "modelcar-gitops@noreply.localhost"
+    )]
     author_email: String,
 
     #[command(flatten)]
@@ -172,7 +188,9 @@ fn main() -> ExitCode {
 async fn run(cli: &Cli) -> anyhow::Result<()> {
     let token = Secret::from_file_or_env(cli.token_file.as_deref(), "FORGE_TOKEN")
         .context("reading the forge token")?
-        .ok_or_else(|| usage("no forge token: give --token-file (a mounted Secret) or set FORGE_TOKEN"))?;
+        .ok_or_else(|| {
+            usage("no forge token: give --token-file (a mounted Secret) or set FORGE_TOKEN")
+        })?;
     let config = ForgeConfig {
         kind: cli.forge,
         api_url: cli.api_url.clone(),
@@ -181,6 +199,19 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         http: cli.common.http_options(),
         retry: RetryPolicy::default(),
     };
+    let api = forge::api_base(cli.forge, cli.api_url.as_deref()).map_err(|e| explain(e, cli))?;
+    let host_port = format!(
+        "{}:{}",
+        api.host_str().unwrap_or_default(),
+        api.port_or_known_default().unwrap_or(80)
+    );
+    if api.scheme() == "http" && !cli.common.http_options().is_plain_http(&host_port) {
+        return Err(usage(format!(
+            "--api-url {} is plain HTTP, which would send the token unencrypted; use https, or allow \
+             this host explicitly with --plain-http {host_port}",
+            common::http::display_url(&api)
+        )));
+    }
     let forge = AnyForge::connect(&config).map_err(|e| explain(e, cli))?;
     let request = promotion_request(cli)?;
     let repo_url = match &cli.repo_url {
@@ -188,7 +219,11 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         None => clone_url(cli).map_err(|e| explain(e, cli))?,
     };
     let change = GitopsChange {
-        remote: Remote::new(repo_url.clone(), git_auth(cli, &repo_url, token)?, cli.common.http_options()),
+        remote: Remote::new(
+            repo_url.clone(),
+            git_auth(cli, &repo_url, token)?,
+            cli.common.http_options(),
+        ),
         request: bump_request(cli)?,
         version_key: cli.version_key.clone(),
     };
@@ -207,7 +242,11 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
 }
 
 fn promotion_request(cli: &Cli) -> anyhow::Result<PromotionRequest> {
-    for (flag, value) in [("--model", &cli.model), ("--env", &cli.environment), ("--version", &cli.version)] {
+    for (flag, value) in [
+        ("--model", &cli.model),
+        ("--env", &cli.environment),
+        ("--version", &cli.version),
+    ] {
         if value.trim().is_empty() || value.contains(['\n', '\r']) {
             return Err(usage(format!("{flag} must be a non-empty single line")));
         }
@@ -222,12 +261,19 @@ fn promotion_request(cli: &Cli) -> anyhow::Result<PromotionRequest> {
     let body_template = match (&cli.body_template, &cli.body_template_file) {
         (Some(text), _) => text.clone(),
         (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
-            usage(format!("reading --body-template-file {}: {e}", path.display()))
+            usage(format!(
+                "reading --body-template-file {}: {e}",
+                path.display()
+            ))
         })?,
         (None, None) => DEFAULT_BODY_TEMPLATE.to_owned(),
     };
     let listed = |items: &[String]| -> Vec<String> {
-        items.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+        items
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
     };
     Ok(PromotionRequest {
         base: cli.base.clone(),
@@ -254,14 +300,23 @@ fn bump_request(cli: &Cli) -> anyhow::Result<BumpRequest> {
         .file
         .clone()
         .unwrap_or_else(|| config_path(&cli.path_pattern, &cli.model, &cli.environment));
-    let mut sets = vec![(gitops::parse_key_path(&cli.version_key), cli.version.clone())];
+    let mut sets = vec![(
+        gitops::parse_key_path(&cli.version_key),
+        cli.version.clone(),
+    )];
     for set in cli.sets.iter().filter(|s| !s.trim().is_empty()) {
         let (key, value) = set
             .split_once('=')
             .filter(|(k, _)| !k.trim().is_empty())
-            .ok_or_else(|| usage(format!("--set {set:?} is not KEY=VALUE (e.g. image_namespace=team-prod)")))?;
+            .ok_or_else(|| {
+                usage(format!(
+                    "--set {set:?} is not KEY=VALUE (e.g. image_namespace=team-prod)"
+                ))
+            })?;
         if value.contains(['\n', '\r']) {
-            return Err(usage(format!("the value of --set {key} spans lines; give a one-line value")));
+            return Err(usage(format!(
+                "the value of --set {key} spans lines; give a one-line value"
+            )));
         }
         sets.push((gitops::parse_key_path(key.trim()), value.to_owned()));
     }
@@ -310,7 +365,8 @@ fn git_auth(cli: &Cli, repo_url: &str, forge_token: Secret) -> anyhow::Result<Gi
 fn clone_url(cli: &Cli) -> Result<String, ForgeError> {
     let mut url = forge::api_base(cli.forge, cli.api_url.as_deref())?;
     if url.host_str() == Some("api.github.com") {
-        url.set_host(Some("github.com")).map_err(|e| ForgeError::Usage(e.to_string()))?;
+        url.set_host(Some("github.com"))
+            .map_err(|e| ForgeError::Usage(e.to_string()))?;
     }
     let path = url.path().trim_end_matches('/');
     let root = ["/api/v1", "/api/v3", "/api/v4"]

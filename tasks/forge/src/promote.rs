@@ -47,6 +47,18 @@ pub struct ConfigChange {
     pub commit: Option<String>,
 }
 
+impl ConfigChange {
+    fn stand_in() -> Self {
+        Self {
+            changed: true,
+            file: String::new(),
+            old_version: None,
+            diff: String::new(),
+            commit: None,
+        }
+    }
+}
+
 /// The git side of a promotion: set the values in the environment's config file, commit, and
 /// force-push onto `branch` (created from the base branch or reset onto it). When the base
 /// already has the values, change nothing and say so.
@@ -161,6 +173,8 @@ pub async fn promote<F: Forge, W: ChangeWriter>(
     request: &PromotionRequest,
 ) -> Result<PromotionOutcome, ForgeError> {
     let branch = request.branch()?;
+    // Templates are checked with stand-in values before anything is written.
+    render_title_body(request, &ConfigChange::stand_in(), &branch)?;
     forge.check_repo(&request.base).await?;
     let labels = forge.resolve_labels(&request.labels).await?;
     let reviewers = forge

@@ -1,0 +1,476 @@
+//! pr-create end to end: the real binary, a real git server (lighttpd + `git http-backend` with basic
+//! auth) holding the GitOps repository, and a fake Gitea, GitHub Enterprise or GitLab API that reads
+//! its branches from that repository. Every scenario runs against all three forges.
+
+use std::collections::HashMap;
+use std::process::{Command, Output, Stdio};
+
+use test_fakes::forge_support::{DEFAULT_TOKEN, FakeForge, FakePull, PullState};
+use test_fakes::gitea::FakeGitea;
+use test_fakes::github::FakeGitHub;
+use test_fakes::gitlab::FakeGitLab;
+use test_services::{GitServer, workspace_bin};
+
+const GIT_USER: &str = "pipeline";
+const GIT_PASSWORD: &str = "git-Secret-7c1e";
+const REPO: &str = "team/mlops-gitops";
+const PROD: &str = "model-deployments/prod/jukebox/config.yaml";
+const BRANCH: &str = "promote/prod/jukebox";
+const IMAGE: &str = "registry.example/team/jukebox@sha256:4d3c2b1a00000000000000000000000000000000000000000000000000000000";
+const COMMIT_URL: &str = "https://git.example/team/jukebox/commit/a1b2c3d";
+
+fn config(version: &str) -> String {
+    format!(
+        "chart_path: charts/model-serving\nname: jukebox\nversion: \"{version}\"  # set by promotion\nimage_repository: registry.example\nimage_namespace: team-prod\n"
+    )
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Gitea,
+    GitHub,
+    GitLab,
+}
+
+enum Fake {
+    Gitea(FakeGitea),
+    GitHub(FakeGitHub),
+    GitLab(FakeGitLab),
+}
+
+struct World {
+    kind: Kind,
+    git: GitServer,
+    fake: Fake,
+}
+
+struct Run {
+    output: Output,
+    results: HashMap<String, String>,
+}
+
+impl Run {
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    fn result(&self, name: &str) -> &str {
+        self.results
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no result {name}; stderr:\n{}", self.stderr()))
+    }
+    fn assert_ok(&self) -> &Self {
+        assert!(
+            self.output.status.success(),
+            "pr-create failed:\n{}",
+            self.stderr()
+        );
+        self
+    }
+    fn assert_fails(&self, code: i32, needles: &[&str]) -> &Self {
+        let stderr = self.stderr();
+        assert_eq!(
+            self.output.status.code(),
+            Some(code),
+            "exit code; stderr:\n{stderr}"
+        );
+        for needle in needles {
+            assert!(
+                stderr.contains(needle),
+                "{needle:?} missing from:\n{stderr}"
+            );
+        }
+        self
+    }
+}
+
+impl World {
+    fn new(kind: Kind, main_version: &str) -> World {
+        let git = GitServer::start(GIT_USER, GIT_PASSWORD);
+        git.create_repo(REPO);
+        git.seed(
+            REPO,
+            &[(PROD, config(main_version).as_bytes())],
+            "Seed the GitOps repository",
+        );
+        let fake = match kind {
+            Kind::Gitea => Fake::Gitea(FakeGitea::start()),
+            Kind::GitHub => Fake::GitHub(FakeGitHub::start()),
+            Kind::GitLab => Fake::GitLab(FakeGitLab::start()),
+        };
+        let world = World { kind, git, fake };
+        world.forge().add_repo(REPO, world.git.repo_dir(REPO));
+        world.forge().add_label(REPO, "promotion");
+        world.forge().add_label(REPO, "prod");
+        world.forge().add_user("reviewer-ann");
+        world.forge().add_user("owner-bob");
+        world
+    }
+
+    fn forge(&self) -> &FakeForge {
+        match &self.fake {
+            Fake::Gitea(f) => f,
+            Fake::GitHub(f) => f,
+            Fake::GitLab(f) => f,
+        }
+    }
+
+    fn command(&self, version: &str, args: &[&str]) -> (Command, tempfile::TempDir) {
+        let results = tempfile::tempdir().expect("a results directory");
+        let mut command = Command::new(workspace_bin("pr-create"));
+        for var in [
+            "FORGE_TOKEN_FILE",
+            "GIT_TOKEN_FILE",
+            "BODY_TEMPLATE",
+            "LABELS",
+            "SET",
+        ] {
+            command.env_remove(var);
+        }
+        command
+            .env("FORGE", format!("{:?}", self.kind).to_lowercase())
+            .env("FORGE_API_URL", self.forge().url())
+            .env("FORGE_REPO", REPO)
+            .env("REPO_URL", self.git.repo_url(REPO))
+            .env("FORGE_TOKEN", DEFAULT_TOKEN)
+            .env("GIT_USERNAME", GIT_USER)
+            .env("GIT_TOKEN", GIT_PASSWORD)
+            .env("PLAIN_HTTP_HOSTS", "127.0.0.1")
+            .env("RESULTS_DIR", results.path())
+            .env("LOG_FORMAT", "text")
+            .env("MODEL", "jukebox")
+            .env("VERSION", version)
+            .args(["--image", IMAGE, "--source-commit-url", COMMIT_URL])
+            .args(args);
+        (command, results)
+    }
+
+    fn run(&self, version: &str, args: &[&str]) -> Run {
+        let (mut command, results) = self.command(version, args);
+        let output = command.output().expect("run pr-create");
+        Run {
+            output,
+            results: read_results(results.path()),
+        }
+    }
+
+    fn open_pulls(&self) -> Vec<FakePull> {
+        self.forge().open_pulls(REPO)
+    }
+
+    fn branch_file(&self, branch: &str) -> Option<String> {
+        self.git
+            .file_at(REPO, branch, PROD)
+            .map(|b| String::from_utf8(b).expect("UTF-8"))
+    }
+}
+
+fn read_results(dir: &std::path::Path) -> HashMap<String, String> {
+    std::fs::read_dir(dir)
+        .expect("read the results directory")
+        .filter_map(Result::ok)
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (
+                name,
+                std::fs::read_to_string(e.path()).expect("read a result"),
+            )
+        })
+        .collect()
+}
+
+/// Creates the pull request with everything a reviewer needs; a re-run leaves it as it is. A closed
+/// pull request from the same branch (Gitea's by-branch lookup returns it) is not mistaken for it.
+fn creates_then_leaves_unchanged(kind: Kind) {
+    let world = World::new(kind, "v1");
+    world.git.seed_branch(
+        REPO,
+        BRANCH,
+        &[(PROD, config("v0").as_bytes())],
+        "an old promotion",
+    );
+    let old = world.forge().insert_pull(
+        REPO,
+        FakePull::open(BRANCH, "main", "Promote jukebox v0 to prod", "old"),
+    );
+    world.forge().set_state(REPO, old, PullState::Merged);
+
+    let args = [
+        "--label",
+        "promotion,prod",
+        "--reviewer",
+        "reviewer-ann",
+        "--assignee",
+        "owner-bob",
+    ];
+    let first = world.run("v2", &args);
+    first.assert_ok();
+    assert_eq!(first.result("status"), "created");
+    assert_eq!(first.result("BRANCH"), BRANCH);
+    let number: u64 = first.result("NUMBER").parse().expect("NUMBER is a number");
+    assert_ne!(number, old);
+    assert!(
+        first.result("URL").ends_with(&number.to_string()),
+        "{}",
+        first.result("URL")
+    );
+
+    let open = world.open_pulls();
+    assert_eq!(open.len(), 1, "{open:#?}");
+    let pr = &open[0];
+    assert_eq!(
+        (pr.number, pr.head.as_str(), pr.base.as_str()),
+        (number, BRANCH, "main")
+    );
+    assert_eq!(pr.title, "Promote jukebox v2 to prod");
+    for needle in [
+        "`v1` → `v2`",
+        IMAGE,
+        COMMIT_URL,
+        "-version: \"v1\"",
+        "+version: \"v2\"",
+        PROD,
+    ] {
+        assert!(
+            pr.body.contains(needle),
+            "{needle:?} missing from the body:\n{}",
+            pr.body
+        );
+    }
+    let mut labels = pr.labels.clone();
+    labels.sort();
+    assert_eq!(labels, ["prod", "promotion"]);
+    assert_eq!(pr.reviewers, ["reviewer-ann"]);
+    assert_eq!(pr.assignees, ["owner-bob"]);
+    assert!(
+        world
+            .branch_file(BRANCH)
+            .unwrap()
+            .contains("version: \"v2\"  # set by promotion")
+    );
+    assert!(
+        world
+            .branch_file("main")
+            .unwrap()
+            .contains("version: \"v1\""),
+        "main is untouched"
+    );
+    let branch_tip = world.git.head(REPO, BRANCH);
+
+    let again = world.run("v2", &args);
+    again.assert_ok();
+    assert_eq!(again.result("status"), "unchanged");
+    assert_eq!(again.result("NUMBER"), number.to_string());
+    assert_eq!(world.open_pulls(), open, "the pull request is as it was");
+    assert_eq!(
+        world.git.head(REPO, BRANCH),
+        branch_tip,
+        "the branch is as it was"
+    );
+}
+
+/// A new version updates the pull request of the branch; with a versioned branch template each
+/// version has its own pull request and the older ones are closed with a link to the new one.
+fn new_versions_update_and_supersede(kind: Kind) {
+    let world = World::new(kind, "v1");
+    let first = world.run("v2", &[]);
+    first.assert_ok();
+    assert_eq!(first.result("status"), "created");
+
+    let second = world.run("v3", &[]);
+    second.assert_ok();
+    assert_eq!(second.result("status"), "updated");
+    assert_eq!(second.result("NUMBER"), first.result("NUMBER"));
+    let open = world.open_pulls();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].title, "Promote jukebox v3 to prod");
+    assert!(open[0].body.contains("`v1` → `v3`"), "{}", open[0].body);
+    assert!(
+        world
+            .branch_file(BRANCH)
+            .unwrap()
+            .contains("version: \"v3\"")
+    );
+
+    let versioned = ["--branch-template", "promote/{env}/{model}-{version}"];
+    let third = world.run("v4", &versioned);
+    third.assert_ok();
+    assert_eq!(third.result("status"), "created");
+    assert_eq!(third.result("BRANCH"), "promote/prod/jukebox-v4");
+    let fourth = world.run("v5", &versioned);
+    fourth.assert_ok();
+    assert_eq!(fourth.result("status"), "created");
+
+    let open = world.open_pulls();
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert_eq!(open[0].head, "promote/prod/jukebox-v5");
+    let pulls = world.forge().pulls(REPO);
+    let by_number = |n: &str| pulls.iter().find(|p| p.number.to_string() == n).unwrap();
+    let (p1, p3) = (
+        by_number(first.result("NUMBER")),
+        by_number(third.result("NUMBER")),
+    );
+    assert_eq!(
+        p1.state,
+        PullState::Closed,
+        "the pull request on the old branch name is superseded"
+    );
+    assert_eq!(p3.state, PullState::Closed);
+    assert!(
+        p1.comments.iter().any(|c| c.contains(third.result("URL"))),
+        "{:?}",
+        p1.comments
+    );
+    assert!(
+        p3.comments.iter().any(|c| c.contains(fourth.result("URL"))),
+        "{:?}",
+        p3.comments
+    );
+}
+
+/// Two runs at once end with exactly one open pull request, and both succeed.
+fn concurrent_runs_make_one_pull_request(kind: Kind) {
+    let world = World::new(kind, "v1");
+    let (mut a, ra) = world.command("v2", &[]);
+    let (mut b, rb) = world.command("v2", &[]);
+    for command in [&mut a, &mut b] {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    let (a, b) = (
+        a.spawn().expect("start run A"),
+        b.spawn().expect("start run B"),
+    );
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let runs = [
+        Run {
+            output: a,
+            results: read_results(ra.path()),
+        },
+        Run {
+            output: b,
+            results: read_results(rb.path()),
+        },
+    ];
+    for run in &runs {
+        run.assert_ok();
+    }
+    let open = world.open_pulls();
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert_eq!(world.forge().pulls(REPO).len(), 1);
+    for run in &runs {
+        assert_eq!(run.result("NUMBER"), open[0].number.to_string());
+    }
+    let mut statuses: Vec<&str> = runs.iter().map(|r| r.result("status")).collect();
+    statuses.sort();
+    assert!(
+        statuses == ["created", "unchanged"] || statuses == ["created", "updated"],
+        "{statuses:?}"
+    );
+}
+
+/// When the base already has the version: no branch, no pull request.
+fn up_to_date_does_nothing(kind: Kind) {
+    let world = World::new(kind, "v2");
+    let run = world.run("v2", &[]);
+    run.assert_ok();
+    assert_eq!(run.result("status"), "up-to-date");
+    assert_eq!(run.result("NUMBER"), "");
+    assert_eq!(run.result("BRANCH"), "");
+    assert_eq!(world.git.head(REPO, BRANCH), None, "no promotion branch");
+    assert!(world.forge().pulls(REPO).is_empty());
+}
+
+/// Each bad input fails before anything is written, names what is wrong, and never shows the token.
+fn bad_input_is_named_and_changes_nothing(kind: Kind) {
+    let world = World::new(kind, "v1");
+    world
+        .run("v2", &["--repo", "team/no-such-repo"])
+        .assert_fails(2, &["team/no-such-repo", "not found", "--repo"]);
+    world
+        .run("v2", &["--base", "no-such-base"])
+        .assert_fails(2, &["\"no-such-base\"", "--base"]);
+    world
+        .run("v2", &["--label", "no-such-label"])
+        .assert_fails(2, &["\"no-such-label\"", "--label"]);
+    world
+        .run("v2", &["--reviewer", "nobody-here"])
+        .assert_fails(2, &["\"nobody-here\"", "--reviewer"]);
+    world
+        .run("v2", &["--title-template", "{modle} {new_version}"])
+        .assert_fails(2, &["{modle}", "{model}"]);
+
+    let needs = match kind {
+        Kind::Gitea => "write:repository",
+        Kind::GitHub => "pull_requests: write",
+        Kind::GitLab => "api scope",
+    };
+    let (mut command, _results) = world.command("v2", &[]);
+    let wrong = "wrong-token-5ec2e7";
+    let output = command.env("FORGE_TOKEN", wrong).output().unwrap();
+    let run = Run {
+        output,
+        results: HashMap::new(),
+    };
+    run.assert_fails(1, &["401", needs, "--token-file"]);
+    assert!(
+        !run.stderr().contains(wrong),
+        "the token leaked:\n{}",
+        run.stderr()
+    );
+
+    let read_only = "read-only-token-91ab";
+    world.forge().add_read_only_token(read_only);
+    let (mut command, _results) = world.command("v2", &[]);
+    let output = command.env("FORGE_TOKEN", read_only).output().unwrap();
+    let run = Run {
+        output,
+        results: HashMap::new(),
+    };
+    run.assert_fails(1, &["403", needs]);
+    assert!(!run.stderr().contains(read_only));
+
+    let (mut command, _results) = world.command("v2", &[]);
+    let output = command.env_remove("PLAIN_HTTP_HOSTS").output().unwrap();
+    Run {
+        output,
+        results: HashMap::new(),
+    }
+    .assert_fails(2, &["plain HTTP", "--plain-http"]);
+
+    assert_eq!(world.git.head(REPO, BRANCH), None, "nothing was pushed");
+    assert!(world.forge().pulls(REPO).is_empty(), "nothing was opened");
+}
+
+/// 503s are retried.
+fn unavailable_then_success(kind: Kind) {
+    let world = World::new(kind, "v1");
+    world.forge().fail_next(2);
+    let run = world.run("v2", &[]);
+    run.assert_ok();
+    assert_eq!(run.result("status"), "created");
+    assert_eq!(world.open_pulls().len(), 1);
+    assert!(run.stderr().contains("retrying"), "{}", run.stderr());
+}
+
+macro_rules! for_each_forge {
+    ($($scenario:ident),* $(,)?) => {
+        mod gitea {
+            $(#[test] fn $scenario() { super::$scenario(super::Kind::Gitea) })*
+        }
+        mod github {
+            $(#[test] fn $scenario() { super::$scenario(super::Kind::GitHub) })*
+        }
+        mod gitlab {
+            $(#[test] fn $scenario() { super::$scenario(super::Kind::GitLab) })*
+        }
+    };
+}
+
+for_each_forge!(
+    creates_then_leaves_unchanged,
+    new_versions_update_and_supersede,
+    concurrent_runs_make_one_pull_request,
+    up_to_date_does_nothing,
+    bad_input_is_named_and_changes_nothing,
+    unavailable_then_success,
+);
