@@ -6,9 +6,9 @@ use std::path::Path;
 use git2::{Delta, DiffOptions, Oid};
 
 use crate::GitopsError;
-use crate::bump::{validate_branch, validate_path};
 use crate::remote::Remote;
 use crate::session::{FULL_DEPTH, Session};
+use crate::validate::{validate_branch, validate_path};
 
 /// How a file changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,6 +43,7 @@ mod http_transport;
 mod remote;
 mod session;
 mod ssh;
+mod validate;
 
 pub use bump::{BumpOutcome, BumpRequest, Deployment, bump};
 pub use changes::{ChangeKind, FileChange, changed_files, read_file};
