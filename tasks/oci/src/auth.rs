@@ -511,7 +511,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("auth.json");
         std::fs::write(&file, r#"{"auths":{"quay.io":{"auth":"!!secret!!"}}}"#).unwrap();
-        let err = Keychain::from_files(&[file.clone()])
+        let err = Keychain::from_files(std::slice::from_ref(&file))
             .unwrap()
             .credential_for("quay.io", "a")
             .unwrap_err()

@@ -81,7 +81,7 @@ pub enum LayoutError {
     Registry {
         path: PathBuf,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
 }
 
@@ -357,7 +357,7 @@ impl OciLayout {
                 })?;
                 let registry_error = |source| LayoutError::Registry {
                     path: self.root.clone(),
-                    source,
+                    source: Box::new(source),
                 };
                 let mut stream = client
                     .fetch_blob(registry, repository, digest)

@@ -82,3 +82,23 @@ pub async fn store<'a>(
         }
     }
 }
+
+/// Callers may spawn these futures on a multi-threaded runtime: they must stay `Send`.
+#[cfg(test)]
+#[allow(dead_code)]
+fn futures_are_send(
+    client: &RegistryClient,
+    image: &Image,
+    location: &ImageLocation,
+    platform: &Platform,
+    options: &PushOptions,
+) {
+    fn send<T: Send>(_: T) {}
+    send(load(location, client, platform));
+    send(store(image, location, &[], client, options));
+    if let ImageLocation::Registry(reference) = location {
+        send(client.push(image, reference, &[], options));
+        send(client.pull(reference, platform));
+        send(client.fetch_blob("r", "p", image.digest()));
+    }
+}

@@ -15,7 +15,7 @@ pub enum RegistryError {
         repository: String,
         hint: String,
         #[source]
-        source: HttpError,
+        source: Box<HttpError>,
     },
     #[error(
         "{registry}/{repository}: {what}: the registry sent content with digest {actual}, expected {expected}; the registry or a proxy altered it"
@@ -83,7 +83,7 @@ pub enum RegistryError {
         registry: String,
         repository: String,
         #[source]
-        source: crate::auth::AuthError,
+        source: Box<crate::auth::AuthError>,
     },
     #[error(
         "{registry}/{repository}: the registry asks for authentication this client cannot answer ({challenge}); use a registry with Basic or Bearer token auth"

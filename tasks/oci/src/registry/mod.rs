@@ -114,7 +114,7 @@ impl RegistryClient {
             .map_err(|source| RegistryError::Auth {
                 registry: registry.to_owned(),
                 repository: repository.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let access = if pushing { "pull,push" } else { "pull" };
         let mut scopes = vec![format!("repository:{repository}:{access}")];
@@ -365,7 +365,7 @@ pub(crate) fn hinted(session: &Session, source: HttpError) -> RegistryError {
         registry: session.registry.clone(),
         repository: session.repository.clone(),
         hint,
-        source,
+        source: Box::new(source),
     }
 }
 

@@ -294,22 +294,20 @@ impl RegistryClient {
             result.map_err(|e| self.http_error(session, HttpError::transport(&action, &url, e)))?;
         if response.status() == StatusCode::UNAUTHORIZED
             && !reauthenticated.swap(true, Ordering::SeqCst)
-        {
-            if self
+            && self
                 .reauthenticate(session, &response, sent)
                 .await?
                 .is_some()
-            {
-                tracing::info!(
-                    "{}/{}: the registry token expired during an upload; re-authenticated, uploading {digest} again",
-                    session.registry,
-                    session.repository
-                );
-                return Err(RegistryError::AuthExpired {
-                    registry: session.registry.clone(),
-                    repository: session.repository.clone(),
-                });
-            }
+        {
+            tracing::info!(
+                "{}/{}: the registry token expired during an upload; re-authenticated, uploading {digest} again",
+                session.registry,
+                session.repository
+            );
+            return Err(RegistryError::AuthExpired {
+                registry: session.registry.clone(),
+                repository: session.repository.clone(),
+            });
         }
         let response = self.check(session, &action, response).await?;
         self.check_digest_header(session, &action, &response, digest)?;
