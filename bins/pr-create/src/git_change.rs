@@ -2,9 +2,7 @@
 //! config file on the promotion branch (reset onto the base branch, force-pushed).
 
 use forge::{ChangeWriter, ConfigChange, ForgeError};
-use std::time::Duration;
-
-use gitops::{BumpRequest, GitopsError, Remote};
+use gitops::{BumpRequest, Remote};
 
 pub struct GitopsChange {
     pub remote: Remote,
@@ -24,7 +22,7 @@ impl ChangeWriter for GitopsChange {
             message,
             usage,
         };
-        let outcome = tokio::task::spawn_blocking(move || bump_racing(&remote, &request))
+        let outcome = tokio::task::spawn_blocking(move || gitops::bump(&remote, &request))
             .await
             .map_err(|e| git_error(format!("the git task stopped: {e}"), false))?
             .map_err(|e| git_error(e.to_string(), e.is_usage()))?;
@@ -40,31 +38,5 @@ impl ChangeWriter for GitopsChange {
             diff: outcome.diff,
             commit: Some(outcome.commit),
         })
-    }
-}
-
-/// Runs the bump; when another run pushed the promotion branch between our fetch and our push, the
-/// server refuses ours: fetch again, where the other run's identical change is found and kept.
-fn bump_racing(remote: &Remote, request: &BumpRequest) -> Result<gitops::BumpOutcome, GitopsError> {
-    const ATTEMPTS: u32 = 4;
-    let mut attempt = 1;
-    loop {
-        match gitops::bump(remote, request) {
-            Err(GitopsError::Rejected {
-                reference, message, ..
-            }) if attempt < ATTEMPTS => {
-                let pause = Duration::from_millis(
-                    150 * u64::from(attempt) + u64::from(std::process::id() % 97) * 3,
-                );
-                tracing::info!(
-                    "the push to {reference} was refused ({message}); another run may have pushed it; \
-                     checking again in {} ms",
-                    pause.as_millis()
-                );
-                std::thread::sleep(pause);
-                attempt += 1;
-            }
-            other => return other,
-        }
     }
 }

@@ -441,7 +441,7 @@ fn bad_input_is_named_and_changes_nothing(kind: Kind) {
     assert!(world.forge().pulls(REPO).is_empty(), "nothing was opened");
 }
 
-/// 503s are retried.
+/// 503s are retried: lookups as they are, the create after looking the pull request up again.
 fn unavailable_then_success(kind: Kind) {
     let world = World::new(kind, "v1");
     world.forge().fail_next(2);
@@ -450,6 +450,30 @@ fn unavailable_then_success(kind: Kind) {
     assert_eq!(run.result("status"), "created");
     assert_eq!(world.open_pulls().len(), 1);
     assert!(run.stderr().contains("retrying"), "{}", run.stderr());
+
+    let before = world.forge().requests().len();
+    world.forge().fail_next_writes(1);
+    let run = world.run(
+        "v3",
+        &["--branch-template", "promote/{env}/{model}-{version}"],
+    );
+    run.assert_ok();
+    assert_eq!(run.result("status"), "created");
+    let open = world.open_pulls();
+    assert_eq!(
+        open.len(),
+        1,
+        "the new one is open once, the old one closed: {open:#?}"
+    );
+    assert_eq!(open[0].head, "promote/prod/jukebox-v3");
+    let requests = world.forge().requests().split_off(before);
+    let creates = requests
+        .iter()
+        .filter(|r| {
+            r.starts_with("POST") && (r.ends_with("/pulls") || r.ends_with("/merge_requests"))
+        })
+        .count();
+    assert_eq!(creates, 2, "one refused create, one retried: {requests:#?}");
 }
 
 macro_rules! for_each_forge {

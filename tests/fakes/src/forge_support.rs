@@ -116,6 +116,8 @@ pub(crate) struct ForgeState {
     /// Accepted tokens, and whether each may write.
     pub tokens: HashMap<String, bool>,
     pub fail_next: u32,
+    /// Like `fail_next`, for requests other than GET only.
+    pub fail_next_writes: u32,
     pub requests: Vec<String>,
     pub next_id: u64,
 }
@@ -278,6 +280,12 @@ impl FakeForge {
         }
     }
 
+    /// Answers the next `n` requests that are not GETs (creates, edits, comments) with 503 before
+    /// looking at them: the request was not processed.
+    pub fn fail_next_writes(&self, n: u32) {
+        self.shared.lock().fail_next_writes = n;
+    }
+
     /// `METHOD /path?query` of every request so far.
     pub fn requests(&self) -> Vec<String> {
         self.shared.lock().requests.clone()
@@ -313,6 +321,10 @@ pub(crate) fn gate(
     state.requests.push(line);
     if state.fail_next > 0 {
         state.fail_next -= 1;
+        return Gate::Stop(unavailable());
+    }
+    if state.fail_next_writes > 0 && method != axum::http::Method::GET {
+        state.fail_next_writes -= 1;
         return Gate::Stop(unavailable());
     }
     match token.and_then(|t| state.tokens.get(t)) {
