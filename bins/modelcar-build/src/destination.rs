@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use common::UsageError;
 use common::progress::Progress;
 use modelcar::BaseImage;
+use oci::layout::OciLayout;
 use oci::registry::{PushOptions, RegistryClient};
 use oci::{Image, ImageLocation, Keychain, Platform, Reference};
 
@@ -113,11 +114,21 @@ impl Destinations {
     pub async fn deliver(&self, image: &Image, client: &RegistryClient) -> Result<Delivered> {
         let mut delivered = None;
         if let Some((path, tag)) = &self.layout {
-            crate::layout::write_image(path, tag, image, client)
+            let layout = OciLayout::create(path)
+                .with_context(|| format!("creating the OCI layout {}", path.display()))?;
+            let report = layout
+                .write(image, tag, Some(client))
                 .await
                 .with_context(|| {
                     format!("writing the image to the OCI layout {}", path.display())
                 })?;
+            tracing::info!(
+                "OCI layout {}: {} blobs written ({} bytes), {} already present",
+                path.display(),
+                report.blobs_written,
+                report.bytes_written,
+                report.blobs_skipped
+            );
             tracing::info!("wrote {} to oci:{}:{tag}", image.digest(), path.display());
             delivered = Some(Delivered {
                 image_url: format!("oci:{}:{tag}", path.display()),
@@ -208,7 +219,8 @@ impl Base {
         match self {
             Self::Scratch => Ok(BaseImage::scratch(platform.clone())),
             Self::Layout { path, tag } => {
-                let image = crate::layout::read_image(path, tag, platform)
+                let image = OciLayout::open(path)
+                    .and_then(|layout| layout.read_image(tag, platform))
                     .with_context(|| format!("reading the base image {arg}"))?;
                 Ok(BaseImage::from_image(arg, image))
             }

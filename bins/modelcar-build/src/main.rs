@@ -3,7 +3,6 @@
 
 mod cli;
 mod destination;
-mod layout;
 
 use std::process::ExitCode;
 
@@ -11,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use common::UsageError;
 use common::progress::Progress;
-use modelcar::{BaseImage, BuildOptions, ImageMetadata, build_modelcar};
+use modelcar::{BaseImage, BuildOptions, ImageMetadata, build_modelcar_from};
 use oci::{Keychain, Platform};
 
 use crate::cli::Cli;
@@ -31,6 +30,11 @@ fn run(cli: Cli) -> Result<()> {
         .parse()
         .map_err(|e: oci::InvalidPlatform| UsageError(e.to_string()))?;
     let base_location = Base::parse(&cli.base)?;
+    modelcar::plan::PlanOptions::new(cli.subdir.as_deref(), 0)
+        .map_err(|e| UsageError(e.to_string()))?;
+    // The model is validated before anything is fetched or pushed.
+    let files = modelcar::scan::scan_model_dir(&cli.model_dir)
+        .with_context(|| format!("reading the model in {}", cli.model_dir.display()))?;
     let needs_registry =
         destinations.registry.is_some() || matches!(base_location, Base::Registry(_));
     let keychain = if needs_registry {
@@ -64,7 +68,7 @@ fn run(cli: Cli) -> Result<()> {
         allow_entrypoint: cli.allow_entrypoint,
         jobs,
     };
-    let modelcar = build_modelcar(&base, &options, |total| {
+    let modelcar = build_modelcar_from(&base, &files, &options, |total| {
         Progress::new("hashing model layers", total)
     })
     .with_context(|| format!("building the ModelCar from {}", cli.model_dir.display()))?;

@@ -11,7 +11,7 @@ use crate::base::BaseImage;
 use crate::error::ModelCarError;
 use crate::hash::measure_layers;
 use crate::plan::{LARGE_LAYER_WARNING, PlanOptions, plan_layers};
-use crate::scan::scan_model_dir;
+use crate::scan::{ModelFiles, scan_model_dir};
 use crate::stream::{Compression, TarLayer};
 
 /// Facts about the model recorded as annotations (and config labels).
@@ -56,12 +56,23 @@ pub fn build_modelcar(
     options: &BuildOptions,
     progress: impl FnOnce(u64) -> Progress,
 ) -> Result<ModelCar, ModelCarError> {
+    let files = scan_model_dir(&options.model_dir)?;
+    build_modelcar_from(base, &files, options, progress)
+}
+
+/// [`build_modelcar`] for a model directory already scanned (and so validated) with
+/// [`scan_model_dir`], e.g. before a base image is fetched.
+pub fn build_modelcar_from(
+    base: &BaseImage,
+    files: &ModelFiles,
+    options: &BuildOptions,
+    progress: impl FnOnce(u64) -> Progress,
+) -> Result<ModelCar, ModelCarError> {
     base.check_entrypoint(options.allow_entrypoint)?;
     base.warn_without_shell()?;
 
-    let files = scan_model_dir(&options.model_dir)?;
     let plan_options = PlanOptions::new(options.subdir.as_deref(), base.layer_count())?;
-    let planned = plan_layers(&files, &plan_options)?;
+    let planned = plan_layers(files, &plan_options)?;
     let mtime = options.source_date_epoch;
     let mut sizes = Vec::with_capacity(planned.len());
     for layer in &planned {

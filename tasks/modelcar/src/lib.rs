@@ -19,5 +19,5 @@ pub mod tar;
 
 pub use base::{BaseImage, Shell};
 pub use error::ModelCarError;
-pub use image::{BuildOptions, ImageMetadata, ModelCar, build_modelcar};
+pub use image::{BuildOptions, ImageMetadata, ModelCar, build_modelcar, build_modelcar_from};
 pub use stream::{Compression, TarLayer};

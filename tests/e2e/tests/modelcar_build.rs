@@ -880,7 +880,7 @@ fn bad_input_is_a_clear_error_and_pushes_nothing() {
     .failed(2, &["--image"]);
     modelcar_build(&["--model-dir", good.to_str().unwrap(), "--base", "scratch"])
         .failed(2, &["--image", "--oci-layout"]);
-    attempt(&good, &["--subdir", "../escape"]).failed(1, &["--subdir"]);
+    attempt(&good, &["--subdir", "../escape"]).failed(2, &["--subdir"]);
 
     assert!(
         skopeo.tags(&repo).is_empty(),
