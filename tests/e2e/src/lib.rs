@@ -15,7 +15,10 @@ use std::path::PathBuf;
 
 /// The repository's root folder.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root exists")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists")
 }
 
 /// The repository's `tekton/` folder.

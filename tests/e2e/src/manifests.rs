@@ -255,7 +255,10 @@ impl PipelineSpec {
     }
 
     pub fn task(&self, name: &str) -> Option<&PipelineTask> {
-        self.tasks.iter().chain(&self.finally).find(|t| t.name == name)
+        self.tasks
+            .iter()
+            .chain(&self.finally)
+            .find(|t| t.name == name)
     }
 
     pub fn workspace(&self, name: &str) -> Option<&WorkspaceDeclaration> {
@@ -348,7 +351,10 @@ pub struct Interceptor {
 
 impl Interceptor {
     pub fn param(&self, name: &str) -> Option<&Value> {
-        self.params.iter().find(|p| p.name == name).map(|p| &p.value)
+        self.params
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| &p.value)
     }
 }
 
@@ -380,8 +386,13 @@ pub struct TriggerSpec {
 
 impl TriggerSpec {
     /// The interceptors whose reference has this name (e.g. `cel`, `github`).
-    pub fn interceptors_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Interceptor> {
-        self.interceptors.iter().filter(move |i| i.reference.name == name)
+    pub fn interceptors_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Interceptor> {
+        self.interceptors
+            .iter()
+            .filter(move |i| i.reference.name == name)
     }
 }
 
@@ -456,18 +467,41 @@ impl Manifests {
     }
 
     fn add(&mut self, path: &Path, raw: Value) -> Result<(), ManifestError> {
-        let kind = raw.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
-        fn typed<S: for<'de> Deserialize<'de>>(path: &Path, kind: &str, raw: Value) -> Result<Object<S>, ManifestError> {
-            let metadata: Metadata = serde_json::from_value(raw.get("metadata").cloned().unwrap_or(Value::Null))
-                .map_err(|e| error(path, format!("{kind} metadata: {e}")))?;
-            let spec: S = serde_json::from_value(raw.get("spec").cloned().unwrap_or(Value::Null))
-                .map_err(|e| error(path, format!("{kind} {:?} spec: {e}", metadata.name)))?;
-            Ok(Object { path: path.to_path_buf(), kind: kind.to_string(), metadata, spec, raw })
+        let kind = raw
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        fn typed<S: for<'de> Deserialize<'de>>(
+            path: &Path,
+            kind: &str,
+            raw: Value,
+        ) -> Result<Object<S>, ManifestError> {
+            let metadata: Metadata =
+                serde_json::from_value(raw.get("metadata").cloned().unwrap_or(Value::Null))
+                    .map_err(|e| error(path, format!("{kind} metadata: {e}")))?;
+            let spec: S =
+                serde_json::from_value(raw.get("spec").cloned().unwrap_or(Value::Null))
+                    .map_err(|e| error(path, format!("{kind} {:?} spec: {e}", metadata.name)))?;
+            Ok(Object {
+                path: path.to_path_buf(),
+                kind: kind.to_string(),
+                metadata,
+                spec,
+                raw,
+            })
         }
-        fn insert<S>(map: &mut BTreeMap<String, Object<S>>, path: &Path, object: Object<S>) -> Result<(), ManifestError> {
+        fn insert<S>(
+            map: &mut BTreeMap<String, Object<S>>,
+            path: &Path,
+            object: Object<S>,
+        ) -> Result<(), ManifestError> {
             let name = object.name().to_string();
             if map.contains_key(&name) {
-                return Err(error(path, format!("{} {name} is defined twice", object.kind)));
+                return Err(error(
+                    path,
+                    format!("{} {name} is defined twice", object.kind),
+                ));
             }
             map.insert(name, object);
             Ok(())
@@ -479,7 +513,9 @@ impl Manifests {
                 self.pipeline_runs.push(typed(path, &kind, raw)?);
                 Ok(())
             }
-            "TriggerTemplate" => insert(&mut self.trigger_templates, path, typed(path, &kind, raw)?),
+            "TriggerTemplate" => {
+                insert(&mut self.trigger_templates, path, typed(path, &kind, raw)?)
+            }
             "TriggerBinding" => insert(&mut self.trigger_bindings, path, typed(path, &kind, raw)?),
             "Trigger" => insert(&mut self.triggers, path, typed(path, &kind, raw)?),
             "EventListener" => insert(&mut self.event_listeners, path, typed(path, &kind, raw)?),
@@ -529,8 +565,8 @@ pub fn load_pipeline(path: &Path) -> Result<Pipeline, ManifestError> {
 /// The non-empty YAML documents of one file, as JSON values.
 pub fn load_documents(path: &Path) -> Result<Vec<Value>, ManifestError> {
     let text = std::fs::read_to_string(path).map_err(|e| error(path, e.to_string()))?;
-    let documents: Vec<Option<Value>> =
-        serde_saphyr::from_multiple(&text).map_err(|e| error(path, format!("not valid YAML: {e}")))?;
+    let documents: Vec<Option<Value>> = serde_saphyr::from_multiple(&text)
+        .map_err(|e| error(path, format!("not valid YAML: {e}")))?;
     Ok(documents
         .into_iter()
         .flatten()
@@ -547,8 +583,12 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, ManifestError> {
             let path = entry.map_err(|e| error(&current, e.to_string()))?.path();
             if path.is_dir() {
                 pending.push(path);
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-                && !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) && !path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
             {
                 files.push(path);
             }

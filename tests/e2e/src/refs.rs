@@ -22,11 +22,25 @@ pub enum Selector {
 /// What a `$(...)` reference points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    Param { name: String, selector: Selector },
-    TaskResult { task: String, result: String, selector: Selector },
-    TaskStatus { task: String },
-    Workspace { name: String, field: String },
-    ResultPath { name: String },
+    Param {
+        name: String,
+        selector: Selector,
+    },
+    TaskResult {
+        task: String,
+        result: String,
+        selector: Selector,
+    },
+    TaskStatus {
+        task: String,
+    },
+    Workspace {
+        name: String,
+        field: String,
+    },
+    ResultPath {
+        name: String,
+    },
     Context(String),
     TriggerTemplateParam(String),
     Body(String),
@@ -52,11 +66,18 @@ pub fn references(text: &str) -> Vec<Reference> {
     let mut offset = 0;
     while let Some(open) = text[offset..].find("$(") {
         let start = offset + open;
-        let Some(close) = text[start + 2..].find(')') else { break };
+        let Some(close) = text[start + 2..].find(')') else {
+            break;
+        };
         let end = start + 2 + close + 1;
         let expression = text[start + 2..end - 1].to_string();
         let target = classify(&expression);
-        found.push(Reference { start, end, expression, target });
+        found.push(Reference {
+            start,
+            end,
+            expression,
+            target,
+        });
         offset = end;
     }
     found
@@ -66,10 +87,10 @@ fn split_selector(name: &str) -> (String, Selector) {
     if let Some(base) = name.strip_suffix("[*]") {
         return (base.to_string(), Selector::Star);
     }
-    if let Some((base, rest)) = name.split_once('[') {
-        if let Some(index) = rest.strip_suffix(']').and_then(|i| i.parse().ok()) {
-            return (base.to_string(), Selector::Index(index));
-        }
+    if let Some((base, rest)) = name.split_once('[')
+        && let Some(index) = rest.strip_suffix(']').and_then(|i| i.parse().ok())
+    {
+        return (base.to_string(), Selector::Index(index));
     }
     if let Some((base, key)) = name.split_once('.') {
         return (base.to_string(), Selector::Key(key.to_string()));
@@ -90,18 +111,29 @@ fn classify(expression: &str) -> Target {
             match pieces.as_slice() {
                 [task, "results", result] => {
                     let (result, selector) = split_selector(result);
-                    Target::TaskResult { task: task.to_string(), result, selector }
+                    Target::TaskResult {
+                        task: task.to_string(),
+                        result,
+                        selector,
+                    }
                 }
-                [task, "status"] => Target::TaskStatus { task: task.to_string() },
+                [task, "status"] => Target::TaskStatus {
+                    task: task.to_string(),
+                },
                 _ => Target::Other(expression.to_string()),
             }
         }
         "workspaces" => match rest.rsplit_once('.') {
-            Some((name, field)) => Target::Workspace { name: name.to_string(), field: field.to_string() },
+            Some((name, field)) => Target::Workspace {
+                name: name.to_string(),
+                field: field.to_string(),
+            },
             None => Target::Other(expression.to_string()),
         },
         "results" => match rest.rsplit_once('.') {
-            Some((name, "path")) => Target::ResultPath { name: name.to_string() },
+            Some((name, "path")) => Target::ResultPath {
+                name: name.to_string(),
+            },
             _ => Target::Other(expression.to_string()),
         },
         "context" => Target::Context(rest.to_string()),
@@ -149,28 +181,38 @@ impl StepContext {
         };
         match &reference.target {
             Target::Param { name, selector } => {
-                let value = self.params.get(name).ok_or_else(|| unresolved("no such param"))?;
+                let value = self
+                    .params
+                    .get(name)
+                    .ok_or_else(|| unresolved("no such param"))?;
                 match (value, selector) {
                     (ParamValue::String(s), Selector::Whole) => Ok(s.clone()),
-                    (ParamValue::Array(items), Selector::Index(i)) => {
-                        items.get(*i).cloned().ok_or_else(|| unresolved("index out of range"))
-                    }
-                    (ParamValue::Object(map), Selector::Key(key)) => {
-                        map.get(key).cloned().ok_or_else(|| unresolved("no such key"))
-                    }
+                    (ParamValue::Array(items), Selector::Index(i)) => items
+                        .get(*i)
+                        .cloned()
+                        .ok_or_else(|| unresolved("index out of range")),
+                    (ParamValue::Object(map), Selector::Key(key)) => map
+                        .get(key)
+                        .cloned()
+                        .ok_or_else(|| unresolved("no such key")),
                     (ParamValue::Array(_), Selector::Star) => {
                         Err(unresolved("an array expands only as a whole argument"))
                     }
-                    (value, _) => Err(unresolved(&format!("a {} param used that way", value.type_name()))),
+                    (value, _) => Err(unresolved(&format!(
+                        "a {} param used that way",
+                        value.type_name()
+                    ))),
                 }
             }
-            Target::Workspace { name, field } => match (self.workspaces.get(name), field.as_str()) {
-                (Some(path), "path") => Ok(path.display().to_string()),
-                (Some(_), "bound") => Ok("true".into()),
-                (None, "path") => Ok(String::new()),
-                (None, "bound") => Ok("false".into()),
-                _ => Err(unresolved("unsupported workspace field")),
-            },
+            Target::Workspace { name, field } => {
+                match (self.workspaces.get(name), field.as_str()) {
+                    (Some(path), "path") => Ok(path.display().to_string()),
+                    (Some(_), "bound") => Ok("true".into()),
+                    (None, "path") => Ok(String::new()),
+                    (None, "bound") => Ok("false".into()),
+                    _ => Err(unresolved("unsupported workspace field")),
+                }
+            }
             Target::ResultPath { name } => Ok(self.results_dir.join(name).display().to_string()),
             _ => Err(unresolved("not available to a step")),
         }
@@ -186,21 +228,24 @@ impl StepContext {
     pub fn expand_args(&self, args: &[String]) -> Result<Vec<String>, Unresolved> {
         let mut expanded = Vec::new();
         for arg in args {
-            if let [only] = references(arg).as_slice() {
-                if only.start == 0 && only.end == arg.len() {
-                    if let Target::Param { name, selector: Selector::Star } = &only.target {
-                        match self.params.get(name) {
-                            Some(ParamValue::Array(items)) => {
-                                expanded.extend(items.iter().cloned());
-                                continue;
-                            }
-                            _ => {
-                                return Err(Unresolved {
-                                    expression: only.expression.clone(),
-                                    reason: "not an array param".into(),
-                                });
-                            }
-                        }
+            if let [only] = references(arg).as_slice()
+                && only.start == 0
+                && only.end == arg.len()
+                && let Target::Param {
+                    name,
+                    selector: Selector::Star,
+                } = &only.target
+            {
+                match self.params.get(name) {
+                    Some(ParamValue::Array(items)) => {
+                        expanded.extend(items.iter().cloned());
+                        continue;
+                    }
+                    _ => {
+                        return Err(Unresolved {
+                            expression: only.expression.clone(),
+                            reason: "not an array param".into(),
+                        });
                     }
                 }
             }
@@ -238,11 +283,26 @@ mod tests {
         assert_eq!(
             targets,
             vec![
-                Target::Param { name: "A".into(), selector: Selector::Whole },
-                Target::Param { name: "B".into(), selector: Selector::Star },
-                Target::TaskResult { task: "t".into(), result: "R".into(), selector: Selector::Whole },
-                Target::Workspace { name: "w".into(), field: "path".into() },
-                Target::ResultPath { name: "IMAGE_URL".into() },
+                Target::Param {
+                    name: "A".into(),
+                    selector: Selector::Whole
+                },
+                Target::Param {
+                    name: "B".into(),
+                    selector: Selector::Star
+                },
+                Target::TaskResult {
+                    task: "t".into(),
+                    result: "R".into(),
+                    selector: Selector::Whole
+                },
+                Target::Workspace {
+                    name: "w".into(),
+                    field: "path".into()
+                },
+                Target::ResultPath {
+                    name: "IMAGE_URL".into()
+                },
                 Target::TriggerTemplateParam("x".into()),
                 Target::Body("repository.name".into()),
                 Target::Extensions("k".into()),
@@ -253,11 +313,16 @@ mod tests {
     #[test]
     fn expands_args_and_unbound_workspaces() {
         let mut context = StepContext::default();
-        context.params.insert("IMAGE".into(), ParamValue::String("quay.io/u/m".into()));
         context
             .params
-            .insert("EXTRA".into(), ParamValue::Array(vec!["--a".into(), "--b=1".into()]));
-        context.workspaces.insert("source".into(), PathBuf::from("/w/source"));
+            .insert("IMAGE".into(), ParamValue::String("quay.io/u/m".into()));
+        context.params.insert(
+            "EXTRA".into(),
+            ParamValue::Array(vec!["--a".into(), "--b=1".into()]),
+        );
+        context
+            .workspaces
+            .insert("source".into(), PathBuf::from("/w/source"));
         let args = [
             "--image=$(params.IMAGE)".to_string(),
             "--dir=$(workspaces.source.path)/m".to_string(),
@@ -266,9 +331,17 @@ mod tests {
         ];
         assert_eq!(
             context.expand_args(&args).unwrap(),
-            vec!["--image=quay.io/u/m", "--dir=/w/source/m", "--ca=", "--a", "--b=1"]
+            vec![
+                "--image=quay.io/u/m",
+                "--dir=/w/source/m",
+                "--ca=",
+                "--a",
+                "--b=1"
+            ]
         );
-        let error = context.expand_args(&["--x=$(params.MISSING)".to_string()]).unwrap_err();
+        let error = context
+            .expand_args(&["--x=$(params.MISSING)".to_string()])
+            .unwrap_err();
         assert_eq!(error.reason, "no such param");
     }
 }

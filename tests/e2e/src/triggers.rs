@@ -39,7 +39,9 @@ pub fn canonical_header_key(name: &str) -> String {
         .map(|part| {
             let mut chars = part.chars();
             match chars.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase(),
+                Some(first) => {
+                    first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
+                }
                 None => String::new(),
             }
         })
@@ -100,16 +102,25 @@ pub fn from_cel(value: &Cel) -> Result<Value, String> {
 /// Evaluates one CEL expression with Tekton Triggers' variables: `body`, `header` (canonical keys,
 /// each a list of values), `requestURL` and `extensions`.
 pub fn evaluate(expression: &str, event: &Event, extensions: &Value) -> Result<Cel, String> {
-    let program = Program::compile(expression).map_err(|e| format!("CEL does not parse: {e}\n  {expression}"))?;
+    let program = Program::compile(expression)
+        .map_err(|e| format!("CEL does not parse: {e}\n  {expression}"))?;
     let mut context = Context::default();
     let header: serde_json::Map<String, Value> = event
         .headers
         .iter()
-        .map(|(k, v)| (canonical_header_key(k), Value::Array(vec![Value::String(v.clone())])))
+        .map(|(k, v)| {
+            (
+                canonical_header_key(k),
+                Value::Array(vec![Value::String(v.clone())]),
+            )
+        })
         .collect();
     context.add_variable_from_value("body", to_cel(&event.body));
     context.add_variable_from_value("header", to_cel(&Value::Object(header)));
-    context.add_variable_from_value("requestURL", Cel::String(Arc::new("http://el-listener:8080/".into())));
+    context.add_variable_from_value(
+        "requestURL",
+        Cel::String(Arc::new("http://el-listener:8080/".into())),
+    );
     context.add_variable_from_value("extensions", to_cel(extensions));
     program
         .execute(&context)
@@ -163,7 +174,9 @@ pub fn intercept(trigger: &Trigger, event: &Event) -> Result<Option<Value>, Stri
                     match evaluate(filter, event, &extensions)? {
                         Cel::Bool(true) => {}
                         Cel::Bool(false) => return Ok(None),
-                        other => return Err(format!("filter gives {other:?}, not a bool: {filter}")),
+                        other => {
+                            return Err(format!("filter gives {other:?}, not a bool: {filter}"));
+                        }
                     }
                 }
                 for (key, expression) in cel_overlays(interceptor) {
@@ -235,13 +248,22 @@ pub fn bind(
 
 /// The resources a TriggerTemplate creates for these params: `$(tt.params.x)` replaced (defaults
 /// for params not given), every other reference left as it is.
-pub fn render(template: &TriggerTemplate, params: &BTreeMap<String, String>) -> Result<Vec<Value>, String> {
+pub fn render(
+    template: &TriggerTemplate,
+    params: &BTreeMap<String, String>,
+) -> Result<Vec<Value>, String> {
     let mut values = BTreeMap::new();
     for spec in &template.spec.params {
         match (params.get(&spec.name), &spec.default) {
             (Some(value), _) => values.insert(spec.name.clone(), value.clone()),
             (None, Some(default)) => values.insert(spec.name.clone(), default.clone()),
-            (None, None) => return Err(format!("TriggerTemplate {} needs param {}", template.name(), spec.name)),
+            (None, None) => {
+                return Err(format!(
+                    "TriggerTemplate {} needs param {}",
+                    template.name(),
+                    spec.name
+                ));
+            }
         };
     }
     template
@@ -256,15 +278,22 @@ fn render_value(value: &Value, params: &BTreeMap<String, String>) -> Result<Valu
     Ok(match value {
         Value::String(text) => Value::String(
             refs::substitute(text, |reference| match &reference.target {
-                Target::TriggerTemplateParam(name) => params.get(name).cloned().ok_or_else(|| Unresolved {
-                    expression: reference.expression.clone(),
-                    reason: "not a param of the TriggerTemplate".into(),
-                }),
+                Target::TriggerTemplateParam(name) => {
+                    params.get(name).cloned().ok_or_else(|| Unresolved {
+                        expression: reference.expression.clone(),
+                        reason: "not a param of the TriggerTemplate".into(),
+                    })
+                }
                 _ => Ok(text[reference.start..reference.end].to_string()),
             })
             .map_err(|e| e.to_string())?,
         ),
-        Value::Array(items) => Value::Array(items.iter().map(|i| render_value(i, params)).collect::<Result<_, _>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| render_value(i, params))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), render_value(v, params)?)))

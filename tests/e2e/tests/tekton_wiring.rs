@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use e2e::manifests::{Manifests, ParamSpec, ParamValue, PipelineRunSpec, PipelineSpec, Task, TaskSpec};
+use e2e::manifests::{
+    Manifests, ParamSpec, ParamValue, PipelineRunSpec, PipelineSpec, Task, TaskSpec,
+};
 use e2e::refs::{Reference, Selector, Target, references};
 use serde_json::Value;
 
@@ -19,14 +21,20 @@ fn assert_none(what: &str, problems: Vec<String>) {
 }
 
 /// Whether `selector` is a valid way to use a param of this declared type.
-fn selector_fits(spec: &ParamSpec, selector: &Selector, whole_argument: bool) -> Result<(), String> {
+fn selector_fits(
+    spec: &ParamSpec,
+    selector: &Selector,
+    whole_argument: bool,
+) -> Result<(), String> {
     match (spec.type_name(), selector) {
         ("string", Selector::Whole) => Ok(()),
         ("array", Selector::Star) if whole_argument => Ok(()),
         ("array", Selector::Star) => Err("an array param expands only as a whole argument".into()),
         ("array", Selector::Index(_)) => Ok(()),
         ("object", Selector::Key(key)) => match &spec.default {
-            Some(ParamValue::Object(map)) if !map.contains_key(key) => Err(format!("object has no key {key}")),
+            Some(ParamValue::Object(map)) if !map.contains_key(key) => {
+                Err(format!("object has no key {key}"))
+            }
             _ => Ok(()),
         },
         (kind, selector) => Err(format!("a {kind} param used as {selector:?}")),
@@ -34,7 +42,11 @@ fn selector_fits(spec: &ParamSpec, selector: &Selector, whole_argument: bool) ->
 }
 
 /// Checks one reference made inside a Task's steps.
-fn check_step_reference(task: &TaskSpec, reference: &Reference, whole_argument: bool) -> Result<(), String> {
+fn check_step_reference(
+    task: &TaskSpec,
+    reference: &Reference,
+    whole_argument: bool,
+) -> Result<(), String> {
     match &reference.target {
         Target::Param { name, selector } => {
             let spec = task.param(name).ok_or("no such param")?;
@@ -48,7 +60,10 @@ fn check_step_reference(task: &TaskSpec, reference: &Reference, whole_argument: 
                 other => Err(format!("workspace field {other} is not usable here")),
             }
         }
-        Target::ResultPath { name } => task.result(name).map(|_| ()).ok_or_else(|| "no such result".into()),
+        Target::ResultPath { name } => task
+            .result(name)
+            .map(|_| ())
+            .ok_or_else(|| "no such result".into()),
         Target::Context(path) if path.starts_with("task") => Ok(()),
         _ => Err("not available inside a Task".into()),
     }
@@ -75,9 +90,21 @@ fn step_strings(task: &Task) -> Vec<(String, String, bool)> {
             if let Some(value) = &env.value {
                 strings.push((at(&format!("env {}", env.name)), value.clone(), false));
             }
-            if let Some(secret) = env.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()) {
-                strings.push((at(&format!("env {} secret name", env.name)), secret.name.clone(), false));
-                strings.push((at(&format!("env {} secret key", env.name)), secret.key.clone(), false));
+            if let Some(secret) = env
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref())
+            {
+                strings.push((
+                    at(&format!("env {} secret name", env.name)),
+                    secret.name.clone(),
+                    false,
+                ));
+                strings.push((
+                    at(&format!("env {} secret key", env.name)),
+                    secret.key.clone(),
+                    false,
+                ));
             }
         }
     }
@@ -87,7 +114,10 @@ fn step_strings(task: &Task) -> Vec<(String, String, bool)> {
 #[test]
 fn every_reference_in_a_task_resolves_and_every_param_is_used() {
     let manifests = manifests();
-    assert!(manifests.tasks.len() >= 4, "expected the Tasks of the four tools under tekton/tasks");
+    assert!(
+        manifests.tasks.len() >= 4,
+        "expected the Tasks of the four tools under tekton/tasks"
+    );
     let mut problems = Vec::new();
     for (name, task) in &manifests.tasks {
         let mut used = BTreeSet::new();
@@ -95,7 +125,10 @@ fn every_reference_in_a_task_resolves_and_every_param_is_used() {
             for reference in references(&text) {
                 let whole_argument = whole && reference.start == 0 && reference.end == text.len();
                 if let Err(why) = check_step_reference(&task.spec, &reference, whole_argument) {
-                    problems.push(format!("Task {name}, {at}: $({}): {why}", reference.expression));
+                    problems.push(format!(
+                        "Task {name}, {at}: $({}): {why}",
+                        reference.expression
+                    ));
                 }
                 if let Target::Param { name, .. } = &reference.target {
                     used.insert(name.clone());
@@ -137,11 +170,13 @@ fn every_task_follows_the_step_conventions() {
             }
         }
         match spec.param("TASK_IMAGE") {
-            Some(p) if matches!(&p.default, Some(ParamValue::String(image)) if image.contains(':')) => {}
+            Some(p) if matches!(&p.default, Some(ParamValue::String(image)) if image.contains(':')) =>
+                {}
             _ => problem("no TASK_IMAGE param with a tagged default image".into()),
         }
         for step in &spec.steps {
-            let mut problem = |what: &str| problems.push(format!("Task {name}, step {}: {what}", step.name));
+            let mut problem =
+                |what: &str| problems.push(format!("Task {name}, step {}: {what}", step.name));
             if step.script.is_some() {
                 problem("runs a script; steps run the tool with args");
             }
@@ -151,7 +186,12 @@ fn every_task_follows_the_step_conventions() {
             if step.command.is_empty() || step.args.is_empty() {
                 problem("needs an explicit command and args");
             }
-            if !step.args.iter().any(|a| a == "--results-dir=/tekton/results") && !spec.results.is_empty() {
+            if !step
+                .args
+                .iter()
+                .any(|a| a == "--results-dir=/tekton/results")
+                && !spec.results.is_empty()
+            {
                 problem("does not write its results to /tekton/results");
             }
             let security = step.security_context.clone().unwrap_or(Value::Null);
@@ -165,18 +205,30 @@ fn every_task_follows_the_step_conventions() {
             if !expect("/capabilities/drop", serde_json::json!(["ALL"])) {
                 problem("securityContext.capabilities.drop is not [ALL]");
             }
-            if !expect("/seccompProfile/type", Value::String("RuntimeDefault".into())) {
+            if !expect(
+                "/seccompProfile/type",
+                Value::String("RuntimeDefault".into()),
+            ) {
                 problem("securityContext.seccompProfile is not RuntimeDefault");
             }
-            let requests = step.compute_resources.as_ref().and_then(|r| r.get("requests"));
+            let requests = step
+                .compute_resources
+                .as_ref()
+                .and_then(|r| r.get("requests"));
             if !requests.is_some_and(|r| r.get("cpu").is_some() && r.get("memory").is_some()) {
                 problem("no cpu and memory requests");
             }
             for env in &step.env {
-                if let Some(secret) = env.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()) {
-                    if !secret.name.starts_with("$(params.") {
-                        problem(&format!("env {} reads a Secret not named by a param", env.name));
-                    }
+                if let Some(secret) = env
+                    .value_from
+                    .as_ref()
+                    .and_then(|v| v.secret_key_ref.as_ref())
+                    && !secret.name.starts_with("$(params.")
+                {
+                    problem(&format!(
+                        "env {} reads a Secret not named by a param",
+                        env.name
+                    ));
                 }
             }
             // Secrets travel as env or files, never as an argument value.
@@ -237,14 +289,27 @@ fn check_pipeline_reference(
                 return Err("a task cannot use its own result".into());
             }
             let pipeline_task = pipeline.task(task).ok_or("no such Pipeline task")?;
-            let task_name = pipeline_task.task_name().ok_or("task has no taskRef name")?;
-            let referenced = manifests.tasks.get(task_name).ok_or("its Task is not defined")?;
-            referenced.spec.result(result).map(|_| ()).ok_or_else(|| format!("Task {task_name} has no result {result}"))
+            let task_name = pipeline_task
+                .task_name()
+                .ok_or("task has no taskRef name")?;
+            let referenced = manifests
+                .tasks
+                .get(task_name)
+                .ok_or("its Task is not defined")?;
+            referenced
+                .spec
+                .result(result)
+                .map(|_| ())
+                .ok_or_else(|| format!("Task {task_name} has no result {result}"))
         }
-        Target::TaskStatus { task } => pipeline.task(task).map(|_| ()).ok_or_else(|| "no such Pipeline task".into()),
-        Target::Workspace { name, field } if field == "bound" => {
-            pipeline.workspace(name).map(|_| ()).ok_or_else(|| "no such Pipeline workspace".into())
-        }
+        Target::TaskStatus { task } => pipeline
+            .task(task)
+            .map(|_| ())
+            .ok_or_else(|| "no such Pipeline task".into()),
+        Target::Workspace { name, field } if field == "bound" => pipeline
+            .workspace(name)
+            .map(|_| ())
+            .ok_or_else(|| "no such Pipeline workspace".into()),
         Target::Context(path) if path.starts_with("pipeline") => Ok(()),
         _ => Err("not available in a Pipeline".into()),
     }
@@ -288,7 +353,10 @@ fn depends_on(graph: &BTreeMap<String, BTreeSet<String>>, task: &str, on: &str) 
 #[test]
 fn every_pipeline_task_matches_its_task() {
     let manifests = manifests();
-    assert!(manifests.pipelines.contains_key("model-release") && manifests.pipelines.contains_key("post-deploy"));
+    assert!(
+        manifests.pipelines.contains_key("model-release")
+            && manifests.pipelines.contains_key("post-deploy")
+    );
     let mut problems = Vec::new();
     for (name, pipeline) in &manifests.pipelines {
         let spec = &pipeline.spec;
@@ -297,17 +365,28 @@ fn every_pipeline_task_matches_its_task() {
         for task in spec.tasks.iter().chain(&spec.finally) {
             let at = format!("Pipeline {name}, task {}", task.name);
             let Some(referenced) = task.task_name().and_then(|t| manifests.tasks.get(t)) else {
-                problems.push(format!("{at}: taskRef {:?} names no Task under tekton/", task.task_name()));
+                problems.push(format!(
+                    "{at}: taskRef {:?} names no Task under tekton/",
+                    task.task_name()
+                ));
                 continue;
             };
-            let given: Vec<(String, ParamValue)> =
-                task.params.iter().map(|p| (p.name.clone(), p.value.clone())).collect();
+            let given: Vec<(String, ParamValue)> = task
+                .params
+                .iter()
+                .map(|p| (p.name.clone(), p.value.clone()))
+                .collect();
             check_given_params(&at, &referenced.spec.params, &given, &mut problems);
             for param in &task.params {
                 for text in param.value.strings() {
                     for reference in references(text) {
-                        if let Err(why) = check_pipeline_reference(&manifests, spec, Some(&task.name), &reference) {
-                            problems.push(format!("{at}, param {}: $({}): {why}", param.name, reference.expression));
+                        if let Err(why) =
+                            check_pipeline_reference(&manifests, spec, Some(&task.name), &reference)
+                        {
+                            problems.push(format!(
+                                "{at}, param {}: $({}): {why}",
+                                param.name, reference.expression
+                            ));
                         }
                         if let Target::Param { name, .. } = &reference.target {
                             used_params.insert(name.clone());
@@ -333,7 +412,10 @@ fn every_pipeline_task_matches_its_task() {
             }
             for declared in referenced.spec.workspaces.iter().filter(|w| !w.optional) {
                 if !task.workspaces.iter().any(|b| b.name == declared.name) {
-                    problems.push(format!("{at}: required workspace {} is not bound", declared.name));
+                    problems.push(format!(
+                        "{at}: required workspace {} is not bound",
+                        declared.name
+                    ));
                 }
             }
             for after in &task.run_after {
@@ -346,22 +428,34 @@ fn every_pipeline_task_matches_its_task() {
             for text in result.value.iter().flat_map(|v| v.strings()) {
                 for reference in references(text) {
                     if let Err(why) = check_pipeline_reference(&manifests, spec, None, &reference) {
-                        problems.push(format!("Pipeline {name}, result {}: $({}): {why}", result.name, reference.expression));
+                        problems.push(format!(
+                            "Pipeline {name}, result {}: $({}): {why}",
+                            result.name, reference.expression
+                        ));
                     }
                 }
             }
         }
         for param in &spec.params {
             if !used_params.contains(&param.name) {
-                problems.push(format!("Pipeline {name}: param {} is never used", param.name));
+                problems.push(format!(
+                    "Pipeline {name}: param {} is never used",
+                    param.name
+                ));
             }
             if param.description.as_deref().unwrap_or("").is_empty() {
-                problems.push(format!("Pipeline {name}: param {} has no description", param.name));
+                problems.push(format!(
+                    "Pipeline {name}: param {} has no description",
+                    param.name
+                ));
             }
         }
         for workspace in &spec.workspaces {
             if !used_workspaces.contains(&workspace.name) {
-                problems.push(format!("Pipeline {name}: workspace {} is never used", workspace.name));
+                problems.push(format!(
+                    "Pipeline {name}: workspace {} is never used",
+                    workspace.name
+                ));
             }
         }
         let graph = dependencies(spec);
@@ -379,33 +473,78 @@ fn model_release_runs_build_then_test_then_label_then_promotion() {
     let manifests = manifests();
     let pipeline = &manifests.pipelines["model-release"].spec;
     let graph = dependencies(pipeline);
-    let task_of = |task: &str| pipeline.task(task).and_then(|t| t.task_name()).unwrap_or("").to_string();
+    let task_of = |task: &str| {
+        pipeline
+            .task(task)
+            .and_then(|t| t.task_name())
+            .unwrap_or("")
+            .to_string()
+    };
     assert_eq!(
-        ["build-modelcar", "deploy-test", "label-test", "promote-prod"].map(task_of),
-        ["modelcar-build", "gitops-bump", "registry-label", "pr-create"]
+        [
+            "build-modelcar",
+            "deploy-test",
+            "label-test",
+            "promote-prod"
+        ]
+        .map(task_of),
+        [
+            "modelcar-build",
+            "gitops-bump",
+            "registry-label",
+            "pr-create"
+        ]
     );
     assert!(depends_on(&graph, "deploy-test", "build-modelcar"));
     assert!(depends_on(&graph, "label-test", "deploy-test"));
     assert!(depends_on(&graph, "promote-prod", "label-test"));
     // The digest travels from the build to what records and promotes the version.
     let uses = |task: &str, text: &str| {
-        pipeline.task(task).unwrap().params.iter().any(|p| p.value.strings().iter().any(|s| s.contains(text)))
+        pipeline
+            .task(task)
+            .unwrap()
+            .params
+            .iter()
+            .any(|p| p.value.strings().iter().any(|s| s.contains(text)))
     };
-    assert!(uses("label-test", "$(tasks.build-modelcar.results.STORAGE_URI)"));
+    assert!(uses(
+        "label-test",
+        "$(tasks.build-modelcar.results.STORAGE_URI)"
+    ));
     assert!(uses("label-test", "$(tasks.deploy-test.results.commit)"));
-    assert!(uses("promote-prod", "$(tasks.build-modelcar.results.IMAGE_DIGEST)"));
+    assert!(uses(
+        "promote-prod",
+        "$(tasks.build-modelcar.results.IMAGE_DIGEST)"
+    ));
     let post_deploy = &manifests.pipelines["post-deploy"].spec;
     assert_eq!(post_deploy.tasks.len(), 1);
-    assert_eq!(post_deploy.tasks[0].task_name(), Some("registry-label-from-gitops"));
+    assert_eq!(
+        post_deploy.tasks[0].task_name(),
+        Some("registry-label-from-gitops")
+    );
 }
 
 /// Checks a PipelineRun (example run or trigger template) against its Pipeline.
-fn check_pipeline_run(manifests: &Manifests, at: &str, run: &PipelineRunSpec, problems: &mut Vec<String>) {
-    let Some(pipeline) = run.pipeline_ref.as_ref().and_then(|r| r.name.as_ref()).and_then(|n| manifests.pipelines.get(n)) else {
+fn check_pipeline_run(
+    manifests: &Manifests,
+    at: &str,
+    run: &PipelineRunSpec,
+    problems: &mut Vec<String>,
+) {
+    let Some(pipeline) = run
+        .pipeline_ref
+        .as_ref()
+        .and_then(|r| r.name.as_ref())
+        .and_then(|n| manifests.pipelines.get(n))
+    else {
         problems.push(format!("{at}: pipelineRef names no Pipeline under tekton/"));
         return;
     };
-    let given: Vec<(String, ParamValue)> = run.params.iter().map(|p| (p.name.clone(), p.value.clone())).collect();
+    let given: Vec<(String, ParamValue)> = run
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.value.clone()))
+        .collect();
     check_given_params(at, &pipeline.spec.params, &given, problems);
     for binding in &run.workspaces {
         if pipeline.spec.workspace(&binding.name).is_none() {
@@ -414,20 +553,32 @@ fn check_pipeline_run(manifests: &Manifests, at: &str, run: &PipelineRunSpec, pr
     }
     for declared in pipeline.spec.workspaces.iter().filter(|w| !w.optional) {
         if !run.workspaces.iter().any(|b| b.name == declared.name) {
-            problems.push(format!("{at}: required workspace {} is not bound", declared.name));
+            problems.push(format!(
+                "{at}: required workspace {} is not bound",
+                declared.name
+            ));
         }
     }
     let accounts = manifests.names_of_kind("ServiceAccount");
-    match run.task_run_template.as_ref().and_then(|t| t.service_account_name.as_ref()) {
+    match run
+        .task_run_template
+        .as_ref()
+        .and_then(|t| t.service_account_name.as_ref())
+    {
         Some(account) if accounts.contains(account) => {}
-        other => problems.push(format!("{at}: ServiceAccount {other:?} is not one of tekton/rbac's {accounts:?}")),
+        other => problems.push(format!(
+            "{at}: ServiceAccount {other:?} is not one of tekton/rbac's {accounts:?}"
+        )),
     }
 }
 
 #[test]
 fn example_runs_match_their_pipelines() {
     let manifests = manifests();
-    assert!(manifests.pipeline_runs.len() >= 2, "expected example PipelineRuns under tekton/runs");
+    assert!(
+        manifests.pipeline_runs.len() >= 2,
+        "expected example PipelineRuns under tekton/runs"
+    );
     let mut problems = Vec::new();
     for run in &manifests.pipeline_runs {
         let at = format!("PipelineRun in {}", run.path.display());
@@ -441,7 +592,12 @@ fn trigger_templates_bindings_and_pipelines_agree() {
     let manifests = manifests();
     let mut problems = Vec::new();
     for (name, template) in &manifests.trigger_templates {
-        let declared: BTreeSet<&str> = template.spec.params.iter().map(|p| p.name.as_str()).collect();
+        let declared: BTreeSet<&str> = template
+            .spec
+            .params
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
         let mut used = BTreeSet::new();
         let rendered = serde_json::to_string(&template.spec.resourcetemplates).unwrap();
         for reference in references(&rendered) {
@@ -449,15 +605,20 @@ fn trigger_templates_bindings_and_pipelines_agree() {
                 Target::TriggerTemplateParam(param) if declared.contains(param.as_str()) => {
                     used.insert(param.clone());
                 }
-                Target::TriggerTemplateParam(param) => {
-                    problems.push(format!("TriggerTemplate {name}: $(tt.params.{param}) is not declared"))
-                }
-                _ => problems.push(format!("TriggerTemplate {name}: $({}) is not a template param", reference.expression)),
+                Target::TriggerTemplateParam(param) => problems.push(format!(
+                    "TriggerTemplate {name}: $(tt.params.{param}) is not declared"
+                )),
+                _ => problems.push(format!(
+                    "TriggerTemplate {name}: $({}) is not a template param",
+                    reference.expression
+                )),
             }
         }
         for param in &declared {
             if !used.contains(*param) {
-                problems.push(format!("TriggerTemplate {name}: param {param} is never used"));
+                problems.push(format!(
+                    "TriggerTemplate {name}: param {param} is never used"
+                ));
             }
         }
         for resource in &template.spec.resourcetemplates {
@@ -465,14 +626,25 @@ fn trigger_templates_bindings_and_pipelines_agree() {
                 continue;
             }
             match serde_json::from_value::<PipelineRunSpec>(resource["spec"].clone()) {
-                Ok(run) => check_pipeline_run(&manifests, &format!("TriggerTemplate {name}"), &run, &mut problems),
+                Ok(run) => check_pipeline_run(
+                    &manifests,
+                    &format!("TriggerTemplate {name}"),
+                    &run,
+                    &mut problems,
+                ),
                 Err(e) => problems.push(format!("TriggerTemplate {name}: PipelineRun spec: {e}")),
             }
         }
     }
     for (name, trigger) in &manifests.triggers {
         let at = format!("Trigger {name}");
-        let Some(template) = trigger.spec.template.reference.as_ref().and_then(|t| manifests.trigger_templates.get(t)) else {
+        let Some(template) = trigger
+            .spec
+            .template
+            .reference
+            .as_ref()
+            .and_then(|t| manifests.trigger_templates.get(t))
+        else {
             problems.push(format!("{at}: template names no TriggerTemplate"));
             continue;
         };
@@ -486,8 +658,16 @@ fn trigger_templates_bindings_and_pipelines_agree() {
         for binding in &trigger.spec.bindings {
             if let Some(reference) = &binding.reference {
                 match manifests.trigger_bindings.get(reference) {
-                    Some(found) => bound.extend(found.spec.params.iter().map(|p| (p.name.clone(), p.value.clone()))),
-                    None => problems.push(format!("{at}: TriggerBinding {reference} does not exist")),
+                    Some(found) => bound.extend(
+                        found
+                            .spec
+                            .params
+                            .iter()
+                            .map(|p| (p.name.clone(), p.value.clone())),
+                    ),
+                    None => {
+                        problems.push(format!("{at}: TriggerBinding {reference} does not exist"))
+                    }
                 }
             } else if let (Some(n), Some(v)) = (&binding.name, &binding.value) {
                 bound.insert(n.clone(), v.clone());
@@ -495,39 +675,60 @@ fn trigger_templates_bindings_and_pipelines_agree() {
         }
         for (param, value) in &bound {
             if !template.spec.params.iter().any(|p| &p.name == param) {
-                problems.push(format!("{at}: binds {param}, which TriggerTemplate {} does not declare", template.name()));
+                problems.push(format!(
+                    "{at}: binds {param}, which TriggerTemplate {} does not declare",
+                    template.name()
+                ));
             }
             for reference in references(value) {
                 match &reference.target {
                     Target::Body(_) | Target::Header(_) => {}
                     Target::Extensions(key) if overlay_keys.contains(key) => {}
-                    _ => problems.push(format!("{at}: binding {param}: $({}) has no source", reference.expression)),
+                    _ => problems.push(format!(
+                        "{at}: binding {param}: $({}) has no source",
+                        reference.expression
+                    )),
                 }
             }
         }
         for param in template.spec.params.iter().filter(|p| p.default.is_none()) {
             if !bound.contains_key(&param.name) {
-                problems.push(format!("{at}: TriggerTemplate param {} is never bound", param.name));
+                problems.push(format!(
+                    "{at}: TriggerTemplate param {} is never bound",
+                    param.name
+                ));
             }
         }
         // Deliveries are verified before anything else reads them.
         match trigger.spec.interceptors.first() {
             Some(first) if first.reference.name == "github" => {
                 let secret = first.param("secretRef");
-                if secret.and_then(|s| s.get("secretName")).is_none() || secret.and_then(|s| s.get("secretKey")).is_none() {
-                    problems.push(format!("{at}: github interceptor without secretRef.secretName/secretKey"));
+                if secret.and_then(|s| s.get("secretName")).is_none()
+                    || secret.and_then(|s| s.get("secretKey")).is_none()
+                {
+                    problems.push(format!(
+                        "{at}: github interceptor without secretRef.secretName/secretKey"
+                    ));
                 }
                 if first.param("eventTypes") != Some(&serde_json::json!(["push"])) {
-                    problems.push(format!("{at}: github interceptor should accept push events only"));
+                    problems.push(format!(
+                        "{at}: github interceptor should accept push events only"
+                    ));
                 }
             }
-            _ => problems.push(format!("{at}: the first interceptor should verify the signature (github)")),
+            _ => problems.push(format!(
+                "{at}: the first interceptor should verify the signature (github)"
+            )),
         }
         for interceptor in trigger.spec.interceptors_named("cel") {
             let expressions = e2e::triggers::cel_filter(interceptor)
                 .into_iter()
                 .map(str::to_string)
-                .chain(e2e::triggers::cel_overlays(interceptor).into_iter().map(|(_, e)| e));
+                .chain(
+                    e2e::triggers::cel_overlays(interceptor)
+                        .into_iter()
+                        .map(|(_, e)| e),
+                );
             for expression in expressions {
                 if expression.contains('[') {
                     problems.push(format!("{at}: CEL indexes into a list: {expression}"));
@@ -543,12 +744,16 @@ fn trigger_templates_bindings_and_pipelines_agree() {
                 Some(reference) if manifests.triggers.contains_key(reference) => {
                     listened.insert(reference.clone());
                 }
-                other => problems.push(format!("EventListener {name}: trigger {other:?} does not exist")),
+                other => problems.push(format!(
+                    "EventListener {name}: trigger {other:?} does not exist"
+                )),
             }
         }
         match &listener.spec.service_account_name {
             Some(account) if accounts.contains(account) => {}
-            other => problems.push(format!("EventListener {name}: ServiceAccount {other:?} is not defined")),
+            other => problems.push(format!(
+                "EventListener {name}: ServiceAccount {other:?} is not defined"
+            )),
         }
     }
     for name in manifests.triggers.keys() {
@@ -564,19 +769,43 @@ fn the_listener_may_create_pipeline_runs_and_nothing_more() {
     let manifests = manifests();
     let role = manifests
         .others_of_kind("Role")
-        .find(|r| r.pointer("/metadata/name").and_then(Value::as_str) == Some("modelcar-gitops-listener"))
+        .find(|r| {
+            r.pointer("/metadata/name").and_then(Value::as_str) == Some("modelcar-gitops-listener")
+        })
         .expect("Role modelcar-gitops-listener in tekton/rbac");
     let rules = role["rules"].as_array().unwrap();
     let mut writes = Vec::new();
     for rule in rules {
-        let verbs: Vec<&str> = rule["verbs"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-        let resources: Vec<&str> = rule["resources"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-        assert!(!verbs.contains(&"*") && !resources.contains(&"*"), "no wildcards: {rule}");
-        assert!(!resources.contains(&"secrets"), "the listener reads no Secrets: {rule}");
-        for verb in verbs.iter().filter(|v| !matches!(**v, "get" | "list" | "watch")) {
+        let verbs: Vec<&str> = rule["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let resources: Vec<&str> = rule["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            !verbs.contains(&"*") && !resources.contains(&"*"),
+            "no wildcards: {rule}"
+        );
+        assert!(
+            !resources.contains(&"secrets"),
+            "the listener reads no Secrets: {rule}"
+        );
+        for verb in verbs
+            .iter()
+            .filter(|v| !matches!(**v, "get" | "list" | "watch"))
+        {
             writes.extend(resources.iter().map(|r| format!("{verb} {r}")));
         }
     }
     writes.sort();
-    assert_eq!(writes, ["create events", "create pipelineruns", "patch events"]);
+    assert_eq!(
+        writes,
+        ["create events", "create pipelineruns", "patch events"]
+    );
 }
