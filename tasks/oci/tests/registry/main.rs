@@ -2,7 +2,7 @@
 //! where a real one cannot show the behaviour, a small fake.
 
 mod auth;
+mod fake;
 mod layout;
 mod push;
-mod reauth;
 mod support;

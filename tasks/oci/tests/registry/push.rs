@@ -189,3 +189,47 @@ async fn unreachable_registry_says_what_to_check() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layers_in_another_registry_are_streamed_across_and_counted() {
+    let source = Registry::start();
+    let destination = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let client = oci::RegistryClient::new(
+        common::HttpOptions {
+            plain_http_hosts: vec![source.host(), destination.host()],
+            ..common::HttpOptions::default()
+        },
+        oci::Keychain::anonymous(),
+    )
+    .unwrap();
+    let base_ref = Reference::parse(&format!("{}/base/shell:1", source.host())).unwrap();
+    let base = generated_image(dir.path(), "linux/amd64", MIB, &[80, 81]);
+    client
+        .push(&base, &base_ref, &[], &PushOptions::default())
+        .await
+        .unwrap();
+
+    let pulled = client
+        .pull(&base_ref, &Platform::linux_amd64())
+        .await
+        .unwrap();
+    let mut builder = ImageBuilder::from_base(&pulled);
+    builder.append_layer(file_layer(dir.path(), MIB, 82));
+    let model = builder.build().unwrap();
+    let target = Reference::parse(&format!("{}/models/copied:1", destination.host())).unwrap();
+    let progress = std::sync::Arc::new(common::progress::Progress::quiet());
+    let options = PushOptions {
+        progress: Some(progress.clone()),
+        ..PushOptions::default()
+    };
+    let report = client.push(&model, &target, &[], &options).await.unwrap();
+    assert_eq!((report.blobs_uploaded, report.blobs_mounted), (4, 0));
+    assert_eq!(
+        report.bytes_uploaded,
+        3 * MIB as u64 + model.config_bytes().len() as u64
+    );
+    assert_eq!(progress.done(), report.bytes_uploaded);
+    let inspected = skopeo_inspect(&target.to_string());
+    assert_eq!(inspected["Digest"], model.digest().to_string());
+}

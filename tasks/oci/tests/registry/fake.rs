@@ -1,0 +1,286 @@
+//! Behaviour a real local registry cannot be made to show: expiring bearer tokens, OAuth2 refresh
+//! tokens, a transient 503 in the middle of a push, and a registry that denies the manifest.
+//! A small fake speaks the distribution API for pushes, issues bearer tokens, and misbehaves once
+//! as each test asks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use common::{HttpOptions, RetryPolicy};
+use oci::{Digest, Keychain, PushOptions, Reference, RegistryClient};
+
+use crate::support::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Misbehaviour {
+    #[default]
+    None,
+    /// Revokes the first token when the first blob upload arrives, answering it 401.
+    ExpireTokenOnFirstUpload,
+    /// Answers the first blob upload 503.
+    UnavailableOnFirstUpload,
+    /// Refuses every manifest with 403 DENIED.
+    DenyManifests,
+}
+
+#[derive(Default)]
+struct Fake {
+    addr: String,
+    misbehaviour: Misbehaviour,
+    misbehaved: bool,
+    tokens_issued: u32,
+    refresh_grants: u32,
+    /// The only token accepted (earlier ones are revoked).
+    valid: Option<String>,
+    upload_sessions: u32,
+    manifest_puts: u32,
+    blobs: HashMap<String, Vec<u8>>,
+    manifests: HashMap<String, Vec<u8>>,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+fn issue_token(fake: &mut Fake) -> Response {
+    fake.tokens_issued += 1;
+    let token = format!("token-{}", fake.tokens_issued);
+    fake.valid = Some(token.clone());
+    // Docker's token servers answer `token`; OAuth2 ones `access_token`.
+    axum::Json(serde_json::json!({ "access_token": token, "expires_in": 60 })).into_response()
+}
+
+async fn handle(
+    axum::extract::State(state): axum::extract::State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut fake = state.lock().unwrap();
+    let path = uri.path().to_owned();
+    if path == "/token" {
+        if method == Method::POST {
+            let form = String::from_utf8_lossy(&body).into_owned();
+            assert!(form.contains("grant_type=refresh_token"), "{form}");
+            assert!(form.contains("refresh_token=refresh-xyz"), "{form}");
+            assert!(form.contains("service=fake"), "{form}");
+            fake.refresh_grants += 1;
+        } else {
+            let query = uri.query().unwrap_or_default();
+            assert!(
+                query.contains("scope=repository%3Amodels%2Ffake%3Apull%2Cpush"),
+                "{query}"
+            );
+        }
+        return issue_token(&mut fake);
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    if presented.is_none() || presented != fake.valid {
+        return challenge_for(&fake);
+    }
+    let digest_header = |digest: &str| [("docker-content-digest", digest.to_owned())];
+    if path.starts_with("/upload/") {
+        assert_eq!(method, Method::PUT);
+        if !fake.misbehaved {
+            match fake.misbehaviour {
+                Misbehaviour::ExpireTokenOnFirstUpload => {
+                    fake.misbehaved = true;
+                    fake.valid = None;
+                    return challenge_for(&fake);
+                }
+                Misbehaviour::UnavailableOnFirstUpload => {
+                    fake.misbehaved = true;
+                    return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+                }
+                _ => {}
+            }
+        }
+        let digest = uri
+            .query()
+            .and_then(|q| q.strip_prefix("digest="))
+            .unwrap()
+            .replace("%3A", ":");
+        assert_eq!(Digest::sha256_of(&body).to_string(), digest);
+        fake.blobs.insert(digest.clone(), body.to_vec());
+        return (StatusCode::CREATED, digest_header(&digest), "").into_response();
+    }
+    let rest = path
+        .strip_prefix("/v2/models/fake/")
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(digest) = rest.strip_prefix("blobs/sha256:") {
+        let key = format!("sha256:{digest}");
+        return match fake.blobs.get(&key) {
+            Some(_) => (StatusCode::OK, digest_header(&key), "").into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        };
+    }
+    if rest == "blobs/uploads/" && method == Method::POST {
+        fake.upload_sessions += 1;
+        let location = format!("/upload/{}", fake.upload_sessions);
+        return (StatusCode::ACCEPTED, [(header::LOCATION, location)], "").into_response();
+    }
+    if let Some(reference) = rest.strip_prefix("manifests/") {
+        if method == Method::PUT {
+            fake.manifest_puts += 1;
+            if fake.misbehaviour == Misbehaviour::DenyManifests {
+                let denied = r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
+                return (StatusCode::FORBIDDEN, denied).into_response();
+            }
+            let digest = Digest::sha256_of(&body).to_string();
+            fake.manifests.insert(reference.to_owned(), body.to_vec());
+            return (StatusCode::CREATED, digest_header(&digest), "").into_response();
+        }
+        return match fake.manifests.get(reference) {
+            Some(bytes) => {
+                let digest = Digest::sha256_of(bytes).to_string();
+                (StatusCode::OK, digest_header(&digest), "").into_response()
+            }
+            None => StatusCode::NOT_FOUND.into_response(),
+        };
+    }
+    (StatusCode::NOT_FOUND, format!("unexpected {method} {path}")).into_response()
+}
+
+fn challenge_for(fake: &Fake) -> Response {
+    let value = format!(
+        "Bearer realm=\"http://{}/token\",service=\"fake\",error=\"invalid_token\"",
+        fake.addr
+    );
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, value)],
+        "",
+    )
+        .into_response()
+}
+
+/// A running fake and a client for it.
+struct Running {
+    state: Shared,
+    addr: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn start(misbehaviour: Misbehaviour) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let state: Shared = Arc::new(Mutex::new(Fake {
+        addr: addr.clone(),
+        misbehaviour,
+        ..Fake::default()
+    }));
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state(state.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Running {
+        state,
+        addr,
+        server,
+    }
+}
+
+fn client(addr: &str, keychain: Keychain) -> RegistryClient {
+    let options = HttpOptions {
+        plain_http_hosts: vec![addr.to_owned()],
+        ..HttpOptions::default()
+    };
+    RegistryClient::new(options, keychain)
+        .unwrap()
+        .with_retry(RetryPolicy::fast(3))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_expiring_mid_push_is_renewed_once_and_the_upload_repeated() {
+    push_through_an_expiring_token(1).await;
+    // Several uploads meet the 401 at once: still one renewal, shared by all.
+    push_through_an_expiring_token(4).await;
+}
+
+async fn push_through_an_expiring_token(jobs: usize) {
+    let fake = start(Misbehaviour::ExpireTokenOnFirstUpload).await;
+    let dir = tempfile::tempdir().unwrap();
+    let image = generated_image(dir.path(), "linux/amd64", 200_000, &[70, 71, 72]);
+    let client = client(&fake.addr, Keychain::anonymous());
+    let target = Reference::parse(&format!("{}/models/fake:v1", fake.addr)).unwrap();
+    let options = PushOptions {
+        jobs,
+        ..PushOptions::default()
+    };
+    let report = client.push(&image, &target, &[], &options).await.unwrap();
+    assert_eq!(report.blobs_uploaded, 4);
+    assert_eq!(report.tags_updated, tags(&["v1"]));
+
+    let state = fake.state.lock().unwrap();
+    assert_eq!(state.tokens_issued, 2, "one token, then one renewal");
+    assert_eq!(state.blobs.len(), 4);
+    assert_eq!(state.manifests["v1"], image.manifest_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_tokens_are_exchanged_by_oauth2_refresh() {
+    let fake = start(Misbehaviour::None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let authfile = dir.path().join("auth.json");
+    let json = serde_json::json!({ "auths": { &fake.addr: { "identitytoken": "refresh-xyz" } } });
+    std::fs::write(&authfile, json.to_string()).unwrap();
+    let keychain = Keychain::from_files(&[authfile]).unwrap();
+    let image = generated_image(dir.path(), "linux/amd64", 1000, &[73]);
+    let target = Reference::parse(&format!("{}/models/fake:v1", fake.addr)).unwrap();
+    client(&fake.addr, keychain)
+        .push(&image, &target, &[], &PushOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(fake.state.lock().unwrap().refresh_grants, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_during_upload_is_retried_from_a_fresh_session() {
+    let fake = start(Misbehaviour::UnavailableOnFirstUpload).await;
+    let dir = tempfile::tempdir().unwrap();
+    let image = generated_image(dir.path(), "linux/amd64", 100_000, &[74, 75]);
+    let target = Reference::parse(&format!("{}/models/fake:v1", fake.addr)).unwrap();
+    let report = client(&fake.addr, Keychain::anonymous())
+        .push(&image, &target, &[], &PushOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.blobs_uploaded, 3);
+    let state = fake.state.lock().unwrap();
+    assert_eq!(state.upload_sessions, 4, "three blobs, one of them twice");
+    assert_eq!(state.manifests["v1"], image.manifest_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_manifest_fails_at_once_with_what_to_do() {
+    let fake = start(Misbehaviour::DenyManifests).await;
+    let dir = tempfile::tempdir().unwrap();
+    let image = generated_image(dir.path(), "linux/amd64", 1000, &[76]);
+    let target = Reference::parse(&format!("{}/models/fake:v1", fake.addr)).unwrap();
+    let err = client(&fake.addr, Keychain::anonymous())
+        .push(&image, &target, &[], &PushOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403));
+    let message = err.to_string();
+    assert!(
+        message.contains("requested access to the resource is denied")
+            && message.contains("permission to push to models/fake"),
+        "{message}"
+    );
+    let state = fake.state.lock().unwrap();
+    assert_eq!(state.manifest_puts, 1, "a 403 is not retried");
+    assert!(state.manifests.is_empty());
+}
