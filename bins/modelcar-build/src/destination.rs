@@ -216,6 +216,24 @@ impl Base {
         platform: &Platform,
         client: &RegistryClient,
     ) -> Result<BaseImage> {
+        let base = self.resolve_image(arg, platform, client).await?;
+        if !platform.matches(&base.platform) {
+            tracing::warn!(
+                "the base image {} is for {}, not the requested {platform}; the ModelCar will be {} too",
+                base.name,
+                base.platform,
+                base.platform
+            );
+        }
+        Ok(base)
+    }
+
+    async fn resolve_image(
+        &self,
+        arg: &str,
+        platform: &Platform,
+        client: &RegistryClient,
+    ) -> Result<BaseImage> {
         match self {
             Self::Scratch => Ok(BaseImage::scratch(platform.clone())),
             Self::Layout { path, tag } => {
