@@ -509,7 +509,7 @@ fn model_release_runs_build_then_test_then_label_then_promotion() {
     };
     assert!(uses(
         "label-test",
-        "$(tasks.build-modelcar.results.STORAGE_URI)"
+        "$(tasks.build-modelcar.results.IMAGE_DIGEST)"
     ));
     assert!(uses("label-test", "$(tasks.deploy-test.results.commit)"));
     assert!(uses(
