@@ -370,6 +370,11 @@ impl Artifact<'_> {
         }
     }
 
+    /// Bytes of every distinct blob and of the top manifest: what a push or write handles.
+    pub fn total_size(&self) -> u64 {
+        self.blobs().iter().map(|(d, _)| d.size).sum::<u64>() + self.manifest_bytes().len() as u64
+    }
+
     /// Every distinct blob (configs and layers), each once, with its source.
     pub fn blobs(&self) -> Vec<(Descriptor, BlobSource)> {
         let mut seen = std::collections::HashSet::new();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::HttpError;
-use common::progress::Progress;
+use common::progress::{Progress, human_bytes};
 use common::retry::retry_async;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -29,7 +29,8 @@ const DIGEST_HEADER: &str = "docker-content-digest";
 pub struct PushOptions {
     /// Blobs transferred at once (at least 1).
     pub jobs: usize,
-    /// Counts the bytes uploaded, for a bar or periodic log lines.
+    /// Counts bytes as they are uploaded (blobs already in the registry, or mounted, count at
+    /// once, and the manifest at the end), so a bar over [`crate::Image::total_size`] ends full.
     pub progress: Option<Arc<Progress>>,
 }
 
@@ -115,13 +116,21 @@ impl RegistryClient {
                 let (permits, session) = (&permits, &session);
                 async move {
                     let _permit = permits.acquire().await.expect("semaphore never closed");
-                    self.push_blob(session, descriptor, source, options).await
+                    let outcome = self.push_blob(session, descriptor, source, options).await?;
+                    Ok::<_, RegistryError>((outcome, descriptor.size))
                 }
             })
             .collect();
         // The first failure ends the push: dropping the other transfers cancels them.
         while let Some(outcome) = transfers.next().await {
-            match outcome? {
+            let (outcome, size) = outcome?;
+            // Blobs already there count as done, so a bar over the image's size ends full.
+            if let (Some(progress), BlobOutcome::Present | BlobOutcome::Mounted) =
+                (&options.progress, &outcome)
+            {
+                progress.inc(size);
+            }
+            match outcome {
                 BlobOutcome::Present => report.blobs_skipped += 1,
                 BlobOutcome::Mounted => report.blobs_mounted += 1,
                 BlobOutcome::Uploaded(bytes) => {
@@ -165,11 +174,14 @@ impl RegistryClient {
                 report.tags_unchanged.push(tag);
             }
         }
+        if let Some(progress) = &options.progress {
+            progress.inc(artifact.manifest_bytes().len() as u64);
+        }
         tracing::info!(
-            "pushed {}: {} blobs uploaded ({} bytes), {} mounted, {} already present",
+            "pushed {}: {} blobs uploaded ({}), {} mounted, {} already present",
             report.pinned,
             report.blobs_uploaded,
-            report.bytes_uploaded,
+            human_bytes(report.bytes_uploaded),
             report.blobs_mounted,
             report.blobs_skipped
         );
