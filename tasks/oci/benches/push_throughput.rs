@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
+use base64::Engine as _;
 use common::HttpOptions;
 use oci::{
     BlobSource, Descriptor, Digest, FileBlob, HashingWriter, History, ImageBuilder, Keychain,
@@ -19,6 +20,8 @@ use oci::{
 use test_services::Registry;
 
 const CHUNK: usize = 1 << 20;
+const USER: &str = "bench";
+const PASSWORD: &str = "bench-password";
 
 /// Writes `mib` MiB of incompressible bytes; returns their digest.
 fn generate(path: &Path, mib: usize, seed: u64) -> Digest {
@@ -68,9 +71,19 @@ fn line(tool: &str, bytes: u64, seconds: f64) {
     );
 }
 
+fn curl(registry: &Registry) -> Command {
+    let mut command = Command::new("curl");
+    command.args(["-sS"]);
+    if let Some(ca) = registry.ca_pem() {
+        command.arg("--cacert").arg(ca);
+        command.args(["-u", &format!("{USER}:{PASSWORD}")]);
+    }
+    command
+}
+
 fn curl_upload(registry: &Registry, path: &Path, digest: &Digest) -> f64 {
-    let start = Command::new("curl")
-        .args(["-sS", "-o", "/dev/null", "-D", "-", "-X", "POST"])
+    let start = curl(registry)
+        .args(["-o", "/dev/null", "-D", "-", "-X", "POST"])
         .arg(format!("{}/v2/bench/curl/blobs/uploads/", registry.url()))
         .output()
         .expect("run curl; install it with: apt-get install -y curl");
@@ -90,8 +103,8 @@ fn curl_upload(registry: &Registry, path: &Path, digest: &Digest) -> f64 {
     };
     let separator = if location.contains('?') { '&' } else { '?' };
     let timer = Instant::now();
-    let status = Command::new("curl")
-        .args(["-sS", "-f", "-o", "/dev/null", "-T"])
+    let status = curl(registry)
+        .args(["-f", "-o", "/dev/null", "-T"])
         .arg(path)
         .arg(format!("{location}{separator}digest={digest}"))
         .status()
@@ -106,31 +119,73 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024);
-    let bytes = (mib * CHUNK) as u64;
-    let registry = Registry::start();
     let dir = tempfile::tempdir().unwrap();
+    let files: Vec<(std::path::PathBuf, Digest)> = (1..=3)
+        .map(|seed| {
+            let path = dir.path().join(format!("blob-{seed}"));
+            let digest = generate(&path, mib, seed);
+            (path, digest)
+        })
+        .collect();
+    let rss_before = peak_rss_mib();
+    compare(&Registry::start(), "plain HTTP", mib, &files, dir.path()).await;
+    compare(
+        &Registry::start_tls_with_auth(USER, PASSWORD),
+        "HTTPS + basic auth",
+        mib,
+        &files,
+        dir.path(),
+    )
+    .await;
     println!(
-        "push of one {mib} MiB blob to a local registry ({}), plain HTTP, loopback",
+        "peak RSS of this process: {rss_before:.0} MiB before the pushes, {:.0} MiB after ({mib} MiB blobs)",
+        peak_rss_mib()
+    );
+}
+
+/// Each tool uploads its own file to a fresh registry, so none finds its blob already stored.
+async fn compare(
+    registry: &Registry,
+    transport: &str,
+    mib: usize,
+    files: &[(std::path::PathBuf, Digest)],
+    scratch: &Path,
+) {
+    let bytes = (mib * CHUNK) as u64;
+    println!(
+        "\npush of one {mib} MiB blob to a local registry ({}), {transport}, loopback",
         registry.host()
     );
+    let dir = tempfile::tempdir_in(scratch).unwrap();
+    let authfile = dir.path().join("auth.json");
+    let mut options = HttpOptions::default();
+    let mut keychain = Keychain::anonymous();
+    let mut skopeo_tls = vec!["--dest-tls-verify=false".to_owned()];
+    match registry.ca_pem() {
+        Some(ca) => {
+            options.ca_certs = vec![ca.to_owned()];
+            // containers/image (skopeo) reads only the base64 `auth` form.
+            let auth =
+                base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+            let json = format!(
+                r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+                registry.host()
+            );
+            std::fs::write(&authfile, json).unwrap();
+            keychain = Keychain::from_files(std::slice::from_ref(&authfile)).unwrap();
+            let certs = dir.path().join("certs");
+            std::fs::create_dir(&certs).unwrap();
+            std::fs::copy(ca, certs.join("ca.crt")).unwrap();
+            skopeo_tls = vec![
+                format!("--dest-cert-dir={}", certs.display()),
+                format!("--dest-authfile={}", authfile.display()),
+            ];
+        }
+        None => options.plain_http_hosts = vec![registry.host()],
+    }
+    let client = RegistryClient::new(options, keychain).unwrap();
 
-    let ours_file = dir.path().join("ours");
-    let ours_digest = generate(&ours_file, mib, 1);
-    let curl_file = dir.path().join("curl");
-    let curl_digest = generate(&curl_file, mib, 2);
-    let skopeo_file = dir.path().join("skopeo");
-    let skopeo_digest = generate(&skopeo_file, mib, 3);
-    let rss_before = peak_rss_mib();
-
-    let client = RegistryClient::new(
-        HttpOptions {
-            plain_http_hosts: vec![registry.host()],
-            ..HttpOptions::default()
-        },
-        Keychain::anonymous(),
-    )
-    .unwrap();
-    let image = image_of(&ours_file, ours_digest, bytes);
+    let image = image_of(&files[0].0, files[0].1.clone(), bytes);
     let target = Reference::parse(&format!("{}/bench/ours:1", registry.host())).unwrap();
     let timer = Instant::now();
     let report = client
@@ -139,7 +194,6 @@ async fn main() {
         .unwrap();
     let ours = timer.elapsed().as_secs_f64();
     assert_eq!(report.blobs_uploaded, 2);
-    let rss_after = peak_rss_mib();
 
     let timer = Instant::now();
     let again = client
@@ -149,11 +203,11 @@ async fn main() {
     let repush = timer.elapsed().as_secs_f64();
     assert_eq!(again.bytes_uploaded, 0);
 
-    let curl = curl_upload(&registry, &curl_file, &curl_digest);
+    let curl = curl_upload(registry, &files[1].0, &files[1].1);
 
-    // skopeo reads an OCI layout; the layout write is not timed.
+    // skopeo reads an OCI layout; writing the layout is not timed.
     let layout_dir = dir.path().join("layout");
-    let skopeo_image = image_of(&skopeo_file, skopeo_digest, bytes);
+    let skopeo_image = image_of(&files[2].0, files[2].1.clone(), bytes);
     OciLayout::create(&layout_dir)
         .unwrap()
         .write(&skopeo_image, "1", None)
@@ -161,7 +215,8 @@ async fn main() {
         .unwrap();
     let timer = Instant::now();
     let status = Command::new("skopeo")
-        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .args(["copy", "-q"])
+        .args(&skopeo_tls)
         .arg(format!("oci:{}:1", layout_dir.display()))
         .arg(format!("docker://{}/bench/skopeo:1", registry.host()))
         .status()
@@ -173,7 +228,4 @@ async fn main() {
     line("curl -T (one PUT)", bytes, curl);
     line("skopeo copy oci: -> docker://", bytes, skopeo);
     println!("{:<28} {repush:>8.2} s (nothing uploaded)", "oci re-push");
-    println!(
-        "peak RSS of this process: {rss_before:.0} MiB before the push, {rss_after:.0} MiB after (a {mib} MiB blob)"
-    );
 }
