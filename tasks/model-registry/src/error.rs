@@ -9,10 +9,15 @@ pub enum RegistryError {
     Http(#[from] HttpError),
 
     #[error(
-        "{action}: {registry} refused the request ({status}{}); the service account needs the role \
-         {role} on the registry (e.g. `oc adm policy add-role-to-user {role} -z <service-account> -n \
-         <namespace>`), and the token in {token_origin} must be valid for this cluster",
-        if detail.is_empty() { String::new() } else { format!(": {detail}") }
+        "{action}: {registry} refused the request ({status}{}); {}",
+        if detail.is_empty() { String::new() } else { format!(": {detail}") },
+        if *status == 401 {
+            format!("the token in {token_origin} was not accepted (missing, expired, or not a token of this \
+                     cluster); use the service account's token, and give the account the role {role}")
+        } else {
+            format!("the service account lacks the role {role}: grant it, e.g. `oc adm policy \
+                     add-role-to-user {role} -z <service-account> -n <namespace>`")
+        }
     )]
     Unauthorized {
         action: String,

@@ -146,7 +146,10 @@ fn apply_change(properties: &Map<String, Value>, change: &VersionChange) -> Map<
 
 /// `<name>-rest.<domain>` (route) or `<name>.<namespace>.svc` (service) -> `<name>`.
 fn registry_name_from_host(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
+    let host = match url.host() {
+        Some(url::Host::Domain(host)) if host != "localhost" => host,
+        _ => return "<registry name> (set --registry-name)".into(),
+    };
     let first = host.split('.').next().unwrap_or(host);
     first.strip_suffix("-rest").unwrap_or(first).to_owned()
 }

@@ -119,11 +119,15 @@ pub async fn label<R: ModelRegistry>(
     let change = labelling_change(&target, request);
     if !change.satisfied_by(&target) {
         tracing::info!(
-            "{} {}:{}: label {}",
-            if request.dry_run { "would" } else { "will" },
+            "{}put label {} on {}:{}",
+            if request.dry_run {
+                "dry run: would "
+            } else {
+                ""
+            },
+            request.env,
             model.name,
-            target.name,
-            request.env
+            target.name
         );
         if !request.dry_run {
             registry.update_version(&model, &target, &change).await?;
@@ -191,8 +195,8 @@ async fn take_off<R: ModelRegistry>(
         .remove_properties
         .extend(keys.all().into_iter().cloned());
     tracing::info!(
-        "{} {}:{}: remove label {env}",
-        if dry_run { "would" } else { "will" },
+        "{}take label {env} off {}:{}",
+        if dry_run { "dry run: would " } else { "" },
         model.name,
         version.name
     );

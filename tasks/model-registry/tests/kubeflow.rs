@@ -383,7 +383,9 @@ async fn refusals_name_the_missing_role_and_never_the_token() {
         .unwrap_err()
         .to_string();
     assert!(
-        message.contains("403") && message.contains("registry-user-127"),
+        message.contains("403")
+            && message.contains("--registry-name")
+            && message.contains("lacks the role"),
         "{message}"
     );
 }

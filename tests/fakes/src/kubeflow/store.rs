@@ -253,12 +253,12 @@ impl Store {
             )));
         };
         check_patch(patch, VERSION_PATCHABLE)?;
-        if let Some(state) = patch.get("state") {
-            if !matches!(state.as_str(), Some("LIVE" | "ARCHIVED")) {
-                return Err(ApiError::bad_request(format!(
-                    "invalid ModelVersionState {state}"
-                )));
-            }
+        if let Some(state) = patch.get("state")
+            && !matches!(state.as_str(), Some("LIVE" | "ARCHIVED"))
+        {
+            return Err(ApiError::bad_request(format!(
+                "invalid ModelVersionState {state}"
+            )));
         }
         let now = self.tick();
         let version = self.versions.get_mut(&key).expect("checked above");
