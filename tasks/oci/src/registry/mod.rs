@@ -14,7 +14,6 @@ mod push;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use base64::Engine as _;
 use common::{HttpError, HttpOptions, RetryPolicy};
@@ -32,8 +31,7 @@ pub use push::{PushOptions, PushReport};
 /// Talks to any number of registries with one HTTP client, one keychain and one token cache.
 pub struct RegistryClient {
     http: reqwest::Client,
-    /// For uploads: reqwest's read timeout runs from the moment a request is sent, so a long
-    /// upload would trip it before the registry can answer.
+    /// For blob uploads, see [`upload_client`].
     upload_http: reqwest::Client,
     options: HttpOptions,
     keychain: Keychain,
@@ -66,11 +64,7 @@ pub(crate) struct Session {
 impl RegistryClient {
     pub fn new(options: HttpOptions, keychain: Keychain) -> Result<Self, HttpError> {
         let http = options.client()?;
-        let upload_http = HttpOptions {
-            read_timeout: Duration::from_secs(7 * 24 * 3600),
-            ..options.clone()
-        }
-        .client()?;
+        let upload_http = upload_client(&options)?;
         Ok(Self {
             http,
             upload_http,
@@ -350,6 +344,22 @@ impl Session {
                 message: format!("the registry gave an invalid upload location: {e}"),
             })
     }
+}
+
+/// The client for blob uploads. reqwest's read timeout runs from the moment a request is sent,
+/// so a long upload would trip it before the registry can answer: it is not set here. And
+/// uploads speak HTTP/1.1: each of the parallel uploads gets its own connection (as curl's and
+/// skopeo's do) instead of sharing one HTTP/2 connection's flow-control window and TLS stream.
+fn upload_client(options: &HttpOptions) -> Result<reqwest::Client, HttpError> {
+    let mut tls = options.tls_config()?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .http1_only()
+        .connect_timeout(options.connect_timeout)
+        .user_agent(&options.user_agent)
+        .build()
+        .map_err(HttpError::Client)
 }
 
 /// An HTTP error with a hint for what to try against this registry and repository.
