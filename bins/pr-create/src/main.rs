@@ -2,6 +2,7 @@
 //! environment of a GitOps repository, on Gitea, GitHub or GitLab.
 
 mod git_change;
+mod registry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,9 +130,22 @@ struct Cli {
     #[arg(long, env = "SOURCE_COMMIT")]
     source_commit: Option<String>,
 
-    /// The Model Registry where reviewers find the candidate's metrics and properties.
+    /// The Model Registry: the body then shows the candidate version's properties beside the version
+    /// now labelled with --env.
     #[arg(long, env = "REGISTRY_URL")]
     registry_url: Option<String>,
+
+    /// The Model Registry's kind.
+    #[arg(long, env = "REGISTRY_KIND", value_enum, default_value = "kubeflow")]
+    registry_kind: registry::RegistryKind,
+
+    /// The model's name in the registry. Default: --model.
+    #[arg(long, env = "REGISTRY_MODEL")]
+    registry_model: Option<String>,
+
+    /// A file holding the registry token (a mounted Secret). Or set REGISTRY_TOKEN.
+    #[arg(long, env = "REGISTRY_TOKEN_FILE", value_name = "PATH")]
+    registry_token_file: Option<PathBuf>,
 
     /// A file holding the forge API token (a mounted Secret). Or set FORGE_TOKEN.
     #[arg(long, env = "FORGE_TOKEN_FILE", value_name = "PATH")]
@@ -213,7 +227,20 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         )));
     }
     let forge = AnyForge::connect(&config).map_err(|e| explain(e, cli))?;
-    let request = promotion_request(cli)?;
+    let mut request = promotion_request(cli)?;
+    if let Some(url) = &cli.registry_url {
+        let source = registry::RegistrySource {
+            kind: cli.registry_kind,
+            url: url::Url::parse(url)
+                .map_err(|e| usage(format!("--registry-url {url:?} is not a URL: {e}")))?,
+            token: Secret::from_file_or_env(cli.registry_token_file.as_deref(), "REGISTRY_TOKEN")
+                .context("reading the registry token")?,
+            http: cli.common.http_options(),
+        };
+        let model = cli.registry_model.as_deref().unwrap_or(&cli.model);
+        request.registry_section =
+            Some(registry::section(&source, model, &cli.version, &cli.environment).await);
+    }
     let repo_url = match &cli.repo_url {
         Some(url) => url.clone(),
         None => clone_url(cli).map_err(|e| explain(e, cli))?,
@@ -285,12 +312,7 @@ fn promotion_request(cli: &Cli) -> anyhow::Result<PromotionRequest> {
         assignees: listed(&cli.assignees),
         image: cli.image.clone(),
         source_commit_url: cli.source_commit_url.clone(),
-        registry_section: cli.registry_url.as_ref().map(|url| {
-            format!(
-                "\nThe candidate's metrics and properties, and the version now in `{}`, are in the [Model Registry]({url}).\n",
-                cli.environment
-            )
-        }),
+        registry_section: None,
         ..PromotionRequest::new(&cli.model, &cli.environment, &cli.version)
     })
 }

@@ -283,7 +283,7 @@ impl Forge for Gitea {
             .json::<GiteaPull>(Method::POST, &url, Some(&body), &action, Safety::Once)
             .await
         {
-            Ok(pr) => Ok(CreateOutcome::Created(pr.into())),
+            Ok(pr) => Ok(CreateOutcome::Created(Box::new(pr.into()))),
             Err(e) if e.status() == Some(409) => Ok(CreateOutcome::AlreadyExists),
             Err(e) if matches!(e.status(), Some(404 | 422)) => Err(ForgeError::Rejected {
                 forge: ForgeKind::Gitea,

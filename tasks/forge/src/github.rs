@@ -299,10 +299,10 @@ impl Forge for GitHub {
             Err(e) => return Err(e),
         };
         self.add_labels(created.number, new.labels).await?;
-        Ok(CreateOutcome::Created(PullRequest {
+        Ok(CreateOutcome::Created(Box::new(PullRequest {
             labels: new.labels.to_vec(),
             ..created
-        }))
+        })))
     }
 
     async fn update(&self, pr: &PullRequest, edit: &PullRequestEdit<'_>) -> Result<(), ForgeError> {

@@ -318,7 +318,7 @@ impl Forge for GitLab {
             .json::<GlMergeRequest>(Method::POST, &url, Some(&body), &action, Safety::Once)
             .await
         {
-            Ok(mr) => Ok(CreateOutcome::Created(mr.into())),
+            Ok(mr) => Ok(CreateOutcome::Created(Box::new(mr.into()))),
             Err(e) if e.status() == Some(409) => Ok(CreateOutcome::AlreadyExists),
             Err(e) if matches!(e.status(), Some(400 | 404 | 422)) => Err(ForgeError::Rejected {
                 forge: ForgeKind::GitLab,

@@ -148,7 +148,7 @@ pub struct PullRequestEdit<'a> {
 /// head and base (someone else created it first).
 #[derive(Debug, Clone)]
 pub enum CreateOutcome {
-    Created(PullRequest),
+    Created(Box<PullRequest>),
     AlreadyExists,
 }
 

@@ -316,7 +316,7 @@ async fn create_or_adopt<F: Forge>(
             return Ok(Opened::Adopted(pr));
         }
         match forge.create(new).await? {
-            CreateOutcome::Created(pr) => Ok(Opened::Created(pr)),
+            CreateOutcome::Created(pr) => Ok(Opened::Created(*pr)),
             CreateOutcome::AlreadyExists => {
                 tracing::info!(
                     "another run opened the pull request from {} first; using it",

@@ -476,6 +476,58 @@ fn unavailable_then_success(kind: Kind) {
     assert_eq!(creates, 2, "one refused create, one retried: {requests:#?}");
 }
 
+/// With --registry-url the body shows the candidate beside the version now labelled with the
+/// environment, read from the Model Registry; an unreachable registry is noted, not fatal.
+#[test]
+fn registry_section_in_the_body() {
+    let world = World::new(Kind::Gitea, "v1");
+    let registry = test_fakes::kubeflow::FakeKubeflow::start();
+    let text =
+        |s: &str| serde_json::json!({ "metadataType": "MetadataStringValue", "string_value": s });
+    let model = registry.add_model("jukebox");
+    registry.add_version(
+        &model,
+        "v1",
+        serde_json::json!({ "prod": text(""), "source_commit": text("0ld") }),
+    );
+    registry.add_version(
+        &model,
+        "v2",
+        serde_json::json!({ "source_commit": text("a1b2c3d"), "dataset": text("songs-2026") }),
+    );
+
+    let (mut command, results) = world.command("v2", &["--registry-url", &registry.url()]);
+    let output = command
+        .env("REGISTRY_TOKEN", registry.token())
+        .output()
+        .unwrap();
+    let run = Run {
+        output,
+        results: read_results(results.path()),
+    };
+    run.assert_ok();
+    let body = &world.open_pulls()[0].body;
+    for needle in [
+        "### Model Registry",
+        "| | candidate `v2` | now in `prod`: `v1` |",
+        "| source_commit | a1b2c3d | 0ld |",
+        "| dataset | songs-2026 | — |",
+    ] {
+        assert!(body.contains(needle), "{needle:?} missing from:\n{body}");
+    }
+
+    let (mut command, results) = world.command("v3", &["--registry-url", &registry.url()]);
+    let output = command.env("REGISTRY_TOKEN", "wrong").output().unwrap();
+    let run = Run {
+        output,
+        results: read_results(results.path()),
+    };
+    run.assert_ok();
+    assert_eq!(run.result("status"), "updated");
+    let body = &world.open_pulls()[0].body;
+    assert!(body.contains("could not be read"), "{body}");
+}
+
 macro_rules! for_each_forge {
     ($($scenario:ident),* $(,)?) => {
         mod gitea {
