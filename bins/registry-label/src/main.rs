@@ -52,7 +52,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             cli.registry_url
         ))
     })?;
-    let outcome = match cli.backend {
+    let (outcome, failures) = match cli.backend {
         Backend::Kubeflow => {
             let mut options = KubeflowOptions::new(url);
             options.api_version = cli.api_version.clone();
@@ -83,16 +83,42 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         ("LABELLED", join(&outcome.labelled).as_str()),
         ("UNLABELLED", join(&outcome.unlabelled).as_str()),
     ])?;
-    Ok(())
+    combine(failures, actions.len())
 }
 
-/// Removals first, then labels; every action is attempted once the rollouts are known to be ready.
+/// One failed deployment is reported as it is; several are listed together.
+fn combine(mut failures: Vec<anyhow::Error>, attempted: usize) -> anyhow::Result<()> {
+    if failures.len() <= 1 {
+        return failures.pop().map_or(Ok(()), Err);
+    }
+    let all_usage = failures
+        .iter()
+        .all(|f| f.chain().any(|c| c.is::<UsageError>()));
+    let list = failures
+        .iter()
+        .map(|f| format!("  - {f:#}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let message = format!(
+        "{} of {attempted} deployments could not be recorded (the others were):\n{list}",
+        failures.len()
+    );
+    Err(if all_usage {
+        anyhow!(UsageError(message))
+    } else {
+        anyhow!(message)
+    })
+}
+
+/// Removals first, then labels. A deployment the registry does not know does not stop the others; a
+/// registry that refuses or is down does.
 async fn apply<R: ModelRegistry>(
     cli: &Cli,
     registry: &R,
     actions: &[Action],
-) -> anyhow::Result<LabelOutcome> {
+) -> anyhow::Result<(LabelOutcome, Vec<anyhow::Error>)> {
     let mut outcome = LabelOutcome::default();
+    let mut failures = Vec::new();
     let deployed_at = now_rfc3339();
     for action in actions {
         let step = match action {
@@ -106,7 +132,7 @@ async fn apply<R: ModelRegistry>(
                 );
                 unlabel(registry, &d.model, &d.version, &d.env, cli.dry_run)
                     .await
-                    .map_err(|e| explain(e, what))?
+                    .map_err(|e| (e, what))
             }
             Action::Label(d) => {
                 let request = LabelRequest {
@@ -126,14 +152,27 @@ async fn apply<R: ModelRegistry>(
                     d.env,
                     registry.describe()
                 );
-                label(registry, &request)
-                    .await
-                    .map_err(|e| explain(e, what))?
+                label(registry, &request).await.map_err(|e| (e, what))
             }
         };
-        outcome.merge(step);
+        match step {
+            Ok(step) => outcome.merge(step),
+            Err((error, what)) => {
+                let per_deployment = matches!(
+                    error,
+                    RegistryError::ModelNotFound { .. }
+                        | RegistryError::VersionNotFound { .. }
+                        | RegistryError::Contended { .. }
+                );
+                let error = explain(error, what);
+                if !per_deployment {
+                    return Err(error);
+                }
+                failures.push(error);
+            }
+        }
     }
-    Ok(outcome)
+    Ok((outcome, failures))
 }
 
 fn explain(error: RegistryError, what: String) -> anyhow::Error {

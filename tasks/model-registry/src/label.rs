@@ -3,10 +3,7 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::{
-    ModelRegistry, ModelVersion, RegisteredModel, RegistryError, VersionChange,
-    validate_environment,
-};
+use crate::{ModelRegistry, ModelVersion, RegisteredModel, RegistryError, VersionChange};
 
 /// `model:version:env`, the form results and logs use.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -89,7 +86,7 @@ pub async fn label<R: ModelRegistry>(
     registry: &R,
     request: &LabelRequest,
 ) -> Result<LabelOutcome, RegistryError> {
-    validate_environment(&request.env)?;
+    registry.check_environment(&request.env)?;
     non_empty("model name", &request.model)?;
     non_empty("version name", &request.version)?;
     let model = find_model(registry, &request.model).await?;
@@ -160,7 +157,7 @@ pub async fn unlabel<R: ModelRegistry>(
     env: &str,
     dry_run: bool,
 ) -> Result<LabelOutcome, RegistryError> {
-    validate_environment(env)?;
+    registry.check_environment(env)?;
     let Some(model) = registry.find_model(model_name).await? else {
         tracing::warn!(
             "model {model_name:?} is not in {}: nothing to unlabel",

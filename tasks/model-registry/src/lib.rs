@@ -90,6 +90,11 @@ pub trait ModelRegistry: Sync {
     /// Names the registry in messages, e.g. `Kubeflow Model Registry at https://…`.
     fn describe(&self) -> String;
 
+    /// Rules for environment names beyond [`validate_environment`] (e.g. MLflow's reserved aliases).
+    fn check_environment(&self, env: &str) -> Result<(), RegistryError> {
+        validate_environment(env)
+    }
+
     /// The registered model called `name`, if there is one.
     fn find_model(
         &self,

@@ -514,6 +514,26 @@ fn from_gitops_labels_what_each_push_deployed() {
     );
     assert!(!stderr(&output).contains(GIT_PASSWORD));
     assert_eq!(fake.count("PATCH"), patches);
+
+    // A version the registry does not know does not stop the other model of the same push.
+    clone.write(&config("prod", "jukebox"), "jukebox", "not-registered");
+    clone.write(&config("prod", "radio"), "radio", "r1");
+    let mixed = clone.commit_all("Two models, one unknown version");
+    clone.git(&["push", "--quiet", "origin", "main"]);
+    let output = from_push(&mixed, None, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("\"not-registered\""),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains(&format!("versions that exist: {A}, {B}, {C}")),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(run.result("LABELLED"), "radio:r1:prod");
+    assert_eq!(labels(&fake, "radio", "r1"), ["prod"]);
 }
 
 fn wait_args<'a>(kube: &'a str, token: &'a Path, timeout: &'a str) -> Vec<&'a str> {
