@@ -1,14 +1,19 @@
 //! End-to-end test support: reading the checked-in Tekton YAML (`tekton/`), resolving its `$(...)`
 //! references, and doing locally what Tekton Triggers does with a webhook.
 //!
+//! - [`checks`]: the wiring checks the tests share (params given vs declared, references, runs);
 //! - [`manifests`]: typed Tasks, Pipelines, PipelineRuns and Triggers objects ([`manifests::Manifests::load`],
 //!   [`manifests::load_tasks`], [`manifests::load_pipeline`]);
 //! - [`refs`]: `$(params.x)`, `$(tasks.t.results.r)`, `$(workspaces.w.path)` ... found, classified and
 //!   substituted ([`refs::StepContext`] gives a step's args as the container would see them);
+//! - [`run`]: a Pipeline walked as Tekton would: task order, params from params and results, each
+//!   step's command line;
 //! - [`triggers`]: CEL filters and overlays, bindings and trigger templates applied to a webhook.
 
+pub mod checks;
 pub mod manifests;
 pub mod refs;
+pub mod run;
 pub mod triggers;
 
 use std::path::PathBuf;

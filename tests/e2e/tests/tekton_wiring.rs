@@ -1,44 +1,21 @@
 //! The wiring of the checked-in Tekton YAML that schemas cannot check: every `$(...)` reference
 //! resolves, every Pipeline task passes params its Task declares (and all it requires), workspaces
-//! line up, trigger bindings, templates and Pipelines agree, and every step follows the task
-//! conventions (args not scripts, non-root, no privilege escalation, resource requests).
+//! line up, example runs match their Pipelines, every step follows the task conventions (args not
+//! scripts, non-root, no privilege escalation, resource requests), and the Pipelines resolve to
+//! concrete command lines. The triggers' wiring is in tekton_trigger_wiring.rs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use e2e::manifests::{
-    Manifests, ParamSpec, ParamValue, PipelineRunSpec, PipelineSpec, Task, TaskSpec,
+use e2e::checks::{
+    assert_no_problems as assert_none, check_given_params, check_pipeline_reference,
+    check_pipeline_run, dependencies, depends_on, selector_fits,
 };
-use e2e::refs::{Reference, Selector, Target, references};
+use e2e::manifests::{Manifests, ParamValue, Task, TaskSpec};
+use e2e::refs::{Reference, Target, references};
 use serde_json::Value;
 
 fn manifests() -> Manifests {
-    let dir = e2e::tekton_dir();
-    Manifests::load(&dir).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn assert_none(what: &str, problems: Vec<String>) {
-    assert!(problems.is_empty(), "{what}:\n  {}", problems.join("\n  "));
-}
-
-/// Whether `selector` is a valid way to use a param of this declared type.
-fn selector_fits(
-    spec: &ParamSpec,
-    selector: &Selector,
-    whole_argument: bool,
-) -> Result<(), String> {
-    match (spec.type_name(), selector) {
-        ("string", Selector::Whole) => Ok(()),
-        ("array", Selector::Star) if whole_argument => Ok(()),
-        ("array", Selector::Star) => Err("an array param expands only as a whole argument".into()),
-        ("array", Selector::Index(_)) => Ok(()),
-        ("object", Selector::Key(key)) => match &spec.default {
-            Some(ParamValue::Object(map)) if !map.contains_key(key) => {
-                Err(format!("object has no key {key}"))
-            }
-            _ => Ok(()),
-        },
-        (kind, selector) => Err(format!("a {kind} param used as {selector:?}")),
-    }
+    Manifests::load(&e2e::tekton_dir()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Checks one reference made inside a Task's steps.
@@ -243,113 +220,6 @@ fn every_task_follows_the_step_conventions() {
     assert_none("Task convention violations", problems);
 }
 
-/// Checks the params given to something that declares `declared` (a Task or a Pipeline).
-fn check_given_params(
-    at: &str,
-    declared: &[ParamSpec],
-    given: &[(String, ParamValue)],
-    problems: &mut Vec<String>,
-) {
-    let mut seen = BTreeSet::new();
-    for (name, value) in given {
-        if !seen.insert(name.clone()) {
-            problems.push(format!("{at}: param {name} is given twice"));
-        }
-        match declared.iter().find(|p| &p.name == name) {
-            None => problems.push(format!("{at}: param {name} is not declared")),
-            Some(spec) if spec.type_name() != value.type_name() => problems.push(format!(
-                "{at}: param {name} is declared {} but given a {}",
-                spec.type_name(),
-                value.type_name()
-            )),
-            Some(_) => {}
-        }
-    }
-    for spec in declared.iter().filter(|p| p.is_required()) {
-        if !seen.contains(&spec.name) {
-            problems.push(format!("{at}: required param {} is not given", spec.name));
-        }
-    }
-}
-
-/// Checks a reference made inside a Pipeline (task params, results, when).
-fn check_pipeline_reference(
-    manifests: &Manifests,
-    pipeline: &PipelineSpec,
-    from_task: Option<&str>,
-    reference: &Reference,
-) -> Result<(), String> {
-    match &reference.target {
-        Target::Param { name, selector } => {
-            let spec = pipeline.param(name).ok_or("no such Pipeline param")?;
-            selector_fits(spec, selector, true)
-        }
-        Target::TaskResult { task, result, .. } => {
-            if Some(task.as_str()) == from_task {
-                return Err("a task cannot use its own result".into());
-            }
-            let pipeline_task = pipeline.task(task).ok_or("no such Pipeline task")?;
-            let task_name = pipeline_task
-                .task_name()
-                .ok_or("task has no taskRef name")?;
-            let referenced = manifests
-                .tasks
-                .get(task_name)
-                .ok_or("its Task is not defined")?;
-            referenced
-                .spec
-                .result(result)
-                .map(|_| ())
-                .ok_or_else(|| format!("Task {task_name} has no result {result}"))
-        }
-        Target::TaskStatus { task } => pipeline
-            .task(task)
-            .map(|_| ())
-            .ok_or_else(|| "no such Pipeline task".into()),
-        Target::Workspace { name, field } if field == "bound" => pipeline
-            .workspace(name)
-            .map(|_| ())
-            .ok_or_else(|| "no such Pipeline workspace".into()),
-        Target::Context(path) if path.starts_with("pipeline") => Ok(()),
-        _ => Err("not available in a Pipeline".into()),
-    }
-}
-
-/// Pipeline task name -> the names it depends on (runAfter and results it uses).
-fn dependencies(pipeline: &PipelineSpec) -> BTreeMap<String, BTreeSet<String>> {
-    let mut graph = BTreeMap::new();
-    for task in &pipeline.tasks {
-        let mut after: BTreeSet<String> = task.run_after.iter().cloned().collect();
-        for param in &task.params {
-            for text in param.value.strings() {
-                for reference in references(text) {
-                    if let Target::TaskResult { task, .. } = reference.target {
-                        after.insert(task);
-                    }
-                }
-            }
-        }
-        graph.insert(task.name.clone(), after);
-    }
-    graph
-}
-
-fn depends_on(graph: &BTreeMap<String, BTreeSet<String>>, task: &str, on: &str) -> bool {
-    let mut pending = vec![task.to_string()];
-    let mut seen = BTreeSet::new();
-    while let Some(current) = pending.pop() {
-        for next in graph.get(&current).into_iter().flatten() {
-            if next == on {
-                return true;
-            }
-            if seen.insert(next.clone()) {
-                pending.push(next.clone());
-            }
-        }
-    }
-    false
-}
-
 #[test]
 fn every_pipeline_task_matches_its_task() {
     let manifests = manifests();
@@ -524,54 +394,6 @@ fn model_release_runs_build_then_test_then_label_then_promotion() {
     );
 }
 
-/// Checks a PipelineRun (example run or trigger template) against its Pipeline.
-fn check_pipeline_run(
-    manifests: &Manifests,
-    at: &str,
-    run: &PipelineRunSpec,
-    problems: &mut Vec<String>,
-) {
-    let Some(pipeline) = run
-        .pipeline_ref
-        .as_ref()
-        .and_then(|r| r.name.as_ref())
-        .and_then(|n| manifests.pipelines.get(n))
-    else {
-        problems.push(format!("{at}: pipelineRef names no Pipeline under tekton/"));
-        return;
-    };
-    let given: Vec<(String, ParamValue)> = run
-        .params
-        .iter()
-        .map(|p| (p.name.clone(), p.value.clone()))
-        .collect();
-    check_given_params(at, &pipeline.spec.params, &given, problems);
-    for binding in &run.workspaces {
-        if pipeline.spec.workspace(&binding.name).is_none() {
-            problems.push(format!("{at}: Pipeline has no workspace {}", binding.name));
-        }
-    }
-    for declared in pipeline.spec.workspaces.iter().filter(|w| !w.optional) {
-        if !run.workspaces.iter().any(|b| b.name == declared.name) {
-            problems.push(format!(
-                "{at}: required workspace {} is not bound",
-                declared.name
-            ));
-        }
-    }
-    let accounts = manifests.names_of_kind("ServiceAccount");
-    match run
-        .task_run_template
-        .as_ref()
-        .and_then(|t| t.service_account_name.as_ref())
-    {
-        Some(account) if accounts.contains(account) => {}
-        other => problems.push(format!(
-            "{at}: ServiceAccount {other:?} is not one of tekton/rbac's {accounts:?}"
-        )),
-    }
-}
-
 #[test]
 fn example_runs_match_their_pipelines() {
     let manifests = manifests();
@@ -587,225 +409,135 @@ fn example_runs_match_their_pipelines() {
     assert_none("example PipelineRun problems", problems);
 }
 
+/// Walks model-release and post-deploy as Tekton would, with made-up results, and checks that every
+/// step's command line comes out with no reference left and with the values that flowed in.
 #[test]
-fn trigger_templates_bindings_and_pipelines_agree() {
-    let manifests = manifests();
-    let mut problems = Vec::new();
-    for (name, template) in &manifests.trigger_templates {
-        let declared: BTreeSet<&str> = template
-            .spec
-            .params
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect();
-        let mut used = BTreeSet::new();
-        let rendered = serde_json::to_string(&template.spec.resourcetemplates).unwrap();
-        for reference in references(&rendered) {
-            match &reference.target {
-                Target::TriggerTemplateParam(param) if declared.contains(param.as_str()) => {
-                    used.insert(param.clone());
-                }
-                Target::TriggerTemplateParam(param) => problems.push(format!(
-                    "TriggerTemplate {name}: $(tt.params.{param}) is not declared"
-                )),
-                _ => problems.push(format!(
-                    "TriggerTemplate {name}: $({}) is not a template param",
-                    reference.expression
-                )),
-            }
-        }
-        for param in &declared {
-            if !used.contains(*param) {
-                problems.push(format!(
-                    "TriggerTemplate {name}: param {param} is never used"
-                ));
-            }
-        }
-        for resource in &template.spec.resourcetemplates {
-            if resource.get("kind").and_then(Value::as_str) != Some("PipelineRun") {
-                continue;
-            }
-            match serde_json::from_value::<PipelineRunSpec>(resource["spec"].clone()) {
-                Ok(run) => check_pipeline_run(
-                    &manifests,
-                    &format!("TriggerTemplate {name}"),
-                    &run,
-                    &mut problems,
-                ),
-                Err(e) => problems.push(format!("TriggerTemplate {name}: PipelineRun spec: {e}")),
-            }
-        }
-    }
-    for (name, trigger) in &manifests.triggers {
-        let at = format!("Trigger {name}");
-        let Some(template) = trigger
-            .spec
-            .template
-            .reference
-            .as_ref()
-            .and_then(|t| manifests.trigger_templates.get(t))
-        else {
-            problems.push(format!("{at}: template names no TriggerTemplate"));
-            continue;
-        };
-        let overlay_keys: BTreeSet<String> = trigger
-            .spec
-            .interceptors_named("cel")
-            .flat_map(e2e::triggers::cel_overlays)
-            .map(|(key, _)| key)
-            .collect();
-        let mut bound = BTreeMap::new();
-        for binding in &trigger.spec.bindings {
-            if let Some(reference) = &binding.reference {
-                match manifests.trigger_bindings.get(reference) {
-                    Some(found) => bound.extend(
-                        found
-                            .spec
-                            .params
-                            .iter()
-                            .map(|p| (p.name.clone(), p.value.clone())),
-                    ),
-                    None => {
-                        problems.push(format!("{at}: TriggerBinding {reference} does not exist"))
-                    }
-                }
-            } else if let (Some(n), Some(v)) = (&binding.name, &binding.value) {
-                bound.insert(n.clone(), v.clone());
-            }
-        }
-        for (param, value) in &bound {
-            if !template.spec.params.iter().any(|p| &p.name == param) {
-                problems.push(format!(
-                    "{at}: binds {param}, which TriggerTemplate {} does not declare",
-                    template.name()
-                ));
-            }
-            for reference in references(value) {
-                match &reference.target {
-                    Target::Body(_) | Target::Header(_) => {}
-                    Target::Extensions(key) if overlay_keys.contains(key) => {}
-                    _ => problems.push(format!(
-                        "{at}: binding {param}: $({}) has no source",
-                        reference.expression
-                    )),
-                }
-            }
-        }
-        for param in template.spec.params.iter().filter(|p| p.default.is_none()) {
-            if !bound.contains_key(&param.name) {
-                problems.push(format!(
-                    "{at}: TriggerTemplate param {} is never bound",
-                    param.name
-                ));
-            }
-        }
-        // Deliveries are verified before anything else reads them.
-        match trigger.spec.interceptors.first() {
-            Some(first) if first.reference.name == "github" => {
-                let secret = first.param("secretRef");
-                if secret.and_then(|s| s.get("secretName")).is_none()
-                    || secret.and_then(|s| s.get("secretKey")).is_none()
-                {
-                    problems.push(format!(
-                        "{at}: github interceptor without secretRef.secretName/secretKey"
-                    ));
-                }
-                if first.param("eventTypes") != Some(&serde_json::json!(["push"])) {
-                    problems.push(format!(
-                        "{at}: github interceptor should accept push events only"
-                    ));
-                }
-            }
-            _ => problems.push(format!(
-                "{at}: the first interceptor should verify the signature (github)"
-            )),
-        }
-        for interceptor in trigger.spec.interceptors_named("cel") {
-            let expressions = e2e::triggers::cel_filter(interceptor)
-                .into_iter()
-                .map(str::to_string)
-                .chain(
-                    e2e::triggers::cel_overlays(interceptor)
-                        .into_iter()
-                        .map(|(_, e)| e),
-                );
-            for expression in expressions {
-                if expression.contains('[') {
-                    problems.push(format!("{at}: CEL indexes into a list: {expression}"));
-                }
-            }
-        }
-    }
-    let mut listened = BTreeSet::new();
-    let accounts = manifests.names_of_kind("ServiceAccount");
-    for (name, listener) in &manifests.event_listeners {
-        for trigger in &listener.spec.triggers {
-            match trigger.trigger_ref.as_ref() {
-                Some(reference) if manifests.triggers.contains_key(reference) => {
-                    listened.insert(reference.clone());
-                }
-                other => problems.push(format!(
-                    "EventListener {name}: trigger {other:?} does not exist"
-                )),
-            }
-        }
-        match &listener.spec.service_account_name {
-            Some(account) if accounts.contains(account) => {}
-            other => problems.push(format!(
-                "EventListener {name}: ServiceAccount {other:?} is not defined"
-            )),
-        }
-    }
-    for name in manifests.triggers.keys() {
-        if !listened.contains(name) {
-            problems.push(format!("Trigger {name} is in no EventListener"));
-        }
-    }
-    assert_none("trigger wiring problems", problems);
-}
+fn the_pipelines_resolve_to_concrete_command_lines() {
+    use e2e::run::{PipelineContext, command_line, step_context, task_order};
+    use std::path::PathBuf;
 
-#[test]
-fn the_listener_may_create_pipeline_runs_and_nothing_more() {
     let manifests = manifests();
-    let role = manifests
-        .others_of_kind("Role")
-        .find(|r| {
-            r.pointer("/metadata/name").and_then(Value::as_str) == Some("modelcar-gitops-listener")
-        })
-        .expect("Role modelcar-gitops-listener in tekton/rbac");
-    let rules = role["rules"].as_array().unwrap();
-    let mut writes = Vec::new();
-    for rule in rules {
-        let verbs: Vec<&str> = rule["verbs"]
-            .as_array()
-            .unwrap()
+    let string = |s: &str| ParamValue::String(s.to_string());
+    let run = |pipeline: &str, given: &[(&str, &str)]| -> Vec<(String, Vec<String>)> {
+        let pipeline = &manifests.pipelines[pipeline].spec;
+        let given = given
             .iter()
-            .filter_map(Value::as_str)
+            .map(|(k, v)| (k.to_string(), string(v)))
             .collect();
-        let resources: Vec<&str> = rule["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        assert!(
-            !verbs.contains(&"*") && !resources.contains(&"*"),
-            "no wildcards: {rule}"
-        );
-        assert!(
-            !resources.contains(&"secrets"),
-            "the listener reads no Secrets: {rule}"
-        );
-        for verb in verbs
-            .iter()
-            .filter(|v| !matches!(**v, "get" | "list" | "watch"))
-        {
-            writes.extend(resources.iter().map(|r| format!("{verb} {r}")));
+        let mut context = PipelineContext::new(pipeline, &given).unwrap();
+        let mut lines = Vec::new();
+        for task in task_order(pipeline).unwrap() {
+            let spec = &manifests.tasks[task.task_name().unwrap()].spec;
+            let params = context
+                .task_params(task)
+                .unwrap_or_else(|e| panic!("{}: {e}", task.name));
+            let workspaces = task
+                .workspaces
+                .iter()
+                .filter(|w| spec.workspace(&w.name).is_some_and(|d| !d.optional))
+                .map(|w| {
+                    (
+                        w.name.clone(),
+                        PathBuf::from(format!("/workspace/{}", w.name)),
+                    )
+                })
+                .collect();
+            let step_context =
+                step_context(spec, &params, workspaces, &PathBuf::from("/tekton/results"))
+                    .unwrap_or_else(|e| panic!("{}: {e}", task.name));
+            for step in &spec.steps {
+                let line = command_line(step, &step_context)
+                    .unwrap_or_else(|e| panic!("{}: {e}", task.name));
+                assert!(
+                    !line.iter().any(|a| a.contains("$(")),
+                    "{}: {line:?}",
+                    task.name
+                );
+                lines.push((task.name.clone(), line));
+            }
+            for result in &spec.results {
+                let value = format!("{}-{}", task.name, result.name);
+                context
+                    .results
+                    .insert((task.name.clone(), result.name.clone()), value);
+            }
         }
-    }
-    writes.sort();
-    assert_eq!(
-        writes,
-        ["create events", "create pipelineruns", "patch events"]
+        lines
+    };
+    let has = |lines: &[(String, Vec<String>)], task: &str, arg: &str| {
+        lines
+            .iter()
+            .any(|(t, line)| t == task && line.iter().any(|a| a == arg))
+    };
+
+    let release = run(
+        "model-release",
+        &[
+            ("MODEL_NAME", "jukebox"),
+            ("VERSION", "3f9d2c7"),
+            ("IMAGE", "quay.io/alice/jukebox"),
+            (
+                "GITOPS_REPO_URL",
+                "https://git.example.org/alice/mlops-gitops.git",
+            ),
+            ("FORGE_REPO", "alice/mlops-gitops"),
+            ("REGISTRY_URL", "https://registry.example.org"),
+        ],
     );
+    let order: Vec<&str> = release.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "build-modelcar",
+            "deploy-test",
+            "label-test",
+            "promote-prod"
+        ]
+    );
+    assert_eq!(release[0].1[0], "/usr/local/bin/modelcar-build");
+    assert!(has(
+        &release,
+        "build-modelcar",
+        "--model-dir=/workspace/source/."
+    ));
+    assert!(has(&release, "build-modelcar", "--tag=3f9d2c7"));
+    assert!(
+        has(&release, "build-modelcar", "--docker-config="),
+        "an unbound workspace gives an empty path"
+    );
+    assert!(has(&release, "deploy-test", "--set=version=3f9d2c7"));
+    assert!(has(&release, "deploy-test", "--env=test"));
+    assert!(has(
+        &release,
+        "label-test",
+        "--image=build-modelcar-IMAGE_URL@build-modelcar-IMAGE_DIGEST"
+    ));
+    assert!(has(
+        &release,
+        "label-test",
+        "--gitops-commit=deploy-test-commit"
+    ));
+    assert!(has(&release, "promote-prod", "--env=prod"));
+    assert!(has(&release, "promote-prod", "--repo=alice/mlops-gitops"));
+
+    let post_deploy = run(
+        "post-deploy",
+        &[
+            (
+                "GITOPS_REPO_URL",
+                "https://git.example.org/alice/mlops-gitops.git",
+            ),
+            ("BEFORE", "9a8b7c6"),
+            ("AFTER", "e5f6a7b"),
+            ("REGISTRY_URL", "https://registry.example.org"),
+        ],
+    );
+    assert!(has(&post_deploy, "label-deployed", "--commit=e5f6a7b"));
+    assert!(has(&post_deploy, "label-deployed", "--before=9a8b7c6"));
+    assert!(has(&post_deploy, "label-deployed", "--only-env=prod"));
+    assert!(has(
+        &post_deploy,
+        "label-deployed",
+        "--from-gitops=https://git.example.org/alice/mlops-gitops.git"
+    ));
 }
