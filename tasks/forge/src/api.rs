@@ -89,12 +89,7 @@ impl Api {
 
     /// `base/seg1/seg2/...`, each segment percent-encoded (a `/` inside one becomes `%2F`).
     pub fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        url.path_segments_mut()
-            .expect("forge API URLs are http(s) URLs")
-            .pop_if_empty()
-            .extend(segments);
-        url
+        join(&self.base, segments)
     }
 
     /// Sends one request with retries, and turns a non-2xx answer into a [`ForgeError`].
@@ -230,6 +225,15 @@ impl Api {
     }
 }
 
+fn join(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .expect("forge API URLs are http(s) URLs")
+        .pop_if_empty()
+        .extend(segments);
+    url
+}
+
 /// The readable part of a forge's error body: Gitea and GitHub `{"message": ...}` (GitHub adds
 /// `errors[].message`), GitLab `{"message": "..." | [...] | {field: [...]}}` or OAuth's
 /// `{"error_description": ...}`. Anything else is returned as it came.
@@ -286,7 +290,25 @@ fn collect_text(value: Option<&Value>, parts: &mut Vec<String>) {
 
 #[cfg(test)]
 mod tests {
-    use super::server_text;
+    use super::{join, server_text};
+
+    #[test]
+    fn each_segment_is_encoded() {
+        let base = reqwest::Url::parse("https://gl.example/api/v4").unwrap();
+        assert_eq!(
+            join(
+                &base,
+                &["projects", "group/sub/project", "labels", "needs review"]
+            )
+            .as_str(),
+            "https://gl.example/api/v4/projects/group%2Fsub%2Fproject/labels/needs%20review"
+        );
+        let base = reqwest::Url::parse("https://ghe.example/api/v3/").unwrap();
+        assert_eq!(
+            join(&base, &["repos", "o", "r"]).as_str(),
+            "https://ghe.example/api/v3/repos/o/r"
+        );
+    }
 
     #[test]
     fn server_messages_of_each_forge() {

@@ -380,15 +380,9 @@ async fn close_superseded<F: Forge>(
 ) -> Result<Vec<u64>, ForgeError> {
     let pattern = BranchPattern::new(request)?;
     let marker = request.marker();
-    let open = forge.list_open(&request.base, pattern.prefix()).await?;
-    let others = if pattern.prefix().is_empty() {
-        open
-    } else {
-        // The marker finds promotion pull requests on branches outside the template's prefix.
-        let mut all = forge.list_open(&request.base, "").await?;
-        all.retain(|pr| pattern.matches(&pr.head) || pr.body.contains(&marker));
-        all
-    };
+    // All open pull requests into the base: the marker also finds promotions on branches outside
+    // the template (an older template, or a hand-made branch).
+    let others = forge.list_open(&request.base, "").await?;
     let mut closed = Vec::new();
     for pr in others {
         if pr.number == current.number || pr.head == branch {
@@ -432,10 +426,6 @@ impl BranchPattern {
         Ok(Self {
             pieces: rendered.split(WILDCARD).map(str::to_owned).collect(),
         })
-    }
-
-    fn prefix(&self) -> &str {
-        &self.pieces[0]
     }
 
     fn matches(&self, head: &str) -> bool {
@@ -497,7 +487,6 @@ mod tests {
     #[test]
     fn versioned_branch_pattern() {
         let p = BranchPattern::new(&request("promote/{env}/{model}-{version}")).unwrap();
-        assert_eq!(p.prefix(), "promote/prod/jukebox-");
         assert!(p.matches("promote/prod/jukebox-v1"));
         assert!(p.matches("promote/prod/jukebox-a1b2c3"));
         assert!(!p.matches("promote/prod/jukebox-"));
