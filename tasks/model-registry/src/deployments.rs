@@ -2,7 +2,7 @@
 //! changed or removed becomes a label to set or to remove. Works on file contents, not on git, so the
 //! caller chooses how to read the push.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// One file a push touched: its content before (`None` if added) and after (`None` if removed).
 #[derive(Debug, Clone)]
@@ -12,32 +12,16 @@ pub struct ChangedFile {
     pub new: Option<Vec<u8>>,
 }
 
-/// The keys of a deployment config this step reads; others (`chart_path`, …) are ignored.
+/// The keys of a deployment config this step reads; others (`chart_path`, …) are ignored. A plain
+/// scalar such as `version: 1.10` is read as its text, so it stays `1.10`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeploymentConfig {
     pub name: String,
-    #[serde(deserialize_with = "scalar_string")]
     pub version: String,
     #[serde(default)]
     pub image_repository: Option<String>,
     #[serde(default)]
     pub image_namespace: Option<String>,
-}
-
-/// A version may be written unquoted and look like a number (`version: 20260112`).
-fn scalar_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Scalar {
-        Text(String),
-        Int(i64),
-        Float(f64),
-    }
-    Ok(match Scalar::deserialize(deserializer)? {
-        Scalar::Text(text) => text,
-        Scalar::Int(n) => n.to_string(),
-        Scalar::Float(x) => x.to_string(),
-    })
 }
 
 /// One environment running one version of a model, as a config file says.
@@ -148,17 +132,11 @@ fn parse(
     let text = std::str::from_utf8(bytes).map_err(|e| error(1, 1, format!("not UTF-8: {e}")))?;
     let config: DeploymentConfig = serde_saphyr::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        // The crate's message repeats the position; keep its first line.
-        let message = e.to_string();
-        error(
-            line,
-            column,
-            message.lines().next().unwrap_or_default().to_owned(),
-        )
+        error(line, column, without_position(&e.to_string()))
     })?;
     for (key, value) in [("name", &config.name), ("version", &config.version)] {
         if value.trim().is_empty() {
-            return Err(error(1, 1, format!("`{key}` is empty")));
+            return Err(error(key_line(text, key), 1, format!("`{key}` is empty")));
         }
     }
     let image = match (&config.image_repository, &config.image_namespace) {
@@ -180,6 +158,26 @@ fn parse(
         file: path.to_owned(),
         image,
     })
+}
+
+/// The parser's message without its own `error: line L column C:` prefix (the position is given once).
+fn without_position(message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    let rest = first.strip_prefix("error: ").unwrap_or(first);
+    match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((_, message)) => message.to_owned(),
+        None => rest.to_owned(),
+    }
+}
+
+/// The line of a top-level `key:` (1 when not found).
+fn key_line(text: &str, key: &str) -> u64 {
+    text.lines()
+        .position(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with(':'))
+        })
+        .map_or(1, |i| i as u64 + 1)
 }
 
 #[cfg(test)]
@@ -260,8 +258,24 @@ mod tests {
             message.starts_with("model-deployments/prod/jukebox/config.yaml:"),
             "{message}"
         );
-        let error = plan(&changes, PREFIX, None).unwrap_err();
-        assert!(error.line >= 2, "{message}");
+        assert!(
+            message.starts_with(
+                "model-deployments/prod/jukebox/config.yaml:2:10: expected string scalar"
+            ),
+            "{message}"
+        );
+
+        let empty = [file(
+            "model-deployments/prod/jukebox/config.yaml",
+            None,
+            Some("name: jukebox\nversion: ''\n"),
+        )];
+        let message = plan(&empty, PREFIX, None).unwrap_err().to_string();
+        assert!(
+            message
+                .starts_with("model-deployments/prod/jukebox/config.yaml:2:1: `version` is empty"),
+            "{message}"
+        );
 
         let missing = [file(
             "model-deployments/prod/jukebox/config.yaml",
@@ -284,5 +298,15 @@ mod tests {
             panic!()
         };
         assert_eq!(deployment.version, "20260112");
+        let changes = [file(
+            "model-deployments/prod/m/config.yaml",
+            None,
+            Some("name: m\nversion: 1.10\n"),
+        )];
+        let actions = plan(&changes, PREFIX, None).unwrap();
+        let Action::Label(deployment) = &actions[0] else {
+            panic!()
+        };
+        assert_eq!(deployment.version, "1.10");
     }
 }
