@@ -439,17 +439,32 @@ fn bad_input_is_named_and_changes_nothing(kind: Kind) {
 
     assert_eq!(world.git.head(REPO, BRANCH), None, "nothing was pushed");
     assert!(world.forge().pulls(REPO).is_empty(), "nothing was opened");
+    assert_eq!(world.forge().labels(REPO).len(), 2, "no label was made up");
 }
 
 /// 503s are retried: lookups as they are, the create after looking the pull request up again.
 fn unavailable_then_success(kind: Kind) {
     let world = World::new(kind, "v1");
     world.forge().fail_next(2);
-    let run = world.run("v2", &[]);
+    // The most verbose logs, HTTP and git internals included, still never show a secret.
+    let (mut command, results) = world.command("v2", &[]);
+    let output = command.env("RUST_LOG", "trace").output().unwrap();
+    let run = Run {
+        output,
+        results: read_results(results.path()),
+    };
     run.assert_ok();
     assert_eq!(run.result("status"), "created");
     assert_eq!(world.open_pulls().len(), 1);
     assert!(run.stderr().contains("retrying"), "{}", run.stderr());
+    let printed = format!(
+        "{}{}",
+        run.stderr(),
+        String::from_utf8_lossy(&run.output.stdout)
+    );
+    for secret in [DEFAULT_TOKEN, GIT_PASSWORD] {
+        assert!(!printed.contains(secret), "{secret} printed in:\n{printed}");
+    }
 
     let before = world.forge().requests().len();
     world.forge().fail_next_writes(1);
