@@ -541,3 +541,47 @@ fn the_pipelines_resolve_to_concrete_command_lines() {
         "--from-gitops=https://git.example.org/alice/mlops-gitops.git"
     ));
 }
+
+/// Each Task runs a tool the Containerfile builds an image for, at the path it puts it, and its
+/// default image carries the workspace's version.
+#[test]
+fn tasks_run_the_images_the_containerfile_builds() {
+    let root = e2e::repo_root();
+    let containerfile = std::fs::read_to_string(root.join("Containerfile")).expect("Containerfile");
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    let version = cargo
+        .lines()
+        .skip_while(|l| l.trim() != "[workspace.package]")
+        .find_map(|l| l.trim().strip_prefix("version = "))
+        .map(|v| v.trim_matches('"').to_string())
+        .expect("workspace version");
+    let manifests = manifests();
+    let mut problems = Vec::new();
+    for (name, task) in &manifests.tasks {
+        for step in &task.spec.steps {
+            let program = step.command.first().map(String::as_str).unwrap_or("");
+            let tool = program.strip_prefix("/usr/local/bin/").unwrap_or("");
+            if !containerfile.contains(&format!("FROM runtime AS {tool}\n"))
+                || !containerfile.contains(&format!("COPY --from=builder /out/{tool} {program}\n"))
+            {
+                problems.push(format!(
+                    "Task {name}: the Containerfile builds no image with {program}"
+                ));
+            }
+            let image = match task
+                .spec
+                .param("TASK_IMAGE")
+                .and_then(|p| p.default.clone())
+            {
+                Some(ParamValue::String(image)) => image,
+                _ => String::new(),
+            };
+            if !image.ends_with(&format!("/{tool}:{version}")) {
+                problems.push(format!(
+                    "Task {name}: TASK_IMAGE {image} is not <registry>/{tool}:{version}"
+                ));
+            }
+        }
+    }
+    assert_none("Tasks and images disagree", problems);
+}
