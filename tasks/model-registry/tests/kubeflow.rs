@@ -527,4 +527,42 @@ async fn the_fake_follows_the_api_description() {
         200
     );
     assert!(fake.custom_properties("jukebox", "a1b2c3d4e5").is_empty());
+
+    let post = |path: &str, body: Value| {
+        http.post(format!("{base}/{path}"))
+            .bearer_auth(fake.token())
+            .json(&body)
+            .send()
+    };
+    let created = post(
+        "registered_models",
+        json!({"name": "radio", "owner": "user1"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let radio: Value = created.json().await.unwrap();
+    assert_eq!(
+        post("registered_models", json!({"name": "radio"}))
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    let path = format!(
+        "registered_models/{}/versions",
+        radio["id"].as_str().unwrap()
+    );
+    let version = post(&path, json!({"name": "r1", "author": "ci"}))
+        .await
+        .unwrap();
+    assert_eq!(version.status(), 201);
+    assert_eq!(fake.version("radio", "r1")["author"], "ci");
+    assert_eq!(
+        post(&path, json!({"author": "no name"}))
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
 }

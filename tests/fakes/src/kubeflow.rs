@@ -8,6 +8,7 @@
 //!   response's `nextPageToken` is `""` on the last page;
 //! - `PATCH` with `customProperties` replaces the whole map (keys left out are deleted); without the field the
 //!   map is kept; unknown fields and malformed `MetadataValue`s are a 400;
+//! - `POST` creates registered models and versions (201; 409 for a taken name; 422 without `name`);
 //! - errors are `{"code": "...", "message": "..."}`; a path that is not served is a plain-text
 //!   `404 page not found`; the proxy answers a missing or wrong Bearer token with a plain-text 401, and a
 //!   token without the role with a plain-text 403.
@@ -307,6 +308,10 @@ async fn handle(
 
 type Routed = Result<(StatusCode, Value), ApiError>;
 
+fn created(value: Value) -> Routed {
+    Ok((StatusCode::CREATED, value))
+}
+
 fn route_request(
     shared: &Shared,
     method: &Method,
@@ -323,6 +328,15 @@ fn route_request(
             ok(found)
         }
         ("GET", ["registered_models"]) => ok(lock(&shared.store).list_models(page_size, token)?),
+        ("POST", ["registered_models"]) => {
+            created(lock(&shared.store).create_model(&parse_body(body)?)?)
+        }
+        ("POST", ["model_versions"]) => {
+            created(lock(&shared.store).create_version(None, &parse_body(body)?)?)
+        }
+        ("POST", ["registered_models", id, "versions"]) => {
+            created(lock(&shared.store).create_version(Some(id), &parse_body(body)?)?)
+        }
         ("GET", ["registered_models", id]) => ok(lock(&shared.store).model(id)?),
         ("PATCH", ["registered_models", id]) => {
             ok(lock(&shared.store).patch_model(id, &parse_body(body)?)?)

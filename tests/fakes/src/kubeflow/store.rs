@@ -130,6 +130,79 @@ impl Store {
         Ok(id.to_string())
     }
 
+    /// `POST /registered_models` (RegisteredModelCreate): 409 when the name is taken.
+    pub(crate) fn create_model(&mut self, body: &Map<String, Value>) -> Result<Value, ApiError> {
+        let allowed: Vec<&str> = MODEL_PATCHABLE.iter().copied().chain(["name"]).collect();
+        check_patch(body, &allowed)?;
+        let Some(name) = body
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        else {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "required field 'name' is zero value.",
+            ));
+        };
+        if self.models.values().any(|m| m["name"] == name) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("registered model with name {name} already exists"),
+            ));
+        }
+        let id = self.add_model(name);
+        let now = self.tick();
+        let model = self
+            .models
+            .get_mut(&parse_id(&id).expect("own id"))
+            .expect("just added");
+        apply_patch(model, body, now);
+        Ok(model.clone())
+    }
+
+    /// `POST /model_versions` or `POST /registered_models/{id}/versions` (ModelVersionCreate).
+    pub(crate) fn create_version(
+        &mut self,
+        parent: Option<&str>,
+        body: &Map<String, Value>,
+    ) -> Result<Value, ApiError> {
+        let allowed: Vec<&str> = VERSION_PATCHABLE
+            .iter()
+            .copied()
+            .chain(["name", "registeredModelId"])
+            .collect();
+        check_patch(body, &allowed)?;
+        let model_id = parent.map(str::to_owned).or_else(|| {
+            body.get("registeredModelId")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        let name = body
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty());
+        let (Some(model_id), Some(name)) = (model_id, name) else {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "required fields 'name' and 'registeredModelId' must be set",
+            ));
+        };
+        let properties = body
+            .get("customProperties")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let id = self.add_version(&model_id, name, properties)?;
+        let now = self.tick();
+        let version = self
+            .versions
+            .get_mut(&parse_id(&id).expect("own id"))
+            .expect("just added");
+        let mut rest = body.clone();
+        rest.insert("registeredModelId".into(), Value::String(model_id));
+        apply_patch(version, &rest, now);
+        Ok(version.clone())
+    }
+
     pub(crate) fn model(&self, id: &str) -> Result<Value, ApiError> {
         parse_id(id)
             .and_then(|n| self.models.get(&n).cloned())
