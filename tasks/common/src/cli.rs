@@ -82,6 +82,35 @@ impl From<ExitStatus> for ExitCode {
     }
 }
 
+/// Parses the command line, treating `--flag=` with an empty value as if the flag were not given.
+///
+/// Tekton substitutes an unbound optional workspace's path, or an empty optional param, as an empty
+/// string, so a Task step's `--basic-auth-dir=$(workspaces.basic-auth.path)` becomes
+/// `--basic-auth-dir=`. Dropping those keeps Tasks free of shell scripts.
+pub fn parse_args<T: clap::Parser>() -> T {
+    T::parse_from(without_empty_values(std::env::args_os()))
+}
+
+/// The arguments minus every `--name=` whose value is empty (up to a `--` separator).
+pub fn without_empty_values(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut options_ended = false;
+    args.into_iter()
+        .filter(|arg| {
+            let text = arg.to_string_lossy();
+            options_ended |= text == "--";
+            options_ended || !is_empty_long_flag(&text)
+        })
+        .collect()
+}
+
+fn is_empty_long_flag(arg: &str) -> bool {
+    arg.strip_prefix("--")
+        .and_then(|flag| flag.strip_suffix('='))
+        .is_some_and(|name| !name.is_empty() && !name.contains('='))
+}
+
 /// An error that is the user's to fix in how the command was called (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -104,5 +133,21 @@ pub fn finish(outcome: anyhow::Result<()>) -> ExitCode {
                 ExitStatus::Failed.into()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_flag_values_are_dropped() {
+        let args = ["tool", "--ssh-dir=", "--set=a=", "--tag=v1", "--", "--x="]
+            .map(std::ffi::OsString::from);
+        let kept: Vec<String> = without_empty_values(args)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(kept, ["tool", "--set=a=", "--tag=v1", "--", "--x="]);
     }
 }

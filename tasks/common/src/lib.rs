@@ -16,7 +16,7 @@ pub mod results;
 pub mod retry;
 pub mod secret;
 
-pub use cli::{CommonArgs, ExitStatus, UsageError, finish};
+pub use cli::{CommonArgs, ExitStatus, UsageError, finish, parse_args};
 pub use http::{HttpError, HttpOptions};
 pub use results::Results;
 pub use retry::{RetryPolicy, Transient, Verdict, retry_async, retry_blocking};
