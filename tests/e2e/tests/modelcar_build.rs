@@ -621,6 +621,11 @@ fn tls_registry_with_basic_auth_from_an_auth_file() {
     assert_model_unpacked(&unpacked.path().join("rootfs"), model.path(), "models");
 }
 
+fn is_root() -> bool {
+    let output = Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&output.stdout).trim() == "0"
+}
+
 fn tool_with_stdin(name: &str, args: &[&str], input: String) -> String {
     use std::io::Write;
     let mut child = Command::new(name)
@@ -865,6 +870,53 @@ fn bad_input_is_a_clear_error_and_pushes_nothing() {
         .unwrap();
     }
     attempt(&non_utf8, &[]).failed(1, &["UTF-8", "rename"]);
+
+    // An unreadable file; root reads everything, so then the build runs as nobody.
+    let unreadable = root.path().join("unreadable");
+    fs::create_dir_all(&unreadable).unwrap();
+    fs::write(unreadable.join("weights.bin"), b"secret").unwrap();
+    fs::write(unreadable.join("config.json"), b"{}").unwrap();
+    fs::set_permissions(
+        unreadable.join("weights.bin"),
+        fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    for dir in [root.path(), unreadable.as_path()] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let binary = workspace_bin("modelcar-build");
+    let mut command = if is_root() {
+        let mut command = Command::new(require_tool("setpriv", "util-linux"));
+        command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        command.arg(&binary);
+        command
+    } else {
+        Command::new(&binary)
+    };
+    let output = command
+        .args([
+            "--model-dir",
+            unreadable.to_str().unwrap(),
+            "--image",
+            &repo,
+        ])
+        .args([
+            "--revision",
+            REVISION,
+            "--base",
+            "scratch",
+            "--plain-http",
+            &host,
+        ])
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("weights.bin") && stderr.contains("Permission denied"),
+        "{stderr}"
+    );
 
     let good = fresh("good");
     attempt(&good, &["--tag", "not a tag!"]).failed(2, &["--tag", "not a tag!"]);
