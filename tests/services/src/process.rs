@@ -152,6 +152,12 @@ impl ServerProcess {
             libc::killpg(group, libc::SIGKILL);
         }
         let _ = self.leader.wait();
+        // The signal is delivered asynchronously: wait until the server itself (the leader's child) is
+        // gone too, so its port and files are released when drop returns.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while group_has_live_members(group) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 
@@ -159,6 +165,35 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill_group();
     }
+}
+
+/// True while a process other than a zombie is in process group `group` (zombies hold no sockets).
+pub(crate) fn group_has_live_members(group: libc::pid_t) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let is_pid = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.bytes().all(|b| b.is_ascii_digit()));
+        if !is_pid {
+            return false;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields
+            .nth(1)
+            .and_then(|field| field.parse::<libc::pid_t>().ok());
+        pgrp == Some(group) && state != Some("Z") && state != Some("X")
+    })
 }
 
 /// Starts a server on a fresh free port, retrying when another process took the port first.
