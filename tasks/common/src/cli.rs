@@ -87,9 +87,20 @@ impl From<ExitStatus> for ExitCode {
 /// Tekton substitutes an unbound optional workspace's path, or an empty optional param, as an empty
 /// string, so a Task step's `--basic-auth-dir=$(workspaces.basic-auth.path)` becomes
 /// `--basic-auth-dir=`. Dropping those keeps Tasks free of shell scripts.
+///
+/// With `MODELCAR_GITOPS_CHECK_ARGS` set in the environment, the command stops right after a
+/// successful parse (exit 0): how tests prove that Tekton steps' arguments are accepted.
 pub fn parse_args<T: clap::Parser>() -> T {
-    T::parse_from(without_empty_values(std::env::args_os()))
+    let parsed = T::parse_from(without_empty_values(std::env::args_os()));
+    if std::env::var_os(CHECK_ARGS_ENV).is_some() {
+        eprintln!("arguments accepted");
+        std::process::exit(0);
+    }
+    parsed
 }
+
+/// See [`parse_args`].
+pub const CHECK_ARGS_ENV: &str = "MODELCAR_GITOPS_CHECK_ARGS";
 
 /// The arguments minus every `--name=` whose value is empty (up to a `--` separator).
 pub fn without_empty_values(
