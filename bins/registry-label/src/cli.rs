@@ -43,7 +43,7 @@ pub struct Cli {
 
     /// A file holding the registry's Bearer token (or set REGISTRY_TOKEN). Kubeflow default: the pod's
     /// service-account token.
-    #[arg(long, env = "REGISTRY_TOKEN_FILE", value_name = "PATH")]
+    #[arg(long, env = "REGISTRY_TOKEN_FILE", value_parser = path_or_empty, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
 
     /// MLflow: the version tag that holds a version's name (else the version number is its name).
@@ -102,15 +102,15 @@ pub struct Cli {
     #[arg(long, env = "GIT_USERNAME")]
     pub git_username: Option<String>,
 
-    #[arg(long, env = "GIT_TOKEN_FILE", value_name = "PATH")]
+    #[arg(long, env = "GIT_TOKEN_FILE", value_parser = path_or_empty, value_name = "PATH")]
     pub git_token_file: Option<PathBuf>,
 
-    /// A Tekton basic-auth workspace (.git-credentials).
-    #[arg(long, env = "BASIC_AUTH_DIR", value_name = "DIR", conflicts_with_all = ["git_username", "git_token_file", "ssh_dir"])]
+    /// A Tekton basic-auth workspace (.git-credentials); used for https when no --git-username is given.
+    #[arg(long, env = "BASIC_AUTH_DIR", value_parser = path_or_empty, value_name = "DIR")]
     pub basic_auth_dir: Option<PathBuf>,
 
-    /// A Tekton ssh-directory workspace.
-    #[arg(long, env = "SSH_DIR", value_name = "DIR", conflicts_with_all = ["git_username", "git_token_file"])]
+    /// A Tekton ssh-directory workspace; used for ssh URLs.
+    #[arg(long, env = "SSH_DIR", value_parser = path_or_empty, value_name = "DIR")]
     pub ssh_dir: Option<PathBuf>,
 
     /// Before labelling, wait until the KServe InferenceService is Ready and serves the version.
@@ -141,7 +141,7 @@ pub struct Cli {
     pub kube_api_url: Option<String>,
 
     /// The Kubernetes token (default: the pod's service-account token).
-    #[arg(long, env = "KUBE_TOKEN_FILE", value_name = "PATH")]
+    #[arg(long, env = "KUBE_TOKEN_FILE", value_parser = path_or_empty, value_name = "PATH")]
     pub kube_token_file: Option<PathBuf>,
 
     /// Print what would change; change nothing.
@@ -150,6 +150,57 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+impl Cli {
+    /// Parses the command line. An empty value counts as not given: Tekton passes an empty string for
+    /// an unset param and for the path of an optional workspace that is not bound.
+    pub fn parse_normalized() -> Self {
+        let mut cli = Self::parse();
+        cli.normalize();
+        cli
+    }
+
+    fn normalize(&mut self) {
+        for text in [
+            &mut self.api_version,
+            &mut self.registry_name,
+            &mut self.model,
+            &mut self.model_version,
+            &mut self.env,
+            &mut self.image,
+            &mut self.gitops_commit,
+            &mut self.from_gitops,
+            &mut self.commit,
+            &mut self.before,
+            &mut self.only_env,
+            &mut self.git_username,
+            &mut self.isvc_name,
+            &mut self.namespace,
+            &mut self.kube_api_url,
+        ] {
+            if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                *text = None;
+            }
+        }
+        for path in [
+            &mut self.token_file,
+            &mut self.git_token_file,
+            &mut self.basic_auth_dir,
+            &mut self.ssh_dir,
+            &mut self.kube_token_file,
+        ] {
+            if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                *path = None;
+            }
+        }
+        self.common.ca_certs.retain(|p| !p.as_os_str().is_empty());
+    }
+}
+
+/// A path, where an empty value is allowed (and later counts as not given).
+fn path_or_empty(text: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(text))
 }
 
 /// `600`, `600s`, `90s`, `10m`, `1h`, `250ms`.
@@ -173,27 +224,33 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// ssh URLs use the ssh-directory workspace; https uses --git-username with GIT_TOKEN, else the
+/// basic-auth workspace, else no credentials.
 pub fn git_auth(cli: &Cli, url: &str) -> anyhow::Result<GitAuth> {
-    if let Some(dir) = &cli.ssh_dir {
-        return Ok(GitAuth::SshDirectory(dir.clone()));
-    }
-    if let Some(dir) = &cli.basic_auth_dir {
-        return GitAuth::from_basic_auth_dir(dir, url).map_err(|e| usage(e.to_string()));
+    let is_ssh = url.starts_with("ssh://") || (!url.contains("://") && url.contains('@'));
+    if is_ssh {
+        return Ok(match &cli.ssh_dir {
+            Some(dir) => GitAuth::SshDirectory(dir.clone()),
+            None => GitAuth::Anonymous,
+        });
     }
     let token = Secret::from_file_or_env(cli.git_token_file.as_deref(), "GIT_TOKEN")
         .context("reading the git token")?;
-    match (&cli.git_username, token) {
-        (Some(user), Some(token)) => Ok(GitAuth::Basic {
+    match (&cli.git_username, token, &cli.basic_auth_dir) {
+        (Some(user), Some(token), _) => Ok(GitAuth::Basic {
             user: user.clone(),
             token,
         }),
-        (Some(_), None) => Err(usage(
+        (_, _, Some(dir)) => {
+            GitAuth::from_basic_auth_dir(dir, url).map_err(|e| usage(e.to_string()))
+        }
+        (Some(_), None, None) => Err(usage(
             "--git-username is given but no token: give --git-token-file (a mounted Secret) or set GIT_TOKEN",
         )),
-        (None, Some(_)) => Err(usage(
+        (None, Some(_), None) => Err(usage(
             "a git token is given but no user name: give --git-username",
         )),
-        (None, None) => Ok(GitAuth::Anonymous),
+        (None, None, None) => Ok(GitAuth::Anonymous),
     }
 }
 
@@ -208,6 +265,23 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn empty_values_count_as_not_given() {
+        let mut cli = Cli::parse_from([
+            "registry-label",
+            "--registry-url=https://r",
+            "--before=",
+            "--only-env=",
+            "--git-username=",
+            "--basic-auth-dir=",
+            "--ssh-dir=",
+            "--image=",
+        ]);
+        cli.normalize();
+        assert!(cli.before.is_none() && cli.only_env.is_none() && cli.git_username.is_none());
+        assert!(cli.basic_auth_dir.is_none() && cli.ssh_dir.is_none() && cli.image.is_none());
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use clap::Parser;
 use common::{Secret, UsageError, finish};
 use model_registry::deployments::{self, Action, ChangedFile, Deployment};
 use model_registry::kube::{KubeClient, ReadyWait, SERVICE_ACCOUNT_DIR, wait_ready};
@@ -19,7 +18,7 @@ use model_registry::{
 use crate::cli::{Backend, Cli};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_normalized();
     cli.common.init_logging();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
