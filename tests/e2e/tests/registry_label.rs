@@ -465,6 +465,35 @@ fn from_gitops_labels_what_each_push_deployed() {
     assert_eq!(run.result("LABELLED"), format!("jukebox:{B}:test"));
     assert_eq!(labels(&fake, "jukebox", A), Vec::<String>::new());
 
+    // As the Tekton Task calls it: a basic-auth workspace, and empty values for unset params and
+    // unbound workspaces. A re-run writes nothing.
+    let credentials = run.path("basic-auth");
+    std::fs::create_dir_all(&credentials).unwrap();
+    let line = format!("http://{GIT_USER}:{GIT_PASSWORD}@{host}\n");
+    std::fs::write(credentials.join(".git-credentials"), line).unwrap();
+    let patches = fake.count("PATCH");
+    let basic_auth = format!("--basic-auth-dir={}", credentials.display());
+    let output = run.label(
+        &fake.url(),
+        &[
+            "--from-gitops",
+            &url,
+            "--commit",
+            &squash,
+            "--plain-http",
+            &host,
+            "--before=",
+            "--only-env=",
+            "--git-username=",
+            &basic_auth,
+            "--ssh-dir=",
+            "--image=",
+        ],
+    );
+    assert_success(&output);
+    assert_eq!(run.result("LABELLED"), format!("jukebox:{B}:test"));
+    assert_eq!(fake.count("PATCH"), patches);
+
     // One push of two commits touching two models, given as the webhook's before/after.
     let before = clone.git(&["rev-parse", "HEAD"]);
     clone.write(&config("prod", "jukebox"), "jukebox", C);
