@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use clap::Parser;
 use common::{CommonArgs, RetryPolicy, Secret, UsageError, finish};
 use forge::promote::{DEFAULT_BODY_TEMPLATE, DEFAULT_BRANCH_TEMPLATE, DEFAULT_TITLE_TEMPLATE};
 use forge::{AnyForge, ForgeConfig, ForgeError, ForgeKind, PromotionRequest};
@@ -22,7 +21,7 @@ use crate::git_change::GitopsChange;
 /// environment's config file on the branch promote/<env>/<model>, and create the pull request, or
 /// update it, or leave it when it is current. Older promotion pull requests for the same model and
 /// environment are closed. Results: NUMBER, URL, status (created, updated, unchanged, up-to-date), BRANCH.
-#[derive(Parser, Debug)]
+#[derive(clap::Parser, Debug)]
 #[command(about, max_term_width = 100, disable_version_flag = true)]
 struct Cli {
     /// The forge: gitea, github or gitlab.
@@ -186,7 +185,7 @@ fn parse_forge(text: &str) -> Result<ForgeKind, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = common::cli::parse_args();
     cli.common.init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -233,8 +232,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             kind: cli.registry_kind,
             url: url::Url::parse(url)
                 .map_err(|e| usage(format!("--registry-url {url:?} is not a URL: {e}")))?,
-            token: Secret::from_file_or_env(cli.registry_token_file.as_deref(), "REGISTRY_TOKEN")
-                .context("reading the registry token")?,
+            token: registry_token(cli)?,
             http: cli.common.http_options(),
         };
         let model = cli.registry_model.as_deref().unwrap_or(&cli.model);
@@ -359,6 +357,23 @@ fn bump_request(cli: &Cli) -> anyhow::Result<BumpRequest> {
             source_commit: cli.source_commit.clone(),
         }),
     })
+}
+
+/// The registry token: --registry-token-file, else REGISTRY_TOKEN, else (Kubeflow, in a pod) the
+/// service-account token, as registry-label does.
+fn registry_token(cli: &Cli) -> anyhow::Result<Option<Secret>> {
+    let token = Secret::from_file_or_env(cli.registry_token_file.as_deref(), "REGISTRY_TOKEN")
+        .context("reading the registry token")?;
+    let pod_token = std::path::Path::new(model_registry::kube::SERVICE_ACCOUNT_DIR).join("token");
+    if token.is_none()
+        && cli.registry_kind == registry::RegistryKind::Kubeflow
+        && pod_token.is_file()
+    {
+        return Ok(Some(
+            Secret::from_file(&pod_token).context("reading the service-account token")?,
+        ));
+    }
+    Ok(token)
 }
 
 /// Git credentials: an ssh or basic-auth workspace, else a user with the git token (default: the
