@@ -38,6 +38,6 @@ pub use certs::Certs;
 pub use git_http::GitServer;
 pub use git_ssh::SshGitServer;
 pub use mlflow::Mlflow;
-pub use process::ServerProcess;
+pub use process::{ServerProcess, accepts_connections};
 pub use registry::Registry;
 pub use tools::{free_port, require_tool, workspace_bin, workspace_root};

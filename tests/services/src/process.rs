@@ -107,6 +107,22 @@ impl ServerProcess {
         self.leader.try_wait().ok().flatten()
     }
 
+    /// Polls `ready` until it returns true; panics with the server's log when it exits first or
+    /// `timeout` passes. For servers started with [`ServerProcess::spawn`] by other test crates.
+    pub fn wait_until(&mut self, timeout: Duration, ready: impl FnMut() -> bool) {
+        match self.wait_until_ready(timeout, ready) {
+            Ok(()) => {}
+            Err(StartFailure::AddressInUse) => {
+                panic!(
+                    "{}: address already in use; its log:\n{}",
+                    self.name,
+                    self.log()
+                )
+            }
+            Err(StartFailure::Failed(message)) => panic!("{message}"),
+        }
+    }
+
     /// Polls `ready` until it returns true, the server exits, or `timeout` passes.
     pub(crate) fn wait_until_ready(
         &mut self,
@@ -217,7 +233,7 @@ pub(crate) fn start_on_free_port<T>(
 }
 
 /// True when a TCP connection to `addr` succeeds.
-pub(crate) fn accepts_connections(addr: SocketAddr) -> bool {
+pub fn accepts_connections(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
