@@ -129,10 +129,14 @@ struct Cli {
     #[arg(long, env = "SOURCE_COMMIT")]
     source_commit: Option<String>,
 
-    /// The Model Registry: the body then shows the candidate version's properties beside the version
-    /// now labelled with --env.
+    /// The Model Registry's web address, linked in the body, which then also shows the candidate
+    /// version's properties beside the version now labelled with --env.
     #[arg(long, env = "REGISTRY_URL")]
     registry_url: Option<String>,
+
+    /// The Model Registry's REST endpoint those properties are read from. Default: --registry-url.
+    #[arg(long, env = "REGISTRY_API_URL")]
+    registry_api_url: Option<String>,
 
     /// The Model Registry's kind.
     #[arg(long, env = "REGISTRY_KIND", value_enum, default_value = "kubeflow")]
@@ -228,10 +232,17 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let forge = AnyForge::connect(&config).map_err(|e| explain(e, cli))?;
     let mut request = promotion_request(cli)?;
     if let Some(url) = &cli.registry_url {
+        let parse = |flag: &str, text: &str| {
+            url::Url::parse(text).map_err(|e| usage(format!("{flag} {text:?} is not a URL: {e}")))
+        };
+        let web_url = parse("--registry-url", url)?;
         let source = registry::RegistrySource {
             kind: cli.registry_kind,
-            url: url::Url::parse(url)
-                .map_err(|e| usage(format!("--registry-url {url:?} is not a URL: {e}")))?,
+            url: match &cli.registry_api_url {
+                Some(api) => parse("--registry-api-url", api)?,
+                None => web_url.clone(),
+            },
+            web_url,
             token: registry_token(cli)?,
             http: cli.common.http_options(),
         };

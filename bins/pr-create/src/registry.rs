@@ -17,6 +17,9 @@ pub enum RegistryKind {
 
 pub struct RegistrySource {
     pub kind: RegistryKind,
+    /// Where reviewers look (the dashboard), linked in the section.
+    pub web_url: url::Url,
+    /// The registry's REST endpoint the table is read from.
     pub url: url::Url,
     pub token: Option<Secret>,
     pub http: HttpOptions,
@@ -29,7 +32,7 @@ const MAX_ROWS: usize = 40;
 pub async fn section(source: &RegistrySource, model: &str, version: &str, env: &str) -> String {
     let http = match source.http.client() {
         Ok(http) => http,
-        Err(e) => return unavailable(&source.url, &e.to_string()),
+        Err(e) => return unavailable(source, &e.to_string()),
     };
     let outcome = match source.kind {
         RegistryKind::Kubeflow => {
@@ -44,15 +47,23 @@ pub async fn section(source: &RegistrySource, model: &str, version: &str, env: &
             table(&MlflowRegistry::new(options, http), model, version, env).await
         }
     };
-    outcome.unwrap_or_else(|e| {
-        tracing::warn!("reading the Model Registry for the pull request body: {e}");
-        unavailable(&source.url, &e.to_string())
-    })
+    match outcome {
+        Ok(table) => format!(
+            "\n### Model Registry\n\nFrom the [Model Registry]({}).\n\n{table}",
+            source.web_url
+        ),
+        Err(e) => {
+            tracing::warn!("reading the Model Registry for the pull request body: {e}");
+            unavailable(source, &e.to_string())
+        }
+    }
 }
 
-fn unavailable(url: &url::Url, why: &str) -> String {
+fn unavailable(source: &RegistrySource, why: &str) -> String {
     format!(
-        "\n### Model Registry\n\nThe [Model Registry]({url}) could not be read when this was written: {}\n",
+        "\n### Model Registry\n\nThe candidate's properties are in the [Model Registry]({}); they could not be \
+         read when this was written: {}\n",
+        source.web_url,
         cell(why)
     )
 }

@@ -522,7 +522,12 @@ fn registry_section_in_the_body() {
         serde_json::json!({ "source_commit": text("a1b2c3d"), "dataset": text("songs-2026") }),
     );
 
-    let (mut command, results) = world.command("v2", &["--registry-url", &registry.url()]);
+    let dashboard = "https://dashboard.example/modelRegistry/team-prod-registry";
+    let api = registry.url();
+    let (mut command, results) = world.command(
+        "v2",
+        &["--registry-url", dashboard, "--registry-api-url", &api],
+    );
     let output = command
         .env("REGISTRY_TOKEN", registry.token())
         .output()
