@@ -540,6 +540,7 @@ fn registry_section_in_the_body() {
     let body = &world.open_pulls()[0].body;
     for needle in [
         "### Model Registry",
+        "(https://dashboard.example/modelRegistry/team-prod-registry)",
         "| | candidate `v2` | now in `prod`: `v1` |",
         "| source_commit | a1b2c3d | 0ld |",
         "| dataset | songs-2026 | — |",
