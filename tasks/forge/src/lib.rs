@@ -7,6 +7,7 @@
 //! - [`template`]: title and body templates with `{placeholders}`.
 
 mod api;
+mod branch;
 pub mod error;
 mod gitea;
 mod github;

@@ -7,6 +7,7 @@ use std::future::Future;
 
 use common::{RetryPolicy, retry_async};
 
+use crate::branch::{BranchPattern, check_branch_name};
 use crate::error::ForgeError;
 use crate::model::{
     CreateOutcome, Forge, Label, NewPullRequest, PullRequest, PullRequestEdit, User, UserRole,
@@ -370,7 +371,7 @@ async fn bring_up_to_date<F: Forge>(
     Ok(true)
 }
 
-/// Closes the other open promotion pull requests for this model and environment: those whose head
+/// Closes the older open promotion pull requests for this model and environment: those whose head
 /// branch fits the branch template with any version, or whose body carries this promotion's marker.
 async fn close_superseded<F: Forge>(
     forge: &F,
@@ -385,7 +386,8 @@ async fn close_superseded<F: Forge>(
     let others = forge.list_open(&request.base, "").await?;
     let mut closed = Vec::new();
     for pr in others {
-        if pr.number == current.number || pr.head == branch {
+        // Only older ones: two runs for different versions at once must not close each other's.
+        if pr.number >= current.number || pr.head == branch {
             continue;
         }
         if !(pattern.matches(&pr.head) || pr.body.contains(&marker)) {
@@ -406,73 +408,6 @@ async fn close_superseded<F: Forge>(
     Ok(closed)
 }
 
-/// The branch template with `{version}` as a wildcard (one or more characters, no `/`).
-struct BranchPattern {
-    pieces: Vec<String>,
-}
-
-impl BranchPattern {
-    fn new(request: &PromotionRequest) -> Result<Self, ForgeError> {
-        const WILDCARD: &str = "\u{0}";
-        let rendered = render(
-            "--branch-template",
-            &request.branch_template,
-            &[
-                ("model", &request.model),
-                ("env", &request.env),
-                ("version", WILDCARD),
-            ],
-        )?;
-        Ok(Self {
-            pieces: rendered.split(WILDCARD).map(str::to_owned).collect(),
-        })
-    }
-
-    fn matches(&self, head: &str) -> bool {
-        let [first, middle @ .., last] = self.pieces.as_slice() else {
-            return head == self.pieces[0];
-        };
-        let Some(mut rest) = head.strip_prefix(first.as_str()) else {
-            return false;
-        };
-        for piece in middle.iter().chain(std::iter::once(last)) {
-            let is_last = std::ptr::eq(piece, last);
-            let found = if is_last {
-                rest.strip_suffix(piece.as_str()).map(|wild| (wild, ""))
-            } else {
-                rest.find(piece.as_str())
-                    .map(|at| (&rest[..at], &rest[at + piece.len()..]))
-            };
-            match found {
-                Some((wild, after)) if !wild.is_empty() && !wild.contains('/') => rest = after,
-                _ => return false,
-            }
-        }
-        true
-    }
-}
-
-/// The rules of `git check-ref-format` that a template can break.
-fn check_branch_name(branch: &str) -> Result<(), ForgeError> {
-    let bad = branch.is_empty()
-        || branch.starts_with(['-', '/'])
-        || branch.ends_with(['/', '.'])
-        || branch.ends_with(".lock")
-        || branch.contains("..")
-        || branch.contains("//")
-        || branch.contains("@{")
-        || branch
-            .chars()
-            .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c));
-    if bad {
-        return Err(ForgeError::Usage(format!(
-            "--branch-template gives {branch:?}, which is not a valid git branch name; \
-             avoid spaces and ~^:?*[\\ in the template and its values"
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,26 +417,6 @@ mod tests {
             branch_template: template.into(),
             ..PromotionRequest::new("jukebox", "prod", "v2")
         }
-    }
-
-    #[test]
-    fn versioned_branch_pattern() {
-        let p = BranchPattern::new(&request("promote/{env}/{model}-{version}")).unwrap();
-        assert!(p.matches("promote/prod/jukebox-v1"));
-        assert!(p.matches("promote/prod/jukebox-a1b2c3"));
-        assert!(!p.matches("promote/prod/jukebox-"));
-        assert!(!p.matches("promote/prod/jukebox-v1/x"));
-        assert!(!p.matches("promote/prod/jukebox2-v1"));
-        let p = BranchPattern::new(&request("{version}/promote-{model}")).unwrap();
-        assert!(p.matches("v1/promote-jukebox"));
-        assert!(!p.matches("/promote-jukebox"));
-    }
-
-    #[test]
-    fn fixed_branch_pattern() {
-        let p = BranchPattern::new(&request(DEFAULT_BRANCH_TEMPLATE)).unwrap();
-        assert!(p.matches("promote/prod/jukebox"));
-        assert!(!p.matches("promote/prod/jukebox-v1"));
     }
 
     #[test]
