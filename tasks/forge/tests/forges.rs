@@ -271,3 +271,36 @@ each_forge!(
     refusals_name_the_permission,
     unknown_repository
 );
+
+/// A GitLab project in a subgroup: the whole path is one URL-encoded segment.
+#[tokio::test]
+async fn gitlab_subgroup_project() {
+    let repo = bare_repo(&["main", "promote/prod/a"]);
+    let fake = FakeGitLab::start();
+    let path = "group/subgroup/gitops";
+    fake.add_repo(path, repo.path());
+    let forge = client(ForgeKind::GitLab, &fake, path, DEFAULT_TOKEN);
+    forge.check_repo("main").await.unwrap();
+    let new = NewPullRequest {
+        head: "promote/prod/a",
+        base: "main",
+        title: "t",
+        body: "b",
+        labels: &[],
+    };
+    let CreateOutcome::Created(mr) = forge.create(&new).await.unwrap() else {
+        panic!("not created")
+    };
+    assert!(
+        mr.url.contains("/group/subgroup/gitops/-/merge_requests/"),
+        "{}",
+        mr.url
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.contains("/projects/group%2Fsubgroup%2Fgitops/merge_requests")),
+        "{:#?}",
+        fake.requests()
+    );
+}
