@@ -209,6 +209,39 @@ async fn two_writers_at_once_lose_nothing() {
     }
 }
 
+/// Four pipelines (each its own client, as separate processes would be) record four environments on
+/// the same version at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_pipelines_at_once_lose_nothing() {
+    let fake = std::sync::Arc::new(FakeKubeflow::start());
+    seed_jukebox(&fake);
+    let envs = ["dev", "qa", "staging", "perf"];
+    let tasks: Vec<_> = envs
+        .iter()
+        .map(|env| {
+            let fake = fake.clone();
+            let mut request = request("jukebox", "a1b2c3d4e5", env);
+            request.keep_others = true;
+            tokio::spawn(async move { label(&registry(&fake), &request).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let after = fake.custom_properties("jukebox", "a1b2c3d4e5");
+    for env in envs {
+        assert_eq!(after[env], label_value(), "{env} lost: {after:?}");
+        assert!(
+            after.contains_key(&format!("deployed.{env}.at")),
+            "{after:?}"
+        );
+    }
+    assert!(
+        after.contains_key("test") && after.contains_key("validated"),
+        "{after:?}"
+    );
+}
+
 #[tokio::test]
 async fn another_writer_between_read_and_write_is_kept() {
     let fake = FakeKubeflow::start();
