@@ -236,14 +236,14 @@ impl Forge for Gitea {
             .api
             .get_optional(&self.repo_url(&segments), &action)
             .await?;
+        // Otherwise the list decides; it also serves Gitea before 1.22, which 404s the route.
         match found.map(PullRequest::from) {
             Some(pr) if pr.open => Ok(Some(pr)),
-            Some(_) => Ok(self
+            _ => Ok(self
                 .list_open(base, head)
                 .await?
                 .into_iter()
                 .find(|pr| pr.head == head)),
-            None => Ok(None),
         }
     }
 
