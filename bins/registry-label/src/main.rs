@@ -41,9 +41,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             cli.path_prefix
         );
     }
-    if cli.wait_ready {
-        wait_for_rollouts(cli, &actions).await?;
-    }
+    // Everything that can be checked is checked before the (possibly long) wait.
     let http = cli.common.http_options().client()?;
     let url = url::Url::parse(&cli.registry_url).map_err(|e| {
         usage(format!(
@@ -51,18 +49,26 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             cli.registry_url
         ))
     })?;
+    let (token, token_origin) = registry_token(cli, cli.backend == Backend::Kubeflow)?;
+    for action in &actions {
+        let (Action::Label(d) | Action::Unlabel(d)) = action;
+        model_registry::validate_environment(&d.env).map_err(|e| usage(e.to_string()))?;
+    }
+    if cli.wait_ready {
+        wait_for_rollouts(cli, &actions).await?;
+    }
     let (outcome, failures) = match cli.backend {
         Backend::Kubeflow => {
             let mut options = KubeflowOptions::new(url);
             options.api_version = cli.api_version.clone();
             options.registry_name = cli.registry_name.clone();
-            (options.token, options.token_origin) = registry_token(cli, true)?;
+            (options.token, options.token_origin) = (token, token_origin);
             apply(cli, &KubeflowRegistry::new(options, http), &actions).await?
         }
         Backend::Mlflow => {
             let mut options = MlflowOptions::new(url);
             options.version_tag = cli.mlflow_version_tag.clone();
-            options.token = registry_token(cli, false)?.0;
+            options.token = token;
             apply(cli, &MlflowRegistry::new(options, http), &actions).await?
         }
     };
