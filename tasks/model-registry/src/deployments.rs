@@ -287,6 +287,22 @@ mod tests {
     }
 
     #[test]
+    fn a_renamed_model_unlabels_the_old_name() {
+        let changes = [file(
+            "model-deployments/prod/jukebox/config.yaml",
+            Some("name: jukebox\nversion: a1\n"),
+            Some("name: jukebox2\nversion: b2\n"),
+        )];
+        let actions = plan(&changes, "model-deployments", None).unwrap();
+        assert!(
+            matches!(&actions[0], Action::Unlabel(d) if d.model == "jukebox" && d.version == "a1")
+        );
+        assert!(
+            matches!(&actions[1], Action::Label(d) if d.model == "jukebox2" && d.version == "b2")
+        );
+    }
+
+    #[test]
     fn numeric_versions_are_names() {
         let changes = [file(
             "model-deployments/prod/m/config.yaml",

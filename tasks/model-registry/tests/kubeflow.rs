@@ -159,6 +159,24 @@ async fn moving_prod_keeps_test_and_every_other_property() {
 }
 
 #[tokio::test]
+async fn keep_others_leaves_the_label_on_other_versions() {
+    let fake = FakeKubeflow::start();
+    seed_jukebox(&fake);
+    let mut canary = request("jukebox", "a1b2c3d4e5", "prod");
+    canary.keep_others = true;
+    let outcome = label(&registry(&fake), &canary).await.unwrap();
+    assert!(outcome.unlabelled.is_empty());
+    assert_eq!(
+        fake.custom_properties("jukebox", "9f8e7d6c5b")["prod"],
+        label_value()
+    );
+    assert_eq!(
+        fake.custom_properties("jukebox", "a1b2c3d4e5")["prod"],
+        label_value()
+    );
+}
+
+#[tokio::test]
 async fn the_last_property_can_be_removed() {
     let fake = FakeKubeflow::start();
     let model = fake.add_model("radio");
