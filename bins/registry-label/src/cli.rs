@@ -156,7 +156,7 @@ impl Cli {
     /// Parses the command line. An empty value counts as not given: Tekton passes an empty string for
     /// an unset param and for the path of an optional workspace that is not bound.
     pub fn parse_normalized() -> Self {
-        let mut cli = Self::parse();
+        let mut cli: Self = common::cli::parse_args();
         cli.normalize();
         cli
     }
