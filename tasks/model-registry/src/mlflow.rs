@@ -347,7 +347,8 @@ impl ModelRegistry for MlflowRegistry {
         let post = reqwest::Method::POST;
 
         // The alias goes first when leaving, last when arriving: the tags never claim an environment the
-        // alias does not.
+        // alias does not. MLflow reads DELETE parameters from a JSON body (it answers 400 to a query
+        // string), and deleting an alias or tag that is not there succeeds.
         for alias in change
             .remove_labels
             .iter()
