@@ -60,9 +60,11 @@ struct Cli {
     #[arg(long, env = "COMMIT_MESSAGE")]
     message: Option<String>,
 
+    /// Author and committer name of the commit.
     #[arg(long, env = "GIT_AUTHOR_NAME", default_value = "modelcar-gitops")]
     author_name: String,
 
+    /// Author and committer email of the commit.
     #[arg(
         long,
         env = "GIT_AUTHOR_EMAIL",
