@@ -148,8 +148,8 @@ impl KubeClient {
 pub struct ReadyWait {
     pub namespace: String,
     pub name: String,
-    /// Any of these in the predictor's `storageUri` means it serves the version (the version name, and
-    /// the image digest when known).
+    /// Any of these, as a whole part of the predictor's `storageUri`, means it serves the version (the
+    /// version name, and the image digest when known).
     pub expect: Vec<String>,
     pub timeout: Duration,
     pub poll: Duration,
@@ -209,11 +209,10 @@ pub async fn wait_ready(client: &KubeClient, wait: &ReadyWait) -> Result<IsvcSta
         match client.inference_service(&wait.namespace, &wait.name).await {
             Ok(Some(isvc)) => {
                 let state = IsvcState::from_json(&isvc);
-                let serves = state.storage_uri.as_deref().is_some_and(|uri| {
-                    wait.expect
-                        .iter()
-                        .any(|e| !e.is_empty() && uri.contains(e.as_str()))
-                });
+                let serves = state
+                    .storage_uri
+                    .as_deref()
+                    .is_some_and(|uri| wait.expect.iter().any(|e| contains_whole(uri, e)));
                 if state.ready && serves {
                     tracing::info!(
                         "InferenceService {}/{} is ready: {}",
@@ -247,10 +246,34 @@ pub async fn wait_ready(client: &KubeClient, wait: &ReadyWait) -> Result<IsvcSta
     }
 }
 
+/// Whether `needle` occurs in `haystack` as a whole part: not followed or preceded by a letter or
+/// digit, so that version `1.1` is not found in `jukebox:1.10`.
+fn contains_whole(haystack: &str, needle: &str) -> bool {
+    !needle.is_empty()
+        && haystack.match_indices(needle).any(|(start, _)| {
+            let before = haystack[..start].chars().next_back();
+            let after = haystack[start + needle.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn versions_match_as_whole_parts() {
+        assert!(contains_whole(
+            "oci://quay.io/rhoai/jukebox:a1b2c3",
+            "a1b2c3"
+        ));
+        assert!(contains_whole("s3://bucket/jukebox/1.1/model", "1.1"));
+        assert!(contains_whole("oci://r/j@sha256:abcd", "sha256:abcd"));
+        assert!(!contains_whole("oci://r/jukebox:1.10", "1.1"));
+        assert!(!contains_whole("oci://r/jukebox:xa1b2c3", "a1b2c3"));
+        assert!(!contains_whole("oci://r/jukebox:v1", ""));
+    }
 
     #[test]
     fn reads_ready_and_storage_uri() {
