@@ -8,12 +8,16 @@
 //!   substituted ([`refs::StepContext`] gives a step's args as the container would see them);
 //! - [`run`]: a Pipeline walked as Tekton would: task order, params from params and results, each
 //!   step's command line;
+//! - [`local_run`]: a Pipeline's steps run as local processes (workspaces, results, Secrets);
+//! - [`tls_proxy`]: TLS in front of a plain-HTTP test server, as a cluster's routes give it;
 //! - [`triggers`]: CEL filters and overlays, bindings and trigger templates applied to a webhook.
 
 pub mod checks;
+pub mod local_run;
 pub mod manifests;
 pub mod refs;
 pub mod run;
+pub mod tls_proxy;
 pub mod triggers;
 
 use std::path::PathBuf;

@@ -79,7 +79,8 @@ impl PipelineContext {
         })
     }
 
-    fn substitute(&self, text: &str) -> Result<String, Unresolved> {
+    /// `text` with the Pipeline's params and the recorded results replaced.
+    pub fn substitute(&self, text: &str) -> Result<String, Unresolved> {
         refs::substitute(text, |reference| {
             let missing = |reason: &str| Unresolved {
                 expression: reference.expression.clone(),
