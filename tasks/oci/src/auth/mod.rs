@@ -391,10 +391,14 @@ mod tests {
         write("run/containers/auth.json", "podman-run");
         write("home/.config/containers/auth.json", "podman-home");
         write("home/.docker/config.json", "docker-home");
+        write("registry-auth.json", "registry-auth-file");
+        write("docker-config/config.json", "docker-config");
         let root = dir.path().to_owned();
         let env = move |var: &str| match var {
+            "REGISTRY_AUTH_FILE" => Some(root.join("registry-auth.json")),
             "XDG_RUNTIME_DIR" => Some(root.join("run")),
             "HOME" => Some(root.join("home")),
+            "DOCKER_CONFIG" => Some(root.join("docker-config")),
             _ => None,
         };
         let workspace = dir.path().join("workspace");
@@ -406,12 +410,19 @@ mod tests {
             }
         };
         assert_eq!(first(Some(&explicit), Some(&workspace)), "explicit");
+        assert_eq!(first(None, None), "registry-auth-file");
         assert_eq!(first(None, Some(&workspace)), "workspace");
-        assert_eq!(first(None, None), "podman-run");
-        std::fs::remove_file(dir.path().join("run/containers/auth.json")).unwrap();
-        assert_eq!(first(None, None), "podman-home");
-        std::fs::remove_file(dir.path().join("home/.config/containers/auth.json")).unwrap();
-        assert_eq!(first(None, None), "docker-home");
+        // Then the implicit files, each used only when the ones before it have no match.
+        for (file, next) in [
+            ("registry-auth.json", "podman-run"),
+            ("run/containers/auth.json", "podman-home"),
+            ("home/.config/containers/auth.json", "docker-config"),
+            ("docker-config/config.json", "docker-home"),
+        ] {
+            assert_ne!(first(None, None), next);
+            std::fs::remove_file(dir.path().join(file)).unwrap();
+            assert_eq!(first(None, None), next);
+        }
 
         let missing = Keychain::discover_with_env(Some(&dir.path().join("nope")), None, &env);
         assert!(matches!(missing, Err(AuthError::Read { .. })));
