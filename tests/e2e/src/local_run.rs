@@ -183,10 +183,13 @@ pub fn map_path(value: &str, mount: &str, local: &Path) -> String {
 /// `step` with each container path of `mounts` (mount path, local folder) replaced in its args and
 /// env values.
 pub fn with_mounts(step: &Step, mounts: &[(String, PathBuf)]) -> Step {
+    // The first mount that matches: a mapped path must not be mapped again by a shorter mount.
     let map_all = |value: &str| {
-        mounts.iter().fold(value.to_string(), |v, (mount, local)| {
-            map_path(&v, mount, local)
-        })
+        mounts
+            .iter()
+            .map(|(mount, local)| map_path(value, mount, local))
+            .find(|mapped| mapped != value)
+            .unwrap_or_else(|| value.to_string())
     };
     let mut step = step.clone();
     step.args = step.args.iter().map(|a| map_all(a)).collect();
@@ -238,7 +241,14 @@ impl LocalCluster {
                 )));
             }
         }
-        let dir = self.scratch.join(run_name);
+        // A fresh folder per TaskRun, so that a re-run never reads an earlier run's results.
+        let dir = (1..)
+            .map(|n| match n {
+                1 => self.scratch.join(run_name),
+                n => self.scratch.join(format!("{run_name}-{n}")),
+            })
+            .find(|dir| !dir.exists())
+            .expect("a free folder name");
         let results_dir = dir.join("results");
         std::fs::create_dir_all(&results_dir)
             .map_err(|e| setup(format!("create {}: {e}", results_dir.display())))?;
