@@ -195,10 +195,11 @@ pub fn read_file(
 
 fn parse_commit_id(id: &str, name: &str) -> Result<Oid, GitopsError> {
     let id = id.trim();
-    if (id.len() == 40 || id.len() == 64) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        if let Ok(oid) = Oid::from_str(id) {
-            return Ok(oid);
-        }
+    if (id.len() == 40 || id.len() == 64)
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
+        && let Ok(oid) = Oid::from_str(id)
+    {
+        return Ok(oid);
     }
     Err(GitopsError::invalid(format!(
         "{name} commit {id:?} is not a full commit id (40 hex digits, as webhooks send)"
