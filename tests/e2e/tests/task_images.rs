@@ -202,7 +202,7 @@ fn gzip_layers_on_an_oci_base_are_reproducible_too() {
     let base_digest = task_images(
         &base,
         &["--compression=none", "--tag=base"],
-        &[tool.clone()],
+        std::slice::from_ref(&tool),
     );
     assert_eq!(base_digest.len(), 1);
     let base_location = format!("oci:{}:base", base.join("hello-tool").display());
@@ -211,7 +211,7 @@ fn gzip_layers_on_an_oci_base_are_reproducible_too() {
         task_images(
             out,
             &["--compression=gzip", "--base", &base_location],
-            &[tool.clone()],
+            std::slice::from_ref(&tool),
         )
         .into_values()
         .next()
