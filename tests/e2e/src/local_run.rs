@@ -527,6 +527,65 @@ mod tests {
         assert_eq!(map_path("--tag=v1", "/tmp", local), "--tag=v1");
     }
 
+    /// A Task whose one step runs `/usr/local/bin/fake`, here a shell script that writes its second
+    /// argument and its TOKEN env to results.
+    #[test]
+    fn runs_a_task_with_results_volumes_and_secrets() {
+        use std::os::unix::fs::PermissionsExt;
+        let task: TaskSpec = serde_json::from_value(serde_json::json!({
+            "params": [{"name": "WORD"}, {"name": "SECRET", "default": "tokens"}],
+            "results": [{"name": "OUT"}, {"name": "TOKEN"}],
+            "workspaces": [{"name": "ca", "optional": true}],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+            "steps": [{
+                "name": "write",
+                "command": ["/usr/local/bin/fake"],
+                "args": ["--results-dir=/tekton/results", "$(params.WORD)", "--ca=$(workspaces.ca.path)"],
+                "env": [
+                    {"name": "HOME", "value": "/tmp"},
+                    {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "$(params.SECRET)", "key": "t"}}},
+                    {"name": "OPTIONAL", "valueFrom": {"secretKeyRef": {"name": "none", "key": "t", "optional": true}}}
+                ],
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]
+            }]
+        }))
+        .unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let script = scratch.path().join("fake");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nset -e\nr=\"${1#--results-dir=}\"\nprintf %s \"$2\" > \"$r/OUT\"\n\
+             printf %s \"$TOKEN${OPTIONAL-unset}$3\" > \"$r/TOKEN\"\ntouch \"$HOME/written\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut cluster = LocalCluster::new(&scratch.path().join("runs"));
+        let program = script.clone();
+        cluster.program = Box::new(move |tool| {
+            assert_eq!(tool, "fake");
+            program.clone()
+        });
+        cluster.add_secret("tokens", "t", "s3cret");
+        let params = [("WORD".to_string(), ParamValue::String("hello".into()))].into();
+        let (steps, results) = cluster
+            .run_task("run", &task, &params, BTreeMap::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(results["OUT"], "hello");
+        assert_eq!(results["TOKEN"], "s3cretunset--ca=");
+        assert_eq!(steps[0].env_names, ["HOME", "TOKEN"]);
+        assert!(scratch.path().join("runs/run/volumes/tmp/written").exists());
+        // A second run gets fresh folders; a required Secret that is missing stops it.
+        cluster.secrets.clear();
+        let error = cluster
+            .run_task("run", &task, &params, BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("Secret tokens (key t) does not exist"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn quotes_only_what_needs_it() {
         let line = ["a".to_string(), "--x=".into(), "it's".into(), "b c".into()];
