@@ -9,12 +9,14 @@
 //! - [`run`]: a Pipeline walked as Tekton would: task order, params from params and results, each
 //!   step's command line;
 //! - [`local_run`]: a Pipeline's steps run as local processes (workspaces, results, Secrets);
+//! - [`process`]: a local process with a time limit, output in files; command lines shown;
 //! - [`tls_proxy`]: TLS in front of a plain-HTTP test server, as a cluster's routes give it;
 //! - [`triggers`]: CEL filters and overlays, bindings and trigger templates applied to a webhook.
 
 pub mod checks;
 pub mod local_run;
 pub mod manifests;
+pub mod process;
 pub mod refs;
 pub mod run;
 pub mod tls_proxy;
