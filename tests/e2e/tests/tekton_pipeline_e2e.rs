@@ -335,6 +335,118 @@ impl World {
             serde_json::from_value(read("headers-push.json")).unwrap();
         Event { headers, body }
     }
+
+    /// model-release's example run (tekton/runs) with this cluster's addresses, and git over the
+    /// basic-auth workspace instead of the token Secret (the README's alternative): the version,
+    /// params and workspaces.
+    fn model_release_run(
+        &self,
+        image: &str,
+    ) -> (
+        String,
+        BTreeMap<String, ParamValue>,
+        BTreeMap<String, PathBuf>,
+    ) {
+        let string = |p: &ParamValue| match p {
+            ParamValue::String(s) => s.clone(),
+            other => panic!("{other:?} is not a string"),
+        };
+        let example = self
+            .manifests
+            .pipeline_runs
+            .iter()
+            .find(|r| {
+                r.spec.pipeline_ref.as_ref().and_then(|p| p.name.as_deref())
+                    == Some("model-release")
+            })
+            .expect("an example model-release run in tekton/runs");
+        let version = string(
+            &example
+                .spec
+                .params
+                .iter()
+                .find(|p| p.name == "VERSION")
+                .expect("the example run sets VERSION")
+                .value,
+        );
+        let params = run_params(
+            example
+                .spec
+                .params
+                .iter()
+                .map(|p| (p.name.clone(), p.value.clone())),
+            &[
+                ("IMAGE", Some(image.to_string())),
+                ("GITOPS_REPO_URL", Some(self.gitops_repo_url())),
+                ("FORGE_API_URL", Some(self.forge_url())),
+                ("FORGE_REPO", Some(REPO.into())),
+                ("REGISTRY_URL", Some(self.model_registry_url())),
+                ("GIT_USERNAME", None),
+            ],
+        );
+        let mut workspaces = BTreeMap::new();
+        for binding in &example.spec.workspaces {
+            let path = match binding.name.as_str() {
+                "model" => e2e::repo_root().join("examples/model"),
+                "dockerconfig" => self.dockerconfig(),
+                "ssl-ca-directory" => self.ssl_ca_directory(),
+                other => panic!("the example run binds workspace {other}: map it here"),
+            };
+            workspaces.insert(binding.name.clone(), path);
+        }
+        workspaces.insert("git-basic-auth".into(), self.git_basic_auth());
+        (version, params, workspaces)
+    }
+
+    /// The post-deploy run the gitops Trigger creates from Gitea's push delivery of `before..after`
+    /// (filters, bindings, template), with this cluster's addresses: its params and workspaces.
+    fn post_deploy_run(
+        &self,
+        before: &str,
+        after: &str,
+    ) -> (BTreeMap<String, ParamValue>, BTreeMap<String, PathBuf>) {
+        let event = self.push_event(before, after);
+        let trigger = &self.manifests.triggers["gitops-prod-push"];
+        let extensions = intercept(trigger, &event)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("the merge's push passes the gitops trigger's filters");
+        let bound = bind(&self.manifests, trigger, &event, &extensions).unwrap();
+        let template_name = trigger.spec.template.reference.as_deref().unwrap();
+        let template = &self.manifests.trigger_templates[template_name];
+        let resources = render(template, &bound).unwrap();
+        assert_eq!(resources.len(), 1);
+        let pipeline_run: e2e::manifests::PipelineRunSpec =
+            serde_json::from_value(resources[0]["spec"].clone()).unwrap();
+        assert_eq!(
+            pipeline_run
+                .pipeline_ref
+                .as_ref()
+                .and_then(|p| p.name.as_deref()),
+            Some("post-deploy")
+        );
+        let params = run_params(
+            pipeline_run
+                .params
+                .iter()
+                .map(|p| (p.name.clone(), p.value.clone())),
+            &[
+                ("GITOPS_REPO_URL", Some(self.gitops_repo_url())),
+                ("REGISTRY_URL", Some(self.model_registry_url())),
+            ],
+        );
+        assert_eq!(params["BEFORE"], ParamValue::String(before.into()));
+        assert_eq!(params["AFTER"], ParamValue::String(after.into()));
+        let mut workspaces = BTreeMap::new();
+        for binding in &pipeline_run.workspaces {
+            assert_eq!(
+                binding.name, "ssl-ca-directory",
+                "the template binds {}",
+                binding.name
+            );
+            workspaces.insert(binding.name.clone(), self.ssl_ca_directory());
+        }
+        (params, workspaces)
+    }
 }
 
 /// A PipelineRun's params, with the installation settings in `overrides` replaced (or removed when
@@ -356,11 +468,6 @@ fn run_params(
 #[test]
 fn model_release_then_post_deploy_as_written() {
     let mut world = World::start();
-    let string = |p: &ParamValue| match p {
-        ParamValue::String(s) => s.clone(),
-        other => panic!("{other:?} is not a string"),
-    };
-
     // Installed with the base image this machine can reach (see the module comment).
     let modelcar_build = world.manifests.tasks.get_mut("modelcar-build").unwrap();
     let base = modelcar_build
@@ -371,52 +478,8 @@ fn model_release_then_post_deploy_as_written() {
         .expect("modelcar-build has a BASE_IMAGE param");
     base.default = Some(ParamValue::String("scratch".into()));
 
-    // model-release: the example run, with this cluster's addresses; git over the basic-auth
-    // workspace instead of the token Secret (the README's alternative).
-    let example = world
-        .manifests
-        .pipeline_runs
-        .iter()
-        .find(|r| {
-            r.spec.pipeline_ref.as_ref().and_then(|p| p.name.as_deref()) == Some("model-release")
-        })
-        .expect("an example model-release run in tekton/runs");
-    let version = string(
-        &example
-            .spec
-            .params
-            .iter()
-            .find(|p| p.name == "VERSION")
-            .expect("the example run sets VERSION")
-            .value,
-    );
     let image = format!("{}/user1/{MODEL}", world.registry.host());
-    let params = run_params(
-        example
-            .spec
-            .params
-            .iter()
-            .map(|p| (p.name.clone(), p.value.clone())),
-        &[
-            ("IMAGE", Some(image.clone())),
-            ("GITOPS_REPO_URL", Some(world.gitops_repo_url())),
-            ("FORGE_API_URL", Some(world.forge_url())),
-            ("FORGE_REPO", Some(REPO.into())),
-            ("REGISTRY_URL", Some(world.model_registry_url())),
-            ("GIT_USERNAME", None),
-        ],
-    );
-    let mut workspaces = BTreeMap::new();
-    for binding in &example.spec.workspaces {
-        let path = match binding.name.as_str() {
-            "model" => e2e::repo_root().join("examples/model"),
-            "dockerconfig" => world.dockerconfig(),
-            "ssl-ca-directory" => world.ssl_ca_directory(),
-            other => panic!("the example run binds workspace {other}: map it here"),
-        };
-        workspaces.insert(binding.name.clone(), path);
-    }
-    workspaces.insert("git-basic-auth".into(), world.git_basic_auth());
+    let (version, params, workspaces) = world.model_release_run(&image);
     // The training run registered the version; the pipeline labels it.
     let model_id = world.model_registry.add_model(MODEL);
     world
@@ -483,46 +546,7 @@ fn model_release_then_post_deploy_as_written() {
 
     // The pull request is merged: Gitea pushes main and sends the webhook.
     let (before, after) = world.merge(pull.number, &pull.head.clone());
-    let event = world.push_event(&before, &after);
-    let trigger = &world.manifests.triggers["gitops-prod-push"];
-    let extensions = intercept(trigger, &event)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .expect("the merge's push passes the gitops trigger's filters");
-    let bound = bind(&world.manifests, trigger, &event, &extensions).unwrap();
-    let template_name = trigger.spec.template.reference.as_deref().unwrap();
-    let template = &world.manifests.trigger_templates[template_name];
-    let resources = render(template, &bound).unwrap();
-    assert_eq!(resources.len(), 1);
-    let pipeline_run: e2e::manifests::PipelineRunSpec =
-        serde_json::from_value(resources[0]["spec"].clone()).unwrap();
-    assert_eq!(
-        pipeline_run
-            .pipeline_ref
-            .as_ref()
-            .and_then(|p| p.name.as_deref()),
-        Some("post-deploy")
-    );
-    let params = run_params(
-        pipeline_run
-            .params
-            .iter()
-            .map(|p| (p.name.clone(), p.value.clone())),
-        &[
-            ("GITOPS_REPO_URL", Some(world.gitops_repo_url())),
-            ("REGISTRY_URL", Some(world.model_registry_url())),
-        ],
-    );
-    assert_eq!(params["BEFORE"], ParamValue::String(before.clone()));
-    assert_eq!(params["AFTER"], ParamValue::String(after.clone()));
-    let mut workspaces = BTreeMap::new();
-    for binding in &pipeline_run.workspaces {
-        assert_eq!(
-            binding.name, "ssl-ca-directory",
-            "the template binds {}",
-            binding.name
-        );
-        workspaces.insert(binding.name.clone(), world.ssl_ca_directory());
-    }
+    let (params, workspaces) = world.post_deploy_run(&before, &after);
     // The template's git credentials: the git-token Secret with GIT_USERNAME oauth2.
     let mut cluster = world.cluster();
     cluster.add_secret("git-token", "token", GIT_TOKEN);
