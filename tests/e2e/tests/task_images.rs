@@ -112,6 +112,17 @@ fn task_images_run_the_right_tool_as_non_root_and_are_reproducible() {
             "{tool}"
         );
         assert_eq!(config["os"], "linux");
+        // The same user and environment as the Containerfile's images.
+        let containerfile =
+            std::fs::read_to_string(e2e::repo_root().join("Containerfile")).unwrap();
+        assert!(containerfile.contains("\nUSER 65532:0\n"));
+        for variable in config["config"]["Env"].as_array().unwrap() {
+            let (name, value) = variable.as_str().unwrap().split_once('=').unwrap();
+            assert!(
+                containerfile.contains(&format!("{name}={value}")),
+                "{name}={value} is not in the Containerfile's ENV"
+            );
+        }
         let inspect = skopeo(&["inspect", &location]);
         assert_eq!(
             inspect["Digest"].as_str(),
