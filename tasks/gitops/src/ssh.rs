@@ -41,6 +41,14 @@ impl SshDirectory {
                     KEY_FILES.join(", ")
                 ))
             })?;
+        // libssh2 reports an unreadable key only as a failed login: say what is wrong up front.
+        std::fs::File::open(&private_key).map_err(|e| {
+            fail(format!(
+                "cannot read the private key {}: {e}; mount the Secret so the step's user can read it \
+                 (e.g. defaultMode 0400 with a matching fsGroup or runAsUser)",
+                private_key.display()
+            ))
+        })?;
         let known_hosts_path = dir.join("known_hosts");
         let text = std::fs::read_to_string(&known_hosts_path).map_err(|e| {
             fail(format!(

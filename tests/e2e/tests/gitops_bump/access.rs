@@ -100,6 +100,29 @@ fn wrong_or_missing_credentials_fail_within_seconds() {
 }
 
 #[test]
+fn unknown_repository_and_missing_ssh_key_are_clear() {
+    let repo = jukebox_repo("known");
+    let mut wrong_path = bump_command();
+    wrong_path
+        .args([
+            "--repo-url",
+            &repo.url().replace("known.git", "unknown.git"),
+        ])
+        .args(["--plain-http", &repo.host_port(), "--username", USER])
+        .env("GIT_TOKEN", PASSWORD)
+        .args(["--model", "jukebox", "--env", "test", "--set", "version=2"]);
+    Run::of(wrong_path).assert_fails(1, &["not found", "unknown.git", "--repo-url"]);
+    let empty = tempfile::tempdir().unwrap();
+    let mut no_key = bump_command();
+    no_key
+        .args(["--repo-url", "ssh://git@127.0.0.1:1/org/repo.git"])
+        .arg("--ssh-dir")
+        .arg(empty.path())
+        .args(["--model", "jukebox", "--env", "test", "--set", "version=2"]);
+    Run::of(no_key).assert_fails(2, &["no private key", "id_ed25519"]);
+}
+
+#[test]
 fn declined_push_reports_the_servers_message() {
     let repo = jukebox_repo("hooked");
     let seed = repo.head();
