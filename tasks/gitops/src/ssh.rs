@@ -122,7 +122,7 @@ impl SshDirectory {
                 format!("ssh-keyscan -p {port} {host}")
             };
             return Err(refuse(format!(
-                "{shown_host} is not in {} (hashed |1| entries are not read); add the output of `{scan}` \
+                "{shown_host} is not in {}; add the output of `{scan}` \
                  after checking the fingerprint {fingerprint}",
                 self.known_hosts_path.display()
             )));
@@ -171,8 +171,14 @@ fn parse_known_hosts(text: &str) -> Vec<KnownHost> {
     entries
 }
 
-/// OpenSSH pattern lists: `*` and `?` wildcards, `!` negates and wins.
+/// OpenSSH pattern lists: `*` and `?` wildcards, `!` negates and wins; or one hashed name
+/// (`|1|salt|hash`, HMAC-SHA1 of the name, as `HashKnownHosts yes` writes them).
 fn host_matches(patterns: &[String], host: &str) -> bool {
+    if let [pattern] = patterns
+        && let Some(hashed) = pattern.strip_prefix("|1|")
+    {
+        return hashed_name_matches(hashed, host);
+    }
     let mut matched = false;
     for pattern in patterns {
         if let Some(negated) = pattern.strip_prefix('!') {
@@ -184,6 +190,39 @@ fn host_matches(patterns: &[String], host: &str) -> bool {
         }
     }
     matched
+}
+
+fn hashed_name_matches(salt_and_hash: &str, host: &str) -> bool {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let Some((salt, hash)) = salt_and_hash.split_once('|') else {
+        return false;
+    };
+    match (engine.decode(salt), engine.decode(hash)) {
+        (Ok(salt), Ok(hash)) => hmac_sha1(&salt, host.as_bytes()) == hash.as_slice(),
+        _ => false,
+    }
+}
+
+/// HMAC (RFC 2104) over SHA-1, the hash OpenSSH uses for known_hosts names.
+fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
+    use sha1::{Digest, Sha1};
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..20].copy_from_slice(&Sha1::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.map(|b| b ^ byte);
+    let inner = Sha1::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha1::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
@@ -226,6 +265,26 @@ mod tests {
             "git.example"
         ));
         assert!(host_matches(&list("gi?.example"), "git.example"));
+    }
+
+    #[test]
+    fn hmac_sha1_rfc2202() {
+        let mac = hmac_sha1(&[0x0b; 20], b"Hi There");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "b617318655057264e28bc0b6fb378c8ef146be00");
+    }
+
+    #[test]
+    fn hashed_host_names() {
+        // Written by `ssh-keygen -H` for [127.0.0.1]:2222.
+        let entries = parse_known_hosts(
+            "|1|fSfl/IwaLck2tF3V8iLq2xLd5sM=|tjGib1EcPU0g3fYRp/jXBXoDSyA= ssh-ed25519 \
+             AAAAC3NzaC1lZDI1NTE5AAAAIHc0T6Lk2I0pyHrbLpd1CoZ6BY/Lzh9A5cK0ewHvXkyE\n",
+        );
+        assert_eq!(entries.len(), 1);
+        assert!(host_matches(&entries[0].patterns, "[127.0.0.1]:2222"));
+        assert!(!host_matches(&entries[0].patterns, "[127.0.0.1]:2223"));
+        assert!(!host_matches(&entries[0].patterns, "127.0.0.1"));
     }
 
     #[test]

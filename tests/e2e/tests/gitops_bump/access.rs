@@ -172,6 +172,23 @@ fn ssh_with_a_tekton_ssh_directory() {
             .contains("version: \"7.0\"")
     );
 
+    // known_hosts with hashed names (HashKnownHosts yes, Debian's default) works as well.
+    let hashed = copy_ssh_directory(&ssh.ssh_directory());
+    let keygen = Command::new("ssh-keygen")
+        .args(["-H", "-f"])
+        .arg(hashed.path().join("known_hosts"))
+        .output()
+        .expect("run ssh-keygen: apt-get install -y openssh-client");
+    assert!(keygen.status.success(), "{}", stderr(&keygen));
+    let known_hosts = std::fs::read_to_string(hashed.path().join("known_hosts")).unwrap();
+    assert!(known_hosts.starts_with("|1|"), "{known_hosts}");
+    run(hashed.path(), "7.1").assert_ok();
+    assert!(
+        repo.file("main", JUKEBOX)
+            .unwrap()
+            .contains("version: \"7.1\"")
+    );
+
     // An unknown host key is refused, naming the host.
     let stranger = copy_ssh_directory(&ssh.ssh_directory());
     std::fs::write(stranger.path().join("known_hosts"), "").unwrap();
@@ -212,7 +229,7 @@ fn ssh_with_a_tekton_ssh_directory() {
     assert!(
         repo.file("main", JUKEBOX)
             .unwrap()
-            .contains("version: \"7.0\"")
+            .contains("version: \"7.1\"")
     );
 }
 
