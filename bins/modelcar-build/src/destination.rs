@@ -147,6 +147,13 @@ impl Destinations {
                 .await
                 .with_context(|| format!("pushing the ModelCar to {name}"))?;
             progress.finish();
+            tracing::info!(
+                "{name}: uploaded {} bytes in {} blobs; {} blobs mounted, {} already there",
+                report.bytes_uploaded,
+                report.blobs_uploaded,
+                report.blobs_mounted,
+                report.blobs_skipped
+            );
             if !report.tags_updated.is_empty() {
                 tracing::info!("tagged {}: {}", name, report.tags_updated.join(", "));
             }
