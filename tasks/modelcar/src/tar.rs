@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(&header[..19], b"models/1/model.onnx");
         assert_eq!(&header[100..108], b"0000644\0");
         assert_eq!(&header[124..136], b"00000002322\0");
-        assert_eq!(&header[257..265], b"ustar\000");
+        assert_eq!(&header[257..265], b"ustar\x0000");
         assert_eq!(header[265], 0, "empty user name");
     }
 
