@@ -1004,3 +1004,70 @@ fn the_readme_quick_start_works_offline() {
     let unpacked = unpack_layout(&out.path().join("jukebox"), work);
     assert_model_unpacked(&unpacked.path().join("rootfs"), &example, "models");
 }
+
+#[test]
+fn compressed_layers_carry_digests_of_both_streams() {
+    let model = tempfile::tempdir().unwrap();
+    test_model(model.path());
+    for (compression, media_type) in [
+        ("gzip", "application/vnd.oci.image.layer.v1.tar+gzip"),
+        ("zstd", "application/vnd.oci.image.layer.v1.tar+zstd"),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let layout = out.path().join("layout");
+        modelcar_build(&[
+            "--model-dir",
+            model.path().to_str().unwrap(),
+            "--base",
+            "scratch",
+            "--compression",
+            compression,
+            "--oci-layout",
+            &format!("{}:v1", layout.display()),
+        ])
+        .ok();
+        let index = read_json(&layout.join("index.json"));
+        let manifest = read_json(&blob_path(
+            &layout,
+            index["manifests"][0]["digest"].as_str().unwrap(),
+        ));
+        let config = read_json(&blob_path(
+            &layout,
+            manifest["config"]["digest"].as_str().unwrap(),
+        ));
+        let layers = manifest["layers"].as_array().unwrap();
+        for (layer, diff_id) in layers
+            .iter()
+            .zip(config["rootfs"]["diff_ids"].as_array().unwrap())
+        {
+            assert_eq!(layer["mediaType"], media_type);
+            let blob = blob_path(&layout, layer["digest"].as_str().unwrap());
+            assert_eq!(
+                format!("sha256:{}", sha256_file(&blob)),
+                layer["digest"].as_str().unwrap()
+            );
+            if compression == "gzip" {
+                // The diff_id is the digest of the uncompressed tar.
+                let tar = out.path().join("layer.tar");
+                let output = Command::new(require_tool("gzip", "gzip"))
+                    .arg("-dc")
+                    .arg(&blob)
+                    .output()
+                    .unwrap();
+                assert!(output.status.success());
+                fs::write(&tar, output.stdout).unwrap();
+                assert_eq!(
+                    format!("sha256:{}", sha256_file(&tar)),
+                    diff_id.as_str().unwrap()
+                );
+            } else {
+                assert_ne!(layer["digest"], *diff_id);
+            }
+        }
+        if compression == "gzip" {
+            let work = tempfile::tempdir().unwrap();
+            let unpacked = unpack_layout(&layout, work);
+            assert_model_unpacked(&unpacked.path().join("rootfs"), model.path(), "models");
+        }
+    }
+}
