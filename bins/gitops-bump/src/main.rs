@@ -102,7 +102,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = common::parse_args();
     cli.common.init_logging();
     finish(run(&cli))
 }

@@ -7,7 +7,6 @@ mod destination;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
 use common::UsageError;
 use common::progress::Progress;
 use modelcar::{BaseImage, BuildOptions, ImageMetadata, build_modelcar_from};
@@ -17,7 +16,7 @@ use crate::cli::Cli;
 use crate::destination::{Base, Destinations};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = common::parse_args();
     cli.common.init_logging();
     common::finish(run(cli))
 }
