@@ -211,9 +211,11 @@ impl World {
         self.dir.path().join("trusted-ca")
     }
 
-    /// The cluster's Secrets: the forge and Model Registry tokens (tekton/README.md's install).
+    /// The cluster's Secrets, as tekton/README.md's install creates them: the git, forge and Model
+    /// Registry tokens.
     fn cluster(&self) -> LocalCluster {
         let mut cluster = LocalCluster::new(&self.folder("runs"));
+        cluster.add_secret("git-token", "token", GIT_TOKEN);
         cluster.add_secret("forge-token", "token", DEFAULT_TOKEN);
         cluster.add_secret("model-registry-token", "token", self.model_registry.token());
         cluster
@@ -337,8 +339,8 @@ impl World {
     }
 
     /// model-release's example run (tekton/runs) with this cluster's addresses, and git over the
-    /// basic-auth workspace instead of the token Secret (the README's alternative): the version,
-    /// params and workspaces.
+    /// git-basic-auth workspace with GIT_USERNAME left empty (the README's alternative to the
+    /// token Secret, which exists too): the version, params and workspaces.
     fn model_release_run(
         &self,
         image: &str,
@@ -548,8 +550,7 @@ fn model_release_then_post_deploy_as_written() {
     let (before, after) = world.merge(pull.number, &pull.head.clone());
     let (params, workspaces) = world.post_deploy_run(&before, &after);
     // The template's git credentials: the git-token Secret with GIT_USERNAME oauth2.
-    let mut cluster = world.cluster();
-    cluster.add_secret("git-token", "token", GIT_TOKEN);
+    let cluster = world.cluster();
     let post_deploy = world.run(&cluster, "post-deploy", params.clone(), workspaces.clone());
 
     assert_eq!(
