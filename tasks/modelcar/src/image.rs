@@ -131,6 +131,8 @@ pub fn build_modelcar_from(
         });
     }
     const PREFIX: &str = "org.opencontainers.image.";
+    // The base's own revision, title or version describe the base, not this ModelCar.
+    builder.remove_labels_with_prefix(PREFIX);
     let meta = &options.metadata;
     let base_digest = base.digest().map(|d| d.to_string());
     let base_name = (!base.is_scratch()).then_some(base.name.as_str());

@@ -32,7 +32,9 @@ pub struct ImageBuilder {
 }
 
 impl ImageBuilder {
-    /// Starts from `base`: its layers (same sources, OCI media types), config and annotations.
+    /// Starts from `base`: its layers (same sources, OCI media types) and config, labels included
+    /// (as a Dockerfile `FROM` does). Manifest annotations describe one manifest, the base's, so
+    /// they are not inherited.
     pub fn from_base(base: &Image) -> Self {
         let mut config = base.config().clone();
         if config.config.is_none() {
@@ -48,7 +50,7 @@ impl ImageBuilder {
             .collect();
         Self {
             config,
-            annotations: base.manifest().annotations.clone(),
+            annotations: BTreeMap::new(),
             layers,
         }
     }
@@ -91,6 +93,15 @@ impl ImageBuilder {
     pub fn annotation(&mut self, key: &str, value: &str) -> &mut Self {
         self.annotations.insert(key.to_owned(), value.to_owned());
         self.label(key, value)
+    }
+
+    /// Removes the config labels whose names start with `prefix` (e.g. a base image's own
+    /// `org.opencontainers.image.*` labels, which would otherwise describe the derived image).
+    pub fn remove_labels_with_prefix(&mut self, prefix: &str) -> &mut Self {
+        if let Some(labels) = self.container().labels.as_mut() {
+            labels.retain(|key, _| !key.starts_with(prefix));
+        }
+        self
     }
 
     /// Sets a config label only.
@@ -281,6 +292,22 @@ mod tests {
         assert_eq!(derived.config().rootfs.diff_ids.len(), 2);
         assert_eq!(derived.config().history.len(), 2);
         assert_ne!(derived.digest(), base.digest());
+        // The base's manifest annotations describe the base; its labels are inherited.
+        assert!(derived.manifest().annotations.is_empty());
+        let mut relabelled = ImageBuilder::from_base(&base);
+        relabelled.remove_labels_with_prefix("org.opencontainers.image.");
+        let relabelled = relabelled.build().unwrap();
+        assert!(
+            relabelled
+                .config()
+                .config
+                .as_ref()
+                .unwrap()
+                .labels
+                .as_ref()
+                .unwrap()
+                .is_empty()
+        );
         // Same inputs, same bytes, same digest.
         let mut again = ImageBuilder::from_base(&base);
         again.append_layer(layer(b"two"));
