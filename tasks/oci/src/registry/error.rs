@@ -78,6 +78,21 @@ pub enum RegistryError {
         actual_size: u64,
         expected_size: u64,
     },
+    #[error(
+        "{registry}/{repository}: {digest} is pushed, but setting tag {} failed: {source}; tags set: {}; tags not set: {}; fix the cause and re-run the same push to set the rest",
+        not_set[0], list(set), list(not_set)
+    )]
+    TagsIncomplete {
+        registry: String,
+        repository: String,
+        digest: Digest,
+        /// Tags pointing at `digest` now (already there, or set by this push).
+        set: Vec<String>,
+        /// Tags left as they were, the first being the one refused.
+        not_set: Vec<String>,
+        #[source]
+        source: Box<RegistryError>,
+    },
     #[error("{registry}/{repository}: {source}")]
     Auth {
         registry: String,
@@ -95,6 +110,14 @@ pub enum RegistryError {
     },
 }
 
+fn list(tags: &[String]) -> String {
+    if tags.is_empty() {
+        "none".to_owned()
+    } else {
+        tags.join(", ")
+    }
+}
+
 fn hint_suffix(hint: &str) -> String {
     if hint.is_empty() {
         String::new()
@@ -108,6 +131,7 @@ impl RegistryError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Http { source, .. } => source.status(),
+            Self::TagsIncomplete { source, .. } => source.status(),
             _ => None,
         }
     }

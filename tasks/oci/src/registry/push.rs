@@ -1,7 +1,10 @@
 //! The registry as a sink. Blobs first, several at once: each is skipped when present, mounted from
 //! another repository of the same registry when it lives there, or streamed in one PUT. Only when
 //! every blob is confirmed do the manifests go up (an index's images, then the index), and only
-//! then the tags: a tag never points at an incomplete image. Re-pushing uploads nothing.
+//! then the tags: a tag never points at an incomplete image. The top manifest goes up by digest
+//! before any tag, so a refusal moves no tag; a tag refused later is reported with the tags that
+//! were set and those that were not, and re-running the push sets the rest. Re-pushing uploads
+//! nothing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -154,25 +157,36 @@ impl RegistryClient {
             }
         }
         let top = artifact.descriptor();
-        if tag_refs.is_empty() {
-            self.put_manifest(
-                &session,
-                &top.digest.to_string(),
-                &top,
-                artifact.manifest_bytes(),
-            )
-            .await?;
-        }
+        let bytes = artifact.manifest_bytes();
+        // Where each tag points now, learnt before anything is written: a registry that cannot
+        // even be read fails here, with no tag moved.
+        let mut pending = Vec::new();
         for tag_ref in &tag_refs {
             let tag = tag_ref.tag().unwrap_or_default().to_owned();
-            if self
-                .put_manifest(&session, &tag, &top, artifact.manifest_bytes())
-                .await?
-            {
-                report.tags_updated.push(tag);
-            } else {
+            if self.manifest_digest(&session, &tag).await? == Some(top.digest.clone()) {
                 report.tags_unchanged.push(tag);
+            } else {
+                pending.push(tag);
             }
+        }
+        // The manifest by digest first: a refusal (permission, validation) stops the push
+        // before any tag moves, and the tags that follow only re-point at stored content.
+        self.put_manifest(&session, &top.digest.to_string(), &top, bytes)
+            .await?;
+        for (done, tag) in pending.iter().enumerate() {
+            if let Err(source) = self.upload_manifest(&session, tag, &top, bytes).await {
+                let mut set = report.tags_unchanged.clone();
+                set.extend(pending[..done].iter().cloned());
+                return Err(RegistryError::TagsIncomplete {
+                    registry: session.registry.clone(),
+                    repository: session.repository.clone(),
+                    digest: top.digest.clone(),
+                    set,
+                    not_set: pending[done..].to_vec(),
+                    source: Box::new(source),
+                });
+            }
+            report.tags_updated.push(tag.clone());
         }
         if let Some(progress) = &options.progress {
             progress.inc(artifact.manifest_bytes().len() as u64);
@@ -377,6 +391,20 @@ impl RegistryClient {
         if self.manifest_digest(session, reference).await? == Some(descriptor.digest.clone()) {
             return Ok(false);
         }
+        self.upload_manifest(session, reference, descriptor, bytes)
+            .await?;
+        Ok(true)
+    }
+
+    /// Puts a manifest under `reference` (a tag or its digest), verifying the digest the
+    /// registry reports.
+    async fn upload_manifest(
+        &self,
+        session: &Session,
+        reference: &str,
+        descriptor: &Descriptor,
+        bytes: &[u8],
+    ) -> Result<(), RegistryError> {
         let url = session.url(&format!("manifests/{reference}"));
         let action = format!("putting manifest {reference}");
         retry_async(&self.retry, &action, |_| async {
@@ -390,8 +418,7 @@ impl RegistryClient {
             let response = self.check(session, &action, response).await?;
             self.check_digest_header(session, &action, &response, &descriptor.digest)
         })
-        .await?;
-        Ok(true)
+        .await
     }
 
     /// The digest `reference` (tag or digest) currently names in the session's repository.

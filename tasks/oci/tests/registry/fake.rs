@@ -24,6 +24,9 @@ enum Misbehaviour {
     UnavailableOnFirstUpload,
     /// Refuses every manifest with 403 DENIED.
     DenyManifests,
+    /// Refuses the second tag put (once) with 403 DENIED, as a registry with immutable or
+    /// protected tags does.
+    DenySecondTagOnce,
 }
 
 #[derive(Default)]
@@ -37,6 +40,7 @@ struct Fake {
     valid: Option<String>,
     upload_sessions: u32,
     manifest_puts: u32,
+    tag_puts: u32,
     blobs: HashMap<String, Vec<u8>>,
     manifests: HashMap<String, Vec<u8>>,
 }
@@ -129,7 +133,14 @@ async fn handle(
     if let Some(reference) = rest.strip_prefix("manifests/") {
         if method == Method::PUT {
             fake.manifest_puts += 1;
-            if fake.misbehaviour == Misbehaviour::DenyManifests {
+            if !reference.starts_with("sha256:") {
+                fake.tag_puts += 1;
+            }
+            let deny_tag = fake.misbehaviour == Misbehaviour::DenySecondTagOnce
+                && !fake.misbehaved
+                && fake.tag_puts == 2;
+            if fake.misbehaviour == Misbehaviour::DenyManifests || deny_tag {
+                fake.misbehaved = true;
                 let denied = r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
                 return (StatusCode::FORBIDDEN, denied).into_response();
             }
@@ -283,4 +294,57 @@ async fn a_denied_manifest_fails_at_once_with_what_to_do() {
     let state = fake.state.lock().unwrap();
     assert_eq!(state.manifest_puts, 1, "a 403 is not retried");
     assert!(state.manifests.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_tag_is_reported_with_the_tags_set_and_a_rerun_sets_the_rest() {
+    let fake = start(Misbehaviour::DenySecondTagOnce).await;
+    let dir = tempfile::tempdir().unwrap();
+    let image = generated_image(dir.path(), "linux/amd64", 1000, &[77]);
+    let target = Reference::parse(&format!("{}/models/fake", fake.addr)).unwrap();
+    let client = client(&fake.addr, Keychain::anonymous());
+    let all = tags(&["c0ffee", "v2", "latest"]);
+    let err = client
+        .push(&image, &target, &all, &PushOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403));
+    match &err {
+        oci::RegistryError::TagsIncomplete { set, not_set, .. } => {
+            assert_eq!(set, &tags(&["c0ffee"]));
+            assert_eq!(not_set, &tags(&["v2", "latest"]));
+        }
+        other => panic!("expected TagsIncomplete, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains("setting tag v2 failed")
+            && message.contains("tags set: c0ffee")
+            && message.contains("tags not set: v2, latest")
+            && message.contains("re-run"),
+        "{message}"
+    );
+    {
+        let state = fake.state.lock().unwrap();
+        let digest = image.digest().to_string();
+        assert_eq!(
+            state.manifests[&digest],
+            image.manifest_bytes(),
+            "by digest first"
+        );
+        assert!(state.manifests.contains_key("c0ffee"));
+        assert!(!state.manifests.contains_key("v2") && !state.manifests.contains_key("latest"));
+    }
+
+    let report = client
+        .push(&image, &target, &all, &PushOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.tags_unchanged, tags(&["c0ffee"]));
+    assert_eq!(report.tags_updated, tags(&["v2", "latest"]));
+    assert_eq!(report.blobs_uploaded, 0);
+    let state = fake.state.lock().unwrap();
+    for tag in ["c0ffee", "v2", "latest"] {
+        assert_eq!(state.manifests[tag], image.manifest_bytes(), "{tag}");
+    }
 }
