@@ -78,21 +78,9 @@ pub enum RegistryError {
         actual_size: u64,
         expected_size: u64,
     },
-    #[error(
-        "{registry}/{repository}: {digest} is pushed, but setting tag {} failed: {source}; tags set: {}; tags not set: {}; fix the cause and re-run the same push to set the rest",
-        not_set[0], list(set), list(not_set)
-    )]
-    TagsIncomplete {
-        registry: String,
-        repository: String,
-        digest: Digest,
-        /// Tags pointing at `digest` now (already there, or set by this push).
-        set: Vec<String>,
-        /// Tags left as they were, the first being the one refused.
-        not_set: Vec<String>,
-        #[source]
-        source: Box<RegistryError>,
-    },
+    /// The image is pushed but only some of the tags point at it.
+    #[error(transparent)]
+    TagsIncomplete(Box<IncompleteTags>),
     #[error("{registry}/{repository}: {source}")]
     Auth {
         registry: String,
@@ -108,6 +96,24 @@ pub enum RegistryError {
         repository: String,
         challenge: String,
     },
+}
+
+/// A push that stored the image but was refused a tag: which tags were set and which not.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{registry}/{repository}: {digest} is pushed, but setting tag {} failed: {source}; tags set: {}; tags not set: {}; fix the cause and re-run the same push to set the rest",
+    not_set[0], list(set), list(not_set)
+)]
+pub struct IncompleteTags {
+    pub registry: String,
+    pub repository: String,
+    pub digest: Digest,
+    /// Tags pointing at `digest` now (already there, or set by this push).
+    pub set: Vec<String>,
+    /// Tags left as they were, the first being the one refused.
+    pub not_set: Vec<String>,
+    #[source]
+    pub source: RegistryError,
 }
 
 fn list(tags: &[String]) -> String {
@@ -131,7 +137,7 @@ impl RegistryError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Http { source, .. } => source.status(),
-            Self::TagsIncomplete { source, .. } => source.status(),
+            Self::TagsIncomplete(incomplete) => incomplete.source.status(),
             _ => None,
         }
     }

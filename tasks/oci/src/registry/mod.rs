@@ -24,7 +24,7 @@ use crate::auth::{Credential, Keychain};
 use crate::reference::api_host;
 use challenge::{Challenge, TokenResponse};
 
-pub use error::RegistryError;
+pub use error::{IncompleteTags, RegistryError};
 pub use pull::{BlobStream, FetchedManifest};
 pub use push::{PushOptions, PushReport};
 

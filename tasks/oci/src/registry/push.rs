@@ -177,14 +177,16 @@ impl RegistryClient {
             if let Err(source) = self.upload_manifest(&session, tag, &top, bytes).await {
                 let mut set = report.tags_unchanged.clone();
                 set.extend(pending[..done].iter().cloned());
-                return Err(RegistryError::TagsIncomplete {
-                    registry: session.registry.clone(),
-                    repository: session.repository.clone(),
-                    digest: top.digest.clone(),
-                    set,
-                    not_set: pending[done..].to_vec(),
-                    source: Box::new(source),
-                });
+                return Err(RegistryError::TagsIncomplete(Box::new(
+                    super::IncompleteTags {
+                        registry: session.registry.clone(),
+                        repository: session.repository.clone(),
+                        digest: top.digest.clone(),
+                        set,
+                        not_set: pending[done..].to_vec(),
+                        source,
+                    },
+                )));
             }
             report.tags_updated.push(tag.clone());
         }

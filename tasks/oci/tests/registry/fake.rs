@@ -310,9 +310,9 @@ async fn a_refused_tag_is_reported_with_the_tags_set_and_a_rerun_sets_the_rest()
         .unwrap_err();
     assert_eq!(err.status(), Some(403));
     match &err {
-        oci::RegistryError::TagsIncomplete { set, not_set, .. } => {
-            assert_eq!(set, &tags(&["c0ffee"]));
-            assert_eq!(not_set, &tags(&["v2", "latest"]));
+        oci::RegistryError::TagsIncomplete(incomplete) => {
+            assert_eq!(incomplete.set, tags(&["c0ffee"]));
+            assert_eq!(incomplete.not_set, tags(&["v2", "latest"]));
         }
         other => panic!("expected TagsIncomplete, got {other:?}"),
     }
