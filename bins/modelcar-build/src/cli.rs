@@ -54,8 +54,16 @@ pub struct Cli {
     pub base: String,
 
     /// The platform to take from a multi-platform base, and of a scratch image: OS/ARCH[/VARIANT].
-    #[arg(long, env = "PLATFORM", default_value = "linux/amd64")]
-    pub platform: String,
+    /// Several (comma-separated or repeated) build one image per platform, sharing the model
+    /// layers, under an OCI image index.
+    #[arg(
+        long,
+        env = "PLATFORM",
+        value_delimiter = ',',
+        default_value = "linux/amd64",
+        value_name = "OS/ARCH[/VARIANT]"
+    )]
+    pub platform: Vec<String>,
 
     /// Layer compression. `none` suits weights (they do not compress) and KServe's oci+fetch.
     #[arg(long, env = "COMPRESSION", value_enum, default_value_t = CompressionArg::None)]
@@ -141,5 +149,24 @@ mod tests {
         .unwrap();
         assert_eq!(cli.version.as_deref(), Some("3"));
         assert_eq!(cli.tags, ["a", "b"]);
+        assert_eq!(cli.platform, ["linux/amd64"]);
+    }
+
+    #[test]
+    fn platforms_are_comma_separated_or_repeated() {
+        let cli = Cli::try_parse_from([
+            "modelcar-build",
+            "--model-dir",
+            "m",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--platform",
+            "linux/ppc64le",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.platform,
+            ["linux/amd64", "linux/arm64", "linux/ppc64le"]
+        );
     }
 }

@@ -10,7 +10,7 @@ use common::progress::Progress;
 use modelcar::BaseImage;
 use oci::layout::OciLayout;
 use oci::registry::{PushOptions, RegistryClient};
-use oci::{Image, ImageLocation, Keychain, Platform, Reference};
+use oci::{Artifact, ImageLocation, Keychain, Platform, Reference};
 
 use crate::cli::Cli;
 
@@ -111,13 +111,17 @@ impl Destinations {
     }
 
     /// Writes the layout first (local, cannot leave a partial remote state), then pushes.
-    pub async fn deliver(&self, image: &Image, client: &RegistryClient) -> Result<Delivered> {
+    pub async fn deliver(
+        &self,
+        artifact: Artifact<'_>,
+        client: &RegistryClient,
+    ) -> Result<Delivered> {
         let mut delivered = None;
         if let Some((path, tag)) = &self.layout {
             let layout = OciLayout::create(path)
                 .with_context(|| format!("creating the OCI layout {}", path.display()))?;
             let report = layout
-                .write(image, tag, Some(client))
+                .write(artifact, tag, Some(client))
                 .await
                 .with_context(|| {
                     format!("writing the image to the OCI layout {}", path.display())
@@ -129,7 +133,11 @@ impl Destinations {
                 report.bytes_written,
                 report.blobs_skipped
             );
-            tracing::info!("wrote {} to oci:{}:{tag}", image.digest(), path.display());
+            tracing::info!(
+                "wrote {} to oci:{}:{tag}",
+                artifact.digest(),
+                path.display()
+            );
             delivered = Some(Delivered {
                 image_url: format!("oci:{}:{tag}", path.display()),
                 storage_uri: None,
@@ -137,13 +145,13 @@ impl Destinations {
         }
         if let Some((repository, tags)) = &self.registry {
             let name = repository.name();
-            let progress = Arc::new(Progress::new("pushing", image.total_size()));
+            let progress = Arc::new(Progress::new("pushing", artifact.total_size()));
             let options = PushOptions {
                 jobs: self.push_jobs,
                 progress: Some(progress.clone()),
             };
             let report = client
-                .push(image, repository, tags, &options)
+                .push(artifact, repository, tags, &options)
                 .await
                 .with_context(|| format!("pushing the ModelCar to {name}"))?;
             progress.finish();
@@ -166,7 +174,7 @@ impl Destinations {
             }
             delivered = Some(Delivered {
                 image_url: format!("{name}:{}", tags[0]),
-                storage_uri: Some(format!("oci://{name}@{}", image.digest())),
+                storage_uri: Some(format!("oci://{name}@{}", artifact.digest())),
             });
         }
         delivered.context("no destination")
@@ -221,9 +229,17 @@ impl Base {
         &self,
         arg: &str,
         platform: &Platform,
+        strict: bool,
         client: &RegistryClient,
     ) -> Result<BaseImage> {
         let base = self.resolve_image(arg, platform, client).await?;
+        // Among several platforms, a base of another platform would build a mislabelled image.
+        if strict && !platform.matches(&base.platform) {
+            bail!(UsageError(format!(
+                "the base image {} is a single image for {}, not an index with an image for {platform}; give a multi-platform base, or build each platform from its own base",
+                base.name, base.platform
+            )));
+        }
         if !platform.matches(&base.platform) {
             tracing::warn!(
                 "the base image {} is for {}, not the requested {platform}; the ModelCar will be {} too",

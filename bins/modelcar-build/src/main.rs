@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use common::UsageError;
 use common::progress::Progress;
-use modelcar::{BaseImage, BuildOptions, ImageMetadata, build_modelcar_from};
-use oci::{Keychain, Platform};
+use modelcar::{BaseImage, BuildOptions, ImageMetadata, build_modelcars_from, modelcar_index};
+use oci::{Artifact, Keychain, Platform};
 
 use crate::cli::Cli;
 use crate::destination::{Base, Destinations};
@@ -24,10 +24,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     // Everything the user can get wrong in the call is checked before any work.
     let destinations = Destinations::from_cli(&cli)?;
-    let platform: Platform = cli
-        .platform
-        .parse()
-        .map_err(|e: oci::InvalidPlatform| UsageError(e.to_string()))?;
+    let platforms = parse_platforms(&cli.platform)?;
     let base_location = Base::parse(&cli.base)?;
     modelcar::plan::PlanOptions::new(cli.subdir.as_deref(), 0)
         .map_err(|e| UsageError(e.to_string()))?;
@@ -52,7 +49,18 @@ fn run(cli: Cli) -> Result<()> {
         .context("starting the async runtime")?;
     let client = destination::registry_client(&cli.common, keychain)?;
 
-    let base: BaseImage = runtime.block_on(base_location.resolve(&cli.base, &platform, &client))?;
+    // Every platform's base is resolved before the model is hashed or anything is pushed: a
+    // base lacking a platform fails here, naming the platforms it has.
+    let mut bases: Vec<BaseImage> = Vec::with_capacity(platforms.len());
+    for platform in &platforms {
+        let base = runtime.block_on(base_location.resolve(
+            &cli.base,
+            platform,
+            platforms.len() > 1,
+            &client,
+        ))?;
+        bases.push(base);
+    }
     let options = BuildOptions {
         model_dir: cli.model_dir.clone(),
         subdir: cli.subdir.clone(),
@@ -67,23 +75,42 @@ fn run(cli: Cli) -> Result<()> {
         allow_entrypoint: cli.allow_entrypoint,
         jobs,
     };
-    let modelcar = build_modelcar_from(&base, &files, &options, |total| {
+    let modelcars = build_modelcars_from(&bases, &files, &options, |total| {
         Progress::new("hashing model layers", total)
     })
     .with_context(|| format!("building the ModelCar from {}", cli.model_dir.display()))?;
-    tracing::info!(
-        "image {}: {} model files ({} bytes) in {} layers over {} base layers",
-        modelcar.image.digest(),
-        modelcar.model_files,
-        modelcar.model_bytes,
-        modelcar.model_layers,
-        base.layer_count()
-    );
+    for (modelcar, base) in modelcars.iter().zip(&bases) {
+        tracing::info!(
+            "image {} ({}): {} model files ({} bytes) in {} layers over {} base layers",
+            modelcar.image.digest(),
+            modelcar.image.platform(),
+            modelcar.model_files,
+            modelcar.model_bytes,
+            modelcar.model_layers,
+            base.layer_count()
+        );
+    }
+    // One platform is a plain image; several are an index over them.
+    let index = match modelcars.as_slice() {
+        [_] => None,
+        many => Some(modelcar_index(many).context("assembling the multi-platform index")?),
+    };
+    let artifact = match &index {
+        Some(index) => {
+            tracing::info!(
+                "index {} over {} platforms",
+                index.digest(),
+                index.images().len()
+            );
+            Artifact::Index(index)
+        }
+        None => Artifact::Image(&modelcars[0].image),
+    };
 
     let results = cli.common.results();
-    let outcome = runtime.block_on(destinations.deliver(&modelcar.image, &client))?;
+    let outcome = runtime.block_on(destinations.deliver(artifact, &client))?;
     results
-        .write("IMAGE_DIGEST", &modelcar.image.digest().to_string())
+        .write("IMAGE_DIGEST", &artifact.digest().to_string())
         .context("writing results")?;
     results
         .write("IMAGE_URL", &outcome.image_url)
@@ -94,4 +121,21 @@ fn run(cli: Cli) -> Result<()> {
             .context("writing results")?;
     }
     Ok(())
+}
+
+/// `--platform` values, each once, in the order given.
+fn parse_platforms(args: &[String]) -> Result<Vec<Platform>> {
+    let mut platforms: Vec<Platform> = Vec::new();
+    for arg in args.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
+        let platform: Platform = arg
+            .parse()
+            .map_err(|e: oci::InvalidPlatform| UsageError(format!("--platform: {e}")))?;
+        if !platforms.contains(&platform) {
+            platforms.push(platform);
+        }
+    }
+    if platforms.is_empty() {
+        platforms.push(Platform::linux_amd64());
+    }
+    Ok(platforms)
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use common::progress::Progress;
-use oci::{BlobSource, Descriptor, History, Image, ImageBuilder, Layer};
+use oci::{BlobSource, Descriptor, History, Image, ImageBuilder, Index, IndexBuilder, Layer};
 
 use crate::base::BaseImage;
 use crate::error::ModelCarError;
@@ -68,10 +68,49 @@ pub fn build_modelcar_from(
     options: &BuildOptions,
     progress: impl FnOnce(u64) -> Progress,
 ) -> Result<ModelCar, ModelCarError> {
-    base.check_entrypoint(options.allow_entrypoint)?;
-    base.warn_without_shell()?;
+    let mut built = build_modelcars_from(std::slice::from_ref(base), files, options, progress)?;
+    Ok(built.remove(0))
+}
 
-    let plan_options = PlanOptions::new(options.subdir.as_deref(), base.layer_count())?;
+/// One ModelCar per base (one base per platform), all sharing the same model layers: the model
+/// is planned and hashed once, since its layers do not depend on the base. Every base is checked
+/// before the model is read. The result is in the order of `bases`.
+pub fn build_modelcars_from(
+    bases: &[BaseImage],
+    files: &ModelFiles,
+    options: &BuildOptions,
+    progress: impl FnOnce(u64) -> Progress,
+) -> Result<Vec<ModelCar>, ModelCarError> {
+    for base in bases {
+        base.check_entrypoint(options.allow_entrypoint)?;
+        base.warn_without_shell()?;
+    }
+    // The layer budget is the tightest base's, so every platform's image stays within it.
+    let base_layers = bases.iter().map(BaseImage::layer_count).max().unwrap_or(0);
+    let model = hash_model_layers(files, options, base_layers, progress)?;
+    bases
+        .iter()
+        .map(|base| assemble_modelcar(base, &model, options))
+        .collect()
+}
+
+/// The model's layers, planned and hashed, ready to be laid on any base.
+#[derive(Debug, Clone)]
+pub struct ModelLayers {
+    layers: Vec<Layer>,
+    model_bytes: u64,
+    model_files: usize,
+}
+
+/// Plans the model into layers (leaving room for `base_layers` below them) and hashes them in
+/// one parallel pass.
+pub fn hash_model_layers(
+    files: &ModelFiles,
+    options: &BuildOptions,
+    base_layers: usize,
+    progress: impl FnOnce(u64) -> Progress,
+) -> Result<ModelLayers, ModelCarError> {
+    let plan_options = PlanOptions::new(options.subdir.as_deref(), base_layers)?;
     let planned = plan_layers(files, &plan_options)?;
     let mtime = options.source_date_epoch;
     let mut sizes = Vec::with_capacity(planned.len());
@@ -91,27 +130,23 @@ pub fn build_modelcar_from(
         .map(|l| TarLayer::new(files.root.clone(), l, mtime, options.compression))
         .collect();
     tracing::info!(
-        "model {}: {} files, {} bytes in {} layers on base {} ({} layers)",
+        "model {}: {} files, {} bytes in {} layers",
         files.root.display(),
         files.file_count(),
         files.total_file_bytes(),
         layers.len(),
-        base.name,
-        base.layer_count()
     );
 
     let progress = progress(sizes.iter().sum());
     let digests = measure_layers(&layers, &names, &sizes, options.jobs, &progress)?;
     progress.finish();
 
-    let created = oci::rfc3339_utc(options.source_date_epoch as i64);
-    let mut builder = match &base.image {
-        Some(image) => ImageBuilder::from_base(image),
-        None => ImageBuilder::scratch(&base.platform),
-    };
-    builder.created(&created);
-    for ((layer, digests), planned) in layers.into_iter().zip(&digests).zip(&planned) {
-        builder.append_layer(Layer {
+    let created = created_time(options);
+    let layers = layers
+        .into_iter()
+        .zip(&digests)
+        .zip(&planned)
+        .map(|((layer, digests), planned)| Layer {
             descriptor: Descriptor::new(
                 options.compression.media_type(),
                 digests.digest.clone(),
@@ -128,9 +163,38 @@ pub fn build_modelcar_from(
                 )),
                 ..History::default()
             },
-        });
+        })
+        .collect();
+    Ok(ModelLayers {
+        layers,
+        model_bytes: files.total_file_bytes(),
+        model_files: files.file_count(),
+    })
+}
+
+fn created_time(options: &BuildOptions) -> String {
+    oci::rfc3339_utc(options.source_date_epoch as i64)
+}
+
+const PREFIX: &str = "org.opencontainers.image.";
+/// The one annotation that differs between the platforms of one ModelCar.
+const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+
+/// Lays hashed model layers on `base` and sets the annotations (mirrored as config labels).
+pub fn assemble_modelcar(
+    base: &BaseImage,
+    model: &ModelLayers,
+    options: &BuildOptions,
+) -> Result<ModelCar, ModelCarError> {
+    let created = created_time(options);
+    let mut builder = match &base.image {
+        Some(image) => ImageBuilder::from_base(image),
+        None => ImageBuilder::scratch(&base.platform),
+    };
+    builder.created(&created);
+    for layer in &model.layers {
+        builder.append_layer(layer.clone());
     }
-    const PREFIX: &str = "org.opencontainers.image.";
     // The base's own revision, title or version describe the base, not this ModelCar.
     builder.remove_labels_with_prefix(PREFIX);
     let meta = &options.metadata;
@@ -152,8 +216,27 @@ pub fn build_modelcar_from(
     let image = builder.build().map_err(ModelCarError::Image)?;
     Ok(ModelCar {
         image,
-        model_layers: digests.len(),
-        model_bytes: files.total_file_bytes(),
-        model_files: files.file_count(),
+        model_layers: model.layers.len(),
+        model_bytes: model.model_bytes,
+        model_files: model.model_files,
     })
+}
+
+/// An OCI index over the ModelCars of several platforms, carrying the annotations they share
+/// (revision, source, version, title, created, base name).
+pub fn modelcar_index(modelcars: &[ModelCar]) -> Result<Index, ModelCarError> {
+    let mut builder = IndexBuilder::new();
+    if let Some(first) = modelcars.first() {
+        for (key, value) in &first.image.manifest().annotations {
+            if key.starts_with(PREFIX) && key != BASE_DIGEST {
+                builder.annotation(key, value);
+            }
+        }
+    }
+    for modelcar in modelcars {
+        builder
+            .add(modelcar.image.clone())
+            .map_err(ModelCarError::Image)?;
+    }
+    builder.build().map_err(ModelCarError::Image)
 }

@@ -19,5 +19,8 @@ pub mod tar;
 
 pub use base::{BaseImage, Shell};
 pub use error::ModelCarError;
-pub use image::{BuildOptions, ImageMetadata, ModelCar, build_modelcar, build_modelcar_from};
+pub use image::{
+    BuildOptions, ImageMetadata, ModelCar, ModelLayers, assemble_modelcar, build_modelcar,
+    build_modelcar_from, build_modelcars_from, hash_model_layers, modelcar_index,
+};
 pub use stream::{Compression, TarLayer};

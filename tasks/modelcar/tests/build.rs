@@ -138,3 +138,60 @@ fn validation_fails_before_hashing() {
     .unwrap_err();
     assert!(matches!(err, ModelCarError::ModelDirEmpty { .. }), "{err}");
 }
+
+#[test]
+fn several_platforms_share_model_layers_hashed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_model(dir.path(), false, 0);
+    let files = modelcar::scan::scan_model_dir(dir.path()).unwrap();
+    let bases = [
+        BaseImage::scratch(Platform::linux_amd64()),
+        BaseImage::scratch(Platform::new("linux", "arm64", None)),
+    ];
+    let mut hashing_passes = 0;
+    let built = modelcar::build_modelcars_from(&bases, &files, &options(dir.path(), 2), |_| {
+        hashing_passes += 1;
+        Progress::quiet()
+    })
+    .unwrap();
+    assert_eq!(
+        hashing_passes, 1,
+        "the model is hashed once for all platforms"
+    );
+    assert_eq!(built.len(), 2);
+    let layers = |i: usize| -> Vec<String> {
+        built[i]
+            .image
+            .manifest()
+            .layers
+            .iter()
+            .map(|l| l.digest.to_string())
+            .collect()
+    };
+    assert_eq!(layers(0), layers(1));
+    assert_ne!(built[0].image.digest(), built[1].image.digest());
+    // One platform of several is the very image a single-platform build gives.
+    assert_eq!(built[0].image.digest(), build(dir.path(), 1).image.digest());
+
+    let index = modelcar::modelcar_index(&built).unwrap();
+    let platforms: Vec<String> = index
+        .index()
+        .manifests
+        .iter()
+        .map(|d| d.platform.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(
+        index.index().annotations["org.opencontainers.image.revision"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+    let again = modelcar::build_modelcars_from(&bases, &files, &options(dir.path(), 1), |_| {
+        Progress::quiet()
+    })
+    .unwrap();
+    assert_eq!(
+        modelcar::modelcar_index(&again).unwrap().digest(),
+        index.digest(),
+        "same inputs, same index digest"
+    );
+}
