@@ -2,12 +2,15 @@
 //! environment, and their properties, read through the model-registry library. Reading the registry
 //! is for the reviewer's information: when it fails, the section says so and the promotion goes on.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use common::{HttpOptions, Secret};
 use model_registry::kubeflow::{KubeflowOptions, KubeflowRegistry};
 use model_registry::mlflow::{MlflowOptions, MlflowRegistry};
-use model_registry::{ModelRegistry, ModelVersion, RegistryError};
+use model_registry::{
+    DEFAULT_SIGNIFICANT, ModelRegistry, ModelVersion, PropertyValue, RegisteredModel,
+    RegistryError, compact_number, distinguishing_digits,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RegistryKind {
@@ -27,6 +30,9 @@ pub struct RegistrySource {
 
 /// Rows shown at most, so a version with many properties does not drown the diff.
 const MAX_ROWS: usize = 40;
+
+/// Characters shown of one value (a proto or struct value can be long).
+const MAX_CELL: usize = 160;
 
 /// The markdown section for `{registry}`.
 pub async fn section(source: &RegistrySource, model: &str, version: &str, env: &str) -> String {
@@ -68,36 +74,80 @@ fn unavailable(source: &RegistrySource, why: &str) -> String {
     )
 }
 
+/// One side of the table: a version, its properties and its run's metrics, by name.
+struct Column<'a> {
+    version: &'a ModelVersion,
+    values: BTreeMap<String, PropertyValue>,
+}
+
 async fn table<R: ModelRegistry>(
     registry: &R,
     model: &str,
     version: &str,
     env: &str,
 ) -> Result<String, RegistryError> {
-    let heading = format!(
-        "\n### Model Registry\n\nFrom the {}.\n",
-        registry.describe()
-    );
     let Some(registered) = registry.find_model(model).await? else {
-        return Ok(format!("{heading}\n`{model}` is not registered there.\n"));
+        return Ok(format!("`{}` is not registered there.\n", cell(model)));
     };
     let versions = registry.list_versions(&registered).await?;
+    let mut notes = Vec::new();
     let candidate = versions.iter().find(|v| v.name == version);
     let current = versions.iter().find(|v| v.labels.contains(env));
-    Ok(format!(
-        "{heading}\n{}",
-        render(version, candidate, env, current)
-    ))
+    let candidate = match candidate {
+        Some(v) => Some(column_of(registry, &registered, v, &mut notes).await),
+        None => None,
+    };
+    let current = match current {
+        Some(v) => Some(column_of(registry, &registered, v, &mut notes).await),
+        None => None,
+    };
+    let mut out = render(version, candidate.as_ref(), env, current.as_ref());
+    for note in notes {
+        out.push_str(&format!("\n{note}\n"));
+    }
+    Ok(out)
+}
+
+/// The version's properties and its run's metrics; metrics that cannot be read become a note, as the
+/// properties are still worth showing.
+async fn column_of<'a, R: ModelRegistry>(
+    registry: &R,
+    model: &RegisteredModel,
+    version: &'a ModelVersion,
+    notes: &mut Vec<String>,
+) -> Column<'a> {
+    let mut values = version.properties.clone();
+    match registry.run_metrics(model, version).await {
+        Ok(metrics) => {
+            for (name, value) in metrics {
+                let key = if values.contains_key(&name) {
+                    format!("{name} (run metric)")
+                } else {
+                    name
+                };
+                values.insert(key, PropertyValue::Double(value));
+            }
+        }
+        Err(e) => {
+            tracing::warn!("reading the run metrics of {}: {e}", version.name);
+            notes.push(format!(
+                "The run metrics of `{}` could not be read: {}",
+                cell(&version.name),
+                cell(&e.to_string())
+            ));
+        }
+    }
+    Column { version, values }
 }
 
 fn render(
     version: &str,
-    candidate: Option<&ModelVersion>,
+    candidate: Option<&Column<'_>>,
     env: &str,
-    current: Option<&ModelVersion>,
+    current: Option<&Column<'_>>,
 ) -> String {
     let current_title = match current {
-        Some(v) => format!("now in `{env}`: `{}`", cell(&v.name)),
+        Some(c) => format!("now in `{env}`: `{}`", cell(&c.version.name)),
         None => format!("now in `{env}`: none"),
     };
     let mut out = format!(
@@ -107,69 +157,181 @@ fn render(
     if candidate.is_none() {
         out.push_str(&format!("| | `{}` is not registered | |\n", cell(version)));
     }
-    let keys: BTreeSet<&String> = candidate
+    let environments = |c: Option<&Column<'_>>| match c {
+        Some(c) if !c.version.labels.is_empty() => c
+            .version
+            .labels
+            .iter()
+            .map(|l| format!("`{}`", cell(l)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "—".into(),
+    };
+    out.push_str(&format!(
+        "| *environments* | {} | {} |\n",
+        environments(candidate),
+        environments(current)
+    ));
+    let names: BTreeSet<&String> = candidate
         .into_iter()
         .chain(current)
-        .flat_map(|v| v.properties.keys())
+        .flat_map(|c| c.values.keys())
         .collect();
-    let value = |v: Option<&ModelVersion>, key: &str| {
-        v.and_then(|v| v.properties.get(key))
-            .map(|s| cell(s))
-            .unwrap_or_else(|| "—".into())
-    };
-    for key in keys.iter().take(MAX_ROWS) {
-        out.push_str(&format!(
-            "| {} | {} | {} |\n",
-            cell(key),
-            value(candidate, key),
-            value(current, key)
-        ));
+    for name in names.iter().take(MAX_ROWS) {
+        let (new, old) = pair(
+            candidate.and_then(|c| c.values.get(*name)),
+            current.and_then(|c| c.values.get(*name)),
+            current.is_some(),
+        );
+        out.push_str(&format!("| {} | {new} | {old} |\n", cell(name)));
     }
-    if keys.len() > MAX_ROWS {
+    if names.len() > MAX_ROWS {
         out.push_str(&format!(
             "\n{} more properties are in the registry.\n",
-            keys.len() - MAX_ROWS
+            names.len() - MAX_ROWS
         ));
     }
     out
 }
 
-/// A value fit for one table cell: one line, no column breaks.
+/// The candidate's and the current version's cells for one property. A difference from the current
+/// version is bold, with the change when both are numbers; numbers get the digits that tell them apart.
+fn pair(
+    new: Option<&PropertyValue>,
+    old: Option<&PropertyValue>,
+    compared: bool,
+) -> (String, String) {
+    let digits = match (
+        new.and_then(PropertyValue::as_f64),
+        old.and_then(PropertyValue::as_f64),
+    ) {
+        (Some(a), Some(b)) => distinguishing_digits(a, b),
+        _ => DEFAULT_SIGNIFICANT,
+    };
+    let show =
+        |v: Option<&PropertyValue>| v.map_or_else(|| "—".into(), |v| cell(&v.display_with(digits)));
+    let (new_text, old_text) = (show(new), show(old));
+    if !compared || new == old {
+        return (new_text, old_text);
+    }
+    let delta = match (new, old) {
+        (Some(PropertyValue::Int(a)), Some(PropertyValue::Int(b))) => {
+            a.checked_sub(*b).map(|d| format!("{d:+}"))
+        }
+        (Some(a), Some(b)) => match (a.as_f64(), b.as_f64()) {
+            (Some(a), Some(b)) if (a - b).is_finite() => {
+                let d = compact_number(a - b, digits);
+                Some(if a > b { format!("+{d}") } else { d })
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let new_text = match delta {
+        Some(delta) => format!("**{new_text}** ({delta})"),
+        None => format!("**{new_text}**"),
+    };
+    (new_text, old_text)
+}
+
+/// A value fit for one table cell: one line, no column breaks, bounded length.
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+    let mut shown: String = text.chars().take(MAX_CELL).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    shown.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn version(name: &str, labels: &[&str], properties: &[(&str, &str)]) -> ModelVersion {
+    fn version(name: &str, labels: &[&str], properties: &[(&str, PropertyValue)]) -> ModelVersion {
         ModelVersion {
             id: name.into(),
             name: name.into(),
             labels: labels.iter().map(|s| s.to_string()).collect(),
             properties: properties
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
+        }
+    }
+
+    fn column(version: &ModelVersion) -> Column<'_> {
+        Column {
+            version,
+            values: version.properties.clone(),
         }
     }
 
     #[test]
     fn candidate_beside_current() {
-        let candidate = version("v2", &[], &[("accuracy", "0.93"), ("author", "a|b")]);
-        let current = version("v1", &["prod"], &[("accuracy", "0.90")]);
-        let table = render("v2", Some(&candidate), "prod", Some(&current));
-        assert!(
-            table.contains("| | candidate `v2` | now in `prod`: `v1` |"),
-            "{table}"
+        use PropertyValue::{Double, Int, Other};
+        let candidate = version(
+            "v2",
+            &["test"],
+            &[
+                ("accuracy", Double(0.973_123_4)),
+                ("author", "a|b".into()),
+                ("epochs", Int(12)),
+                ("recall", Double(0.812_34)),
+                (
+                    "layers",
+                    Other(r#"{"struct_value":"e30="}"#.parse().unwrap()),
+                ),
+            ],
         );
-        assert!(table.contains("| accuracy | 0.93 | 0.90 |"), "{table}");
-        assert!(table.contains("| author | a\\|b | — |"), "{table}");
+        let current = version(
+            "v1",
+            &["prod", "test"],
+            &[
+                ("accuracy", Double(0.9412)),
+                ("epochs", Int(10)),
+                ("recall", Double(0.812_32)),
+                (
+                    "layers",
+                    Other(r#"{"struct_value":"e30="}"#.parse().unwrap()),
+                ),
+            ],
+        );
+        let table = render(
+            "v2",
+            Some(&column(&candidate)),
+            "prod",
+            Some(&column(&current)),
+        );
+        for row in [
+            "| | candidate `v2` | now in `prod`: `v1` |",
+            "| *environments* | `test` | `prod`, `test` |",
+            "| accuracy | **0.9731** (+0.03192) | 0.9412 |",
+            "| author | **a\\|b** | — |",
+            "| epochs | **12** (+2) | 10 |",
+            "| recall | **0.81234** (+0.00002) | 0.81232 |",
+            r#"| layers | {"struct_value":"e30="} | {"struct_value":"e30="} |"#,
+        ] {
+            assert!(table.contains(row), "{row:?} missing from:\n{table}");
+        }
+        let rows: Vec<&str> = table
+            .lines()
+            .skip(3)
+            .map(|l| l.split(" | ").next().unwrap())
+            .collect();
+        assert_eq!(
+            rows,
+            ["| accuracy", "| author", "| epochs", "| layers", "| recall"]
+        );
+    }
+
+    #[test]
+    fn nothing_to_compare_is_not_marked() {
+        let candidate = version("v2", &[], &[("accuracy", PropertyValue::Double(0.5))]);
+        let table = render("v2", Some(&column(&candidate)), "prod", None);
+        assert!(table.contains("| accuracy | 0.5 | — |"), "{table}");
+        assert!(table.contains("now in `prod`: none"), "{table}");
         let table = render("v3", None, "prod", None);
-        assert!(
-            table.contains("`v3` is not registered") && table.contains("none"),
-            "{table}"
-        );
+        assert!(table.contains("`v3` is not registered"), "{table}");
+        assert!(cell(&"x".repeat(500)).ends_with('…'));
     }
 }

@@ -85,6 +85,16 @@ pub enum RegistryError {
         detail: String,
     },
 
+    #[error(
+        "{action}: its property {key:?} is a {kind}, and writing the string the change needs would replace \
+         it; nothing was changed. Rename that property in the registry, or pick another environment name"
+    )]
+    NotAString {
+        action: String,
+        key: String,
+        kind: String,
+    },
+
     #[error("invalid environment name {env:?}: {reason}")]
     InvalidEnvironment { env: String, reason: String },
 

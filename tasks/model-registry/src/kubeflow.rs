@@ -17,7 +17,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::{ModelRegistry, ModelVersion, RegisteredModel, RegistryError, VersionChange};
+use crate::{
+    ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError, VersionChange,
+};
 
 /// The API versions tried, newest first, when none is set.
 pub const API_VERSIONS: &[&str] = &["v1", "v1alpha3"];
@@ -102,16 +104,40 @@ impl RawVersion {
             properties: Default::default(),
         };
         for (key, value) in self.properties() {
-            if let Some(text) = string_value(&value) {
-                if text.is_empty() {
+            match typed_value(&value) {
+                PropertyValue::String(text) if text.is_empty() => {
                     version.labels.insert(key);
-                } else {
-                    version.properties.insert(key, text.to_owned());
+                }
+                typed => {
+                    version.properties.insert(key, typed);
                 }
             }
         }
         version
     }
+}
+
+/// A `MetadataValue` as a typed value; struct and proto values (and anything malformed) stay JSON.
+fn typed_value(value: &Value) -> PropertyValue {
+    let field = |name: &str| value.get(name);
+    let typed = match value.get("metadataType").and_then(Value::as_str) {
+        Some("MetadataStringValue") => field("string_value")
+            .and_then(Value::as_str)
+            .map(|s| PropertyValue::String(s.to_owned())),
+        // int32 travels as a string in this API.
+        Some("MetadataIntValue") => field("int_value").and_then(|v| match v {
+            Value::String(s) => s.parse().ok().map(PropertyValue::Int),
+            other => other.as_i64().map(PropertyValue::Int),
+        }),
+        Some("MetadataDoubleValue") => field("double_value")
+            .and_then(Value::as_f64)
+            .map(PropertyValue::Double),
+        Some("MetadataBoolValue") => field("bool_value")
+            .and_then(Value::as_bool)
+            .map(PropertyValue::Bool),
+        _ => None,
+    };
+    typed.unwrap_or_else(|| PropertyValue::Other(value.clone()))
 }
 
 fn string_value(value: &Value) -> Option<&str> {
@@ -124,8 +150,13 @@ fn metadata_string(text: &str) -> Value {
     json!({"metadataType": "MetadataStringValue", "string_value": text})
 }
 
-/// The full map after `change`; every entry it does not name (any type) stays as it was.
-fn apply_change(properties: &Map<String, Value>, change: &VersionChange) -> Map<String, Value> {
+/// The full map after `change`. Every entry it does not name stays exactly as it was; a label or string
+/// property it removes goes only when it is a string; writing over a value of another type is refused
+/// (its key comes back as the error).
+fn apply_change(
+    properties: &Map<String, Value>,
+    change: &VersionChange,
+) -> Result<Map<String, Value>, String> {
     let mut map = properties.clone();
     for label in &change.remove_labels {
         if map.get(label).and_then(string_value) == Some("") {
@@ -133,15 +164,22 @@ fn apply_change(properties: &Map<String, Value>, change: &VersionChange) -> Map<
         }
     }
     for key in &change.remove_properties {
-        map.remove(key);
+        if map.get(key).and_then(string_value).is_some() {
+            map.remove(key);
+        }
     }
-    for label in &change.add_labels {
-        map.insert(label.clone(), metadata_string(""));
+    let written = change
+        .add_labels
+        .iter()
+        .map(|label| (label, ""))
+        .chain(change.set_properties.iter().map(|(k, v)| (k, v.as_str())));
+    for (key, text) in written {
+        if map.get(key).is_some_and(|v| string_value(v).is_none()) {
+            return Err(key.clone());
+        }
+        map.insert(key.clone(), metadata_string(text));
     }
-    for (key, value) in &change.set_properties {
-        map.insert(key.clone(), metadata_string(value));
-    }
-    map
+    Ok(map)
 }
 
 /// `<name>-rest.<domain>` (route) or `<name>.<namespace>.svc` (service) -> `<name>`.
@@ -423,7 +461,16 @@ impl ModelRegistry for KubeflowRegistry {
             }
             let current = self.get_version(&version.id).await?;
             let properties = current.properties();
-            let desired = apply_change(&properties, change);
+            let desired =
+                apply_change(&properties, change).map_err(|key| RegistryError::NotAString {
+                    action: action.clone(),
+                    kind: properties[&key]
+                        .get("metadataType")
+                        .and_then(Value::as_str)
+                        .unwrap_or("non-string value")
+                        .to_owned(),
+                    key,
+                })?;
             if desired == properties {
                 return Ok(current.to_version());
             }
@@ -471,12 +518,19 @@ mod tests {
         change
             .set_properties
             .insert("deployed.test.at".into(), "x".into());
-        let after = apply_change(&properties, &change);
+        let after = apply_change(&properties, &change).unwrap();
         assert_eq!(after.len(), 3);
         assert_eq!(after["accuracy"], properties["accuracy"]);
         assert_eq!(after["test"], properties["test"]);
         assert_eq!(after["deployed.test.at"]["string_value"], "x");
         assert!(!after.contains_key("prod"));
+
+        // Only strings are removed or written; a value of another type is refused, not replaced.
+        let mut change = VersionChange::default();
+        change.remove_properties.insert("accuracy".into());
+        assert_eq!(apply_change(&properties, &change).unwrap(), properties);
+        change.add_labels.insert("accuracy".into());
+        assert_eq!(apply_change(&properties, &change), Err("accuracy".into()));
     }
 
     #[test]

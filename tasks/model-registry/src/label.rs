@@ -222,7 +222,7 @@ fn labelling_change(target: &ModelVersion, request: &LabelRequest) -> VersionCha
             .insert(keys.gitops_commit.clone(), commit.to_owned());
     }
     // The time moves only when the deployment itself changed, so that a re-run writes nothing.
-    if !change.satisfied_by(target) || !target.properties.contains_key(&keys.at) {
+    if !change.satisfied_by(target) || target.string_property(&keys.at).is_none() {
         change
             .set_properties
             .insert(keys.at, request.deployed_at.clone());
@@ -236,7 +236,7 @@ fn carries(version: &ModelVersion, env: &str) -> bool {
         || property_keys(env)
             .all()
             .into_iter()
-            .any(|k| version.properties.contains_key(k))
+            .any(|k| version.string_property(k).is_some())
 }
 
 async fn find_model<R: ModelRegistry>(

@@ -17,6 +17,7 @@ pub mod kube;
 pub mod kubeflow;
 mod label;
 pub mod mlflow;
+mod property;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -26,6 +27,7 @@ pub use label::{
     LabelOutcome, LabelRequest, PropertyKeys, VersionRef, label, now_rfc3339, property_keys,
     unlabel,
 };
+pub use property::{DEFAULT_SIGNIFICANT, PropertyValue, compact_number, distinguishing_digits};
 
 /// A registered model: the backend's id for it and its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +36,8 @@ pub struct RegisteredModel {
     pub name: String,
 }
 
-/// One version of a registered model, as far as environments are concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One version of a registered model: the environments it runs in and its properties.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelVersion {
     /// The backend's id (Kubeflow: a numeric string; MLflow: the version number).
     pub id: String,
@@ -44,11 +46,20 @@ pub struct ModelVersion {
     pub name: String,
     /// Environments this version carries.
     pub labels: BTreeSet<String>,
-    /// String properties (Kubeflow: non-empty string custom properties; MLflow: version tags).
-    pub properties: BTreeMap<String, String>,
+    /// Every other property, typed (Kubeflow: custom properties that are not labels; MLflow: version
+    /// tags, all strings).
+    pub properties: BTreeMap<String, PropertyValue>,
 }
 
-/// A change to one version. Anything it does not name stays as it was.
+impl ModelVersion {
+    /// The text of the string property `key`.
+    pub fn string_property(&self, key: &str) -> Option<&str> {
+        self.properties.get(key).and_then(PropertyValue::as_str)
+    }
+}
+
+/// A change to one version. Anything it does not name stays as it was. It writes and removes string
+/// properties only: a property of another type (a metric, a struct) is never rewritten.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VersionChange {
     pub add_labels: BTreeSet<String>,
@@ -75,11 +86,11 @@ impl VersionChange {
             && self
                 .set_properties
                 .iter()
-                .all(|(k, v)| version.properties.get(k) == Some(v))
+                .all(|(k, v)| version.string_property(k) == Some(v.as_str()))
             && self
                 .remove_properties
                 .iter()
-                .all(|k| !version.properties.contains_key(k))
+                .all(|k| version.string_property(k).is_none())
     }
 }
 
@@ -116,6 +127,17 @@ pub trait ModelRegistry: Sync {
         model: &RegisteredModel,
         name: &str,
     ) -> impl Future<Output = Result<Option<ModelVersion>, RegistryError>> + Send;
+
+    /// Measurements of the run that produced `version` that are not among its properties (MLflow: the
+    /// run's latest metrics, when the version names a run). Empty when the backend keeps none.
+    fn run_metrics(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+    ) -> impl Future<Output = Result<BTreeMap<String, f64>, RegistryError>> + Send {
+        let _ = (model, version);
+        async { Ok(BTreeMap::new()) }
+    }
 
     /// Applies `change` to `version` without touching anything else, and returns the version as the
     /// registry holds it afterwards. Applying a change that is already satisfied writes nothing.

@@ -14,7 +14,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::{ModelRegistry, ModelVersion, RegisteredModel, RegistryError, VersionChange};
+use crate::{
+    ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError, VersionChange,
+};
 
 #[derive(Debug, Clone)]
 pub struct MlflowOptions {
@@ -70,6 +72,55 @@ struct RawVersion {
     version: String,
     #[serde(default)]
     tags: Vec<Tag>,
+    /// The run that produced the version, when it was registered from one.
+    #[serde(default)]
+    run_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GetVersion {
+    model_version: RawVersion,
+}
+
+#[derive(Debug, Deserialize)]
+struct GetRun {
+    run: Run,
+}
+
+#[derive(Debug, Deserialize)]
+struct Run {
+    #[serde(default)]
+    data: RunData,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RunData {
+    /// The latest value of each metric.
+    #[serde(default)]
+    metrics: Vec<Metric>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Metric {
+    key: String,
+    value: MetricValue,
+}
+
+/// Protobuf JSON writes NaN and infinities as strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum MetricValue {
+    Number(f64),
+    Text(String),
+}
+
+impl MetricValue {
+    fn to_f64(&self) -> f64 {
+        match self {
+            Self::Number(x) => *x,
+            Self::Text(text) => text.parse().unwrap_or(f64::NAN),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,14 +265,17 @@ impl MlflowRegistry {
     }
 
     fn to_version(&self, raw: RawVersion, aliases: &[Alias]) -> ModelVersion {
-        let properties: BTreeMap<String, String> =
-            raw.tags.into_iter().map(|t| (t.key, t.value)).collect();
+        let properties: BTreeMap<String, PropertyValue> = raw
+            .tags
+            .into_iter()
+            .map(|t| (t.key, PropertyValue::String(t.value)))
+            .collect();
         ModelVersion {
             name: properties
                 .get(&self.options.version_tag)
+                .and_then(PropertyValue::as_str)
                 .filter(|v| !v.is_empty())
-                .cloned()
-                .unwrap_or_else(|| raw.version.clone()),
+                .map_or_else(|| raw.version.clone(), str::to_owned),
             labels: aliases
                 .iter()
                 .filter(|a| a.version == raw.version)
@@ -316,15 +370,49 @@ impl ModelRegistry for MlflowRegistry {
         name: &str,
     ) -> Result<Option<ModelVersion>, RegistryError> {
         let versions = self.list_versions(model).await?;
-        let by_tag = versions.iter().find(|v| {
-            v.properties
-                .get(&self.options.version_tag)
-                .map(String::as_str)
-                == Some(name)
-        });
+        let by_tag = versions
+            .iter()
+            .find(|v| v.string_property(&self.options.version_tag) == Some(name));
         Ok(by_tag
             .or_else(|| versions.iter().find(|v| v.id == name))
             .cloned())
+    }
+
+    async fn run_metrics(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+    ) -> Result<BTreeMap<String, f64>, RegistryError> {
+        let what = format!("version {} of model {}", version.name, model.name);
+        let url = self.endpoint(
+            "model-versions/get",
+            &[("name", &model.name), ("version", &version.id)],
+        )?;
+        let found: Option<GetVersion> = self
+            .call(&format!("reading {what}"), reqwest::Method::GET, url, None)
+            .await?;
+        let Some(run_id) = found
+            .and_then(|f| f.model_version.run_id)
+            .filter(|id| !id.is_empty())
+        else {
+            return Ok(BTreeMap::new());
+        };
+        let url = self.endpoint("runs/get", &[("run_id", &run_id)])?;
+        let action = format!("reading the metrics of run {run_id} that produced {what}");
+        let Some(found) = self
+            .call::<GetRun>(&action, reqwest::Method::GET, url, None)
+            .await?
+        else {
+            tracing::warn!("{action}: the run no longer exists");
+            return Ok(BTreeMap::new());
+        };
+        Ok(found
+            .run
+            .data
+            .metrics
+            .into_iter()
+            .map(|m| (m.key, m.value.to_f64()))
+            .collect())
     }
 
     async fn update_version(
@@ -378,7 +466,7 @@ impl ModelRegistry for MlflowRegistry {
             .await?;
         }
         for (key, value) in &change.set_properties {
-            if current.properties.get(key) != Some(value) {
+            if current.string_property(key) != Some(value.as_str()) {
                 let body = json!({"name": name, "version": number, "key": key, "value": value});
                 self.write(
                     &format!("setting tag {key} on {what}"),

@@ -331,3 +331,78 @@ async fn environment_names_follow_the_alias_rules() {
             .is_err()
     );
 }
+
+/// A version registered from a run shows that run's latest metrics; one without a run shows none.
+#[tokio::test]
+async fn run_metrics_of_a_version() {
+    let server = Server::new();
+    let model = unique("metrics");
+    let run = server
+        .post(
+            "runs/create",
+            json!({"experiment_id": "0", "run_name": model}),
+        )
+        .await;
+    let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+    let metric = |key: &str, value: Value, step: u32| json!({"key": key, "value": value, "timestamp": 1_768_212_900_000u64 + u64::from(step), "step": step});
+    server
+        .post(
+            "runs/log-batch",
+            json!({"run_id": run_id, "metrics": [
+                metric("accuracy", json!(0.91), 1),
+                metric("accuracy", json!(0.973_123_4), 2),
+                metric("loss", json!(0.0), 2),
+                metric("samples", json!(48_000), 2),
+            ]}),
+        )
+        .await;
+    server
+        .post("registered-models/create", json!({"name": model}))
+        .await;
+    server
+        .post(
+            "model-versions/create",
+            json!({"name": model, "source": format!("runs:/{run_id}/model"), "run_id": run_id,
+                   "tags": [{"key": "version", "value": "r1"}]}),
+        )
+        .await;
+    server
+        .post(
+            "model-versions/create",
+            json!({"name": model, "source": "oci://quay.io/rhoai/plain:r2",
+                   "tags": [{"key": "version", "value": "r2"}]}),
+        )
+        .await;
+
+    let registry = registry_with(100);
+    let registered = registry.find_model(&model).await.unwrap().unwrap();
+    let r1 = registry
+        .find_version(&registered, "r1")
+        .await
+        .unwrap()
+        .unwrap();
+    let metrics = registry.run_metrics(&registered, &r1).await.unwrap();
+    assert_eq!(
+        metrics,
+        BTreeMap::from([
+            ("accuracy".to_owned(), 0.973_123_4),
+            ("loss".to_owned(), 0.0),
+            ("samples".to_owned(), 48_000.0),
+        ])
+    );
+    // Tags stay string properties beside the metrics.
+    assert_eq!(r1.string_property("version"), Some("r1"));
+
+    let r2 = registry
+        .find_version(&registered, "r2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        registry
+            .run_metrics(&registered, &r2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -503,7 +503,8 @@ fn unavailable_then_success(kind: Kind) {
 }
 
 /// With --registry-url the body shows the candidate beside the version now labelled with the
-/// environment, read from the Model Registry; an unreachable registry is noted, not fatal.
+/// environment, read from the Model Registry: one row per property whatever its type (numbers compact,
+/// with the change), labels as environments; an unreachable registry is noted, not fatal.
 #[test]
 fn registry_section_in_the_body() {
     let world = World::new(Kind::Gitea, "v1");
@@ -511,15 +512,25 @@ fn registry_section_in_the_body() {
     let text =
         |s: &str| serde_json::json!({ "metadataType": "MetadataStringValue", "string_value": s });
     let model = registry.add_model("jukebox");
+    let double =
+        |x: f64| serde_json::json!({ "metadataType": "MetadataDoubleValue", "double_value": x });
+    let int = |n: &str| serde_json::json!({ "metadataType": "MetadataIntValue", "int_value": n });
+    let layers = serde_json::json!({ "metadataType": "MetadataStructValue", "struct_value": "eyJsYXllcnMiOjN9" });
     registry.add_version(
         &model,
         "v1",
-        serde_json::json!({ "prod": text(""), "source_commit": text("0ld") }),
+        serde_json::json!({
+            "prod": text(""), "test": text(""), "source_commit": text("0ld"),
+            "accuracy": double(0.9412), "epochs": int("10"), "layers": layers,
+        }),
     );
     registry.add_version(
         &model,
         "v2",
-        serde_json::json!({ "source_commit": text("a1b2c3d"), "dataset": text("songs-2026") }),
+        serde_json::json!({
+            "source_commit": text("a1b2c3d"), "dataset": text("songs-2026"),
+            "accuracy": double(0.973_123_4), "epochs": int("12"), "layers": layers,
+        }),
     );
 
     let dashboard = "https://dashboard.example/modelRegistry/team-prod-registry";
@@ -542,11 +553,16 @@ fn registry_section_in_the_body() {
         "### Model Registry",
         "(https://dashboard.example/modelRegistry/team-prod-registry)",
         "| | candidate `v2` | now in `prod`: `v1` |",
-        "| source_commit | a1b2c3d | 0ld |",
-        "| dataset | songs-2026 | — |",
+        "| *environments* | — | `prod`, `test` |",
+        "| accuracy | **0.9731** (+0.03192) | 0.9412 |",
+        "| dataset | **songs-2026** | — |",
+        "| epochs | **12** (+2) | 10 |",
+        r#"| layers | {"metadataType":"MetadataStructValue","struct_value":"eyJsYXllcnMiOjN9"} | {"metadataType":"MetadataStructValue","struct_value":"eyJsYXllcnMiOjN9"} |"#,
+        "| source_commit | **a1b2c3d** | 0ld |",
     ] {
         assert!(body.contains(needle), "{needle:?} missing from:\n{body}");
     }
+    assert_eq!(body.matches("### Model Registry").count(), 1, "{body}");
 
     let (mut command, results) = world.command("v3", &["--registry-url", &registry.url()]);
     let output = command.env("REGISTRY_TOKEN", "wrong").output().unwrap();
