@@ -93,12 +93,18 @@ async fn table<R: ModelRegistry>(
     let mut notes = Vec::new();
     let candidate = versions.iter().find(|v| v.name == version);
     let current = versions.iter().find(|v| v.labels.contains(env));
+    // A metric named like a property of either version gets its own row, the same on both sides.
+    let property_names: BTreeSet<&String> = candidate
+        .into_iter()
+        .chain(current)
+        .flat_map(|v| v.properties.keys())
+        .collect();
     let candidate = match candidate {
-        Some(v) => Some(column_of(registry, &registered, v, &mut notes).await),
+        Some(v) => Some(column_of(registry, &registered, v, &property_names, &mut notes).await),
         None => None,
     };
     let current = match current {
-        Some(v) => Some(column_of(registry, &registered, v, &mut notes).await),
+        Some(v) => Some(column_of(registry, &registered, v, &property_names, &mut notes).await),
         None => None,
     };
     let mut out = render(version, candidate.as_ref(), env, current.as_ref());
@@ -114,13 +120,14 @@ async fn column_of<'a, R: ModelRegistry>(
     registry: &R,
     model: &RegisteredModel,
     version: &'a ModelVersion,
+    property_names: &BTreeSet<&String>,
     notes: &mut Vec<String>,
 ) -> Column<'a> {
     let mut values = version.properties.clone();
     match registry.run_metrics(model, version).await {
         Ok(metrics) => {
             for (name, value) in metrics {
-                let key = if values.contains_key(&name) {
+                let key = if property_names.contains(&name) {
                     format!("{name} (run metric)")
                 } else {
                     name
@@ -322,6 +329,70 @@ mod tests {
             rows,
             ["| accuracy", "| author", "| epochs", "| layers", "| recall"]
         );
+    }
+
+    /// A metric of the run keeps its own row when a property has the same name.
+    #[tokio::test]
+    async fn run_metrics_join_the_properties() {
+        struct Registry;
+        impl ModelRegistry for Registry {
+            fn describe(&self) -> String {
+                "test registry".into()
+            }
+            async fn find_model(
+                &self,
+                name: &str,
+            ) -> Result<Option<RegisteredModel>, RegistryError> {
+                Ok(Some(RegisteredModel {
+                    id: "1".into(),
+                    name: name.into(),
+                }))
+            }
+            async fn model_names(&self) -> Result<Vec<String>, RegistryError> {
+                Ok(Vec::new())
+            }
+            async fn list_versions(
+                &self,
+                _: &RegisteredModel,
+            ) -> Result<Vec<ModelVersion>, RegistryError> {
+                Ok(vec![
+                    version("v1", &["prod"], &[("accuracy", "0.9".into())]),
+                    version("v2", &[], &[]),
+                ])
+            }
+            async fn find_version(
+                &self,
+                _: &RegisteredModel,
+                _: &str,
+            ) -> Result<Option<ModelVersion>, RegistryError> {
+                Ok(None)
+            }
+            async fn run_metrics(
+                &self,
+                _: &RegisteredModel,
+                v: &ModelVersion,
+            ) -> Result<BTreeMap<String, f64>, RegistryError> {
+                Ok(BTreeMap::from([(
+                    "accuracy".to_owned(),
+                    if v.name == "v1" { 0.9 } else { 0.95 },
+                )]))
+            }
+            async fn update_version(
+                &self,
+                _: &RegisteredModel,
+                v: &ModelVersion,
+                _: &model_registry::VersionChange,
+            ) -> Result<ModelVersion, RegistryError> {
+                Ok(v.clone())
+            }
+        }
+        let table = table(&Registry, "jukebox", "v2", "prod").await.unwrap();
+        for row in [
+            "| accuracy | **—** | 0.9 |",
+            "| accuracy (run metric) | **0.95** (+0.05) | 0.9 |",
+        ] {
+            assert!(table.contains(row), "{row:?} missing from:\n{table}");
+        }
     }
 
     #[test]

@@ -154,3 +154,50 @@ async fn a_label_named_like_a_property_of_another_type_is_refused() {
     assert_eq!(fake.count("PATCH"), 0);
     assert_eq!(fake.custom_properties("jukebox", "v2"), before);
 }
+
+/// The fake accepts every value type of the API description and only well-formed ones: `int_value` is an
+/// int32 as a string matching `^-?([1-9][0-9]{0,8}|0)$`.
+#[tokio::test]
+async fn the_fake_checks_value_types_as_described() {
+    let fake = FakeKubeflow::start();
+    seed(&fake);
+    let id = fake.version("jukebox", "v2")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let http = common::HttpOptions::default().client().unwrap();
+    let url = format!(
+        "{}/api/model_registry/v1alpha3/model_versions/{id}",
+        fake.url()
+    );
+    let patch_int = |text: Value| {
+        let body = json!({"customProperties": {
+            "n": {"metadataType": "MetadataIntValue", "int_value": text},
+            "layers": struct_value(),
+        }});
+        http.patch(&url)
+            .bearer_auth(fake.token())
+            .json(&body)
+            .send()
+    };
+    for good in ["0", "-7", "123456789"] {
+        assert_eq!(
+            patch_int(json!(good)).await.unwrap().status(),
+            200,
+            "{good}"
+        );
+    }
+    for bad in [
+        json!("+5"),
+        json!("007"),
+        json!("1234567890"),
+        json!("-"),
+        json!(5),
+    ] {
+        assert_eq!(patch_int(bad.clone()).await.unwrap().status(), 400, "{bad}");
+    }
+    assert_eq!(
+        fake.custom_properties("jukebox", "v2")["n"]["int_value"],
+        "123456789"
+    );
+}

@@ -397,9 +397,7 @@ fn validate_properties(properties: &Value) -> Result<(), ApiError> {
     for (key, value) in map {
         let valid = match value["metadataType"].as_str() {
             Some("MetadataStringValue") => value["string_value"].is_string(),
-            Some("MetadataIntValue") => value["int_value"]
-                .as_str()
-                .is_some_and(|s| s.parse::<i32>().is_ok()),
+            Some("MetadataIntValue") => value["int_value"].as_str().is_some_and(is_int_value),
             Some("MetadataDoubleValue") => value["double_value"].is_number(),
             Some("MetadataBoolValue") => value["bool_value"].is_boolean(),
             Some("MetadataStructValue") => value["struct_value"].is_string(),
@@ -421,6 +419,12 @@ fn validate_properties(properties: &Value) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// `int_value` is an int32 written as a string matching `^-?([1-9][0-9]{0,8}|0)$`.
+fn is_int_value(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    digits == "0" || parse_id(digits).is_some()
 }
 
 fn parse_id(id: &str) -> Option<u64> {
