@@ -20,6 +20,9 @@ use url::Url;
 use crate::{
     ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError, VersionChange,
 };
+use values::{apply_change, typed_value};
+
+mod values;
 
 /// The API versions tried, newest first, when none is set.
 pub const API_VERSIONS: &[&str] = &["v1", "v1alpha3"];
@@ -115,71 +118,6 @@ impl RawVersion {
         }
         version
     }
-}
-
-/// A `MetadataValue` as a typed value; struct and proto values (and anything malformed) stay JSON.
-fn typed_value(value: &Value) -> PropertyValue {
-    let field = |name: &str| value.get(name);
-    let typed = match value.get("metadataType").and_then(Value::as_str) {
-        Some("MetadataStringValue") => field("string_value")
-            .and_then(Value::as_str)
-            .map(|s| PropertyValue::String(s.to_owned())),
-        // int32 travels as a string in this API.
-        Some("MetadataIntValue") => field("int_value").and_then(|v| match v {
-            Value::String(s) => s.parse().ok().map(PropertyValue::Int),
-            other => other.as_i64().map(PropertyValue::Int),
-        }),
-        Some("MetadataDoubleValue") => field("double_value")
-            .and_then(Value::as_f64)
-            .map(PropertyValue::Double),
-        Some("MetadataBoolValue") => field("bool_value")
-            .and_then(Value::as_bool)
-            .map(PropertyValue::Bool),
-        _ => None,
-    };
-    typed.unwrap_or_else(|| PropertyValue::Other(value.clone()))
-}
-
-fn string_value(value: &Value) -> Option<&str> {
-    (value.get("metadataType")?.as_str()? == "MetadataStringValue")
-        .then(|| value.get("string_value")?.as_str())
-        .flatten()
-}
-
-fn metadata_string(text: &str) -> Value {
-    json!({"metadataType": "MetadataStringValue", "string_value": text})
-}
-
-/// The full map after `change`. Every entry it does not name stays exactly as it was; a label or string
-/// property it removes goes only when it is a string; writing over a value of another type is refused
-/// (its key comes back as the error).
-fn apply_change(
-    properties: &Map<String, Value>,
-    change: &VersionChange,
-) -> Result<Map<String, Value>, String> {
-    let mut map = properties.clone();
-    for label in &change.remove_labels {
-        if map.get(label).and_then(string_value) == Some("") {
-            map.remove(label);
-        }
-    }
-    for key in &change.remove_properties {
-        if map.get(key).and_then(string_value).is_some() {
-            map.remove(key);
-        }
-    }
-    let written = change
-        .add_labels
-        .iter()
-        .map(|label| (label, ""))
-        .chain(change.set_properties.iter().map(|(k, v)| (k, v.as_str())));
-    for (key, text) in written {
-        if map.get(key).is_some_and(|v| string_value(v).is_none()) {
-            return Err(key.clone());
-        }
-        map.insert(key.clone(), metadata_string(text));
-    }
-    Ok(map)
 }
 
 /// `<name>-rest.<domain>` (route) or `<name>.<namespace>.svc` (service) -> `<name>`.
@@ -504,34 +442,6 @@ impl ModelRegistry for KubeflowRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn changes_keep_every_other_entry() {
-        let properties: Map<String, Value> = serde_json::from_value(json!({
-            "accuracy": {"metadataType": "MetadataDoubleValue", "double_value": 0.47},
-            "test": {"metadataType": "MetadataStringValue", "string_value": ""},
-            "prod": {"metadataType": "MetadataStringValue", "string_value": ""},
-        }))
-        .unwrap();
-        let mut change = VersionChange::default();
-        change.remove_labels.insert("prod".into());
-        change
-            .set_properties
-            .insert("deployed.test.at".into(), "x".into());
-        let after = apply_change(&properties, &change).unwrap();
-        assert_eq!(after.len(), 3);
-        assert_eq!(after["accuracy"], properties["accuracy"]);
-        assert_eq!(after["test"], properties["test"]);
-        assert_eq!(after["deployed.test.at"]["string_value"], "x");
-        assert!(!after.contains_key("prod"));
-
-        // Only strings are removed or written; a value of another type is refused, not replaced.
-        let mut change = VersionChange::default();
-        change.remove_properties.insert("accuracy".into());
-        assert_eq!(apply_change(&properties, &change).unwrap(), properties);
-        change.add_labels.insert("accuracy".into());
-        assert_eq!(apply_change(&properties, &change), Err("accuracy".into()));
-    }
 
     #[test]
     fn registry_names_from_hosts() {

@@ -14,6 +14,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use url::Url;
 
+use run::{GetRun, GetVersion};
+
+mod run;
+
 use crate::{
     ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError, VersionChange,
 };
@@ -75,52 +79,6 @@ struct RawVersion {
     /// The run that produced the version, when it was registered from one.
     #[serde(default)]
     run_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GetVersion {
-    model_version: RawVersion,
-}
-
-#[derive(Debug, Deserialize)]
-struct GetRun {
-    run: Run,
-}
-
-#[derive(Debug, Deserialize)]
-struct Run {
-    #[serde(default)]
-    data: RunData,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RunData {
-    /// The latest value of each metric.
-    #[serde(default)]
-    metrics: Vec<Metric>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Metric {
-    key: String,
-    value: MetricValue,
-}
-
-/// Protobuf JSON writes NaN and infinities as strings.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum MetricValue {
-    Number(f64),
-    Text(String),
-}
-
-impl MetricValue {
-    fn to_f64(&self) -> f64 {
-        match self {
-            Self::Number(x) => *x,
-            Self::Text(text) => text.parse().unwrap_or(f64::NAN),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -406,13 +364,7 @@ impl ModelRegistry for MlflowRegistry {
             tracing::warn!("{action}: the run no longer exists");
             return Ok(BTreeMap::new());
         };
-        Ok(found
-            .run
-            .data
-            .metrics
-            .into_iter()
-            .map(|m| (m.key, m.value.to_f64()))
-            .collect())
+        Ok(found.latest_metrics())
     }
 
     async fn update_version(
