@@ -9,7 +9,7 @@ use test_fakes::forge_support::{DEFAULT_TOKEN, FakeForge, FakePull, PullState};
 use test_fakes::gitea::FakeGitea;
 use test_fakes::github::FakeGitHub;
 use test_fakes::gitlab::FakeGitLab;
-use test_services::{GitServer, workspace_bin};
+use test_services::{GitServer, Mlflow, workspace_bin};
 
 const GIT_USER: &str = "pipeline";
 const GIT_PASSWORD: &str = "git-Secret-7c1e";
@@ -574,6 +574,82 @@ fn registry_section_in_the_body() {
     assert_eq!(run.result("status"), "updated");
     let body = &world.open_pulls()[0].body;
     assert!(body.contains("could not be read"), "{body}");
+}
+
+/// With an MLflow registry the table holds the tags of both versions and the metrics of the runs they
+/// were registered from (the real MLflow server of the test-support crate).
+#[test]
+fn mlflow_run_metrics_in_the_body() {
+    let api = format!("{}/api/2.0/mlflow", Mlflow::shared().url());
+    let model = format!("jukebox-pr-{}", std::process::id());
+    let post = |path: &str, body: serde_json::Value| mlflow_post(&format!("{api}/{path}"), body);
+    post(
+        "registered-models/create",
+        serde_json::json!({"name": model}),
+    );
+    for (version, accuracy) in [("v1", 0.9412), ("v2", 0.973_123_4)] {
+        let run = post("runs/create", serde_json::json!({"experiment_id": "0"}));
+        let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+        let metric = serde_json::json!({"key": "accuracy", "value": accuracy, "timestamp": 1_768_212_900_000u64, "step": 0});
+        post(
+            "runs/log-batch",
+            serde_json::json!({"run_id": run_id, "metrics": [metric]}),
+        );
+        post(
+            "model-versions/create",
+            serde_json::json!({"name": model, "source": format!("runs:/{run_id}/model"), "run_id": run_id,
+                               "tags": [{"key": "version", "value": version}]}),
+        );
+    }
+    post(
+        "registered-models/alias",
+        serde_json::json!({"name": model, "alias": "prod", "version": "1"}),
+    );
+
+    let world = World::new(Kind::Gitea, "v1");
+    let url = Mlflow::shared().url();
+    world
+        .run(
+            "v2",
+            &[
+                "--registry-url",
+                &url,
+                "--registry-kind",
+                "mlflow",
+                "--registry-model",
+                &model,
+            ],
+        )
+        .assert_ok();
+    let body = &world.open_pulls()[0].body;
+    for needle in [
+        "| | candidate `v2` | now in `prod`: `v1` |",
+        "| *environments* | — | `prod` |",
+        "| accuracy | **0.9731** (+0.03192) | 0.9412 |",
+        "| version | **v2** | v1 |",
+    ] {
+        assert!(body.contains(needle), "{needle:?} missing from:\n{body}");
+    }
+}
+
+/// A minimal HTTP/1.0 JSON POST for seeding MLflow (loopback only).
+fn mlflow_post(url: &str, body: serde_json::Value) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to MLflow");
+    write!(
+        stream,
+        "POST /{path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, payload) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.contains(" 200 "), "POST {path}: {response}");
+    serde_json::from_str(payload).unwrap_or_else(|e| panic!("{path}: {e}: {payload}"))
 }
 
 macro_rules! for_each_forge {
