@@ -11,8 +11,8 @@
 //!
 //! What differs from a cluster: `WAIT_READY` stays "false" (its default; the Tasks do not expose the
 //! Kubernetes API address, so the fake Kubernetes API cannot be put in), and modelcar-build's
-//! `BASE_IMAGE` default (ubi-minimal from registry.access.redhat.com, unreachable here) is installed
-//! as `scratch`, which the model-release Pipeline cannot set.
+//! `BASE_IMAGE` default (ubi-minimal from registry.access.redhat.com, unreachable here) is set to
+//! `scratch` in the run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -469,19 +469,11 @@ fn run_params(
 
 #[test]
 fn model_release_then_post_deploy_as_written() {
-    let mut world = World::start();
-    // Installed with the base image this machine can reach (see the module comment).
-    let modelcar_build = world.manifests.tasks.get_mut("modelcar-build").unwrap();
-    let base = modelcar_build
-        .spec
-        .params
-        .iter_mut()
-        .find(|p| p.name == "BASE_IMAGE")
-        .expect("modelcar-build has a BASE_IMAGE param");
-    base.default = Some(ParamValue::String("scratch".into()));
-
+    let world = World::start();
     let image = format!("{}/user1/{MODEL}", world.registry.host());
-    let (version, params, workspaces) = world.model_release_run(&image);
+    let (version, mut params, workspaces) = world.model_release_run(&image);
+    // The base image this machine can reach (see the module comment).
+    params.insert("BASE_IMAGE".into(), ParamValue::String("scratch".into()));
     // The training run registered the version; the pipeline labels it.
     let model_id = world.model_registry.add_model(MODEL);
     world
