@@ -7,8 +7,8 @@ use anyhow::{Context, anyhow};
 use clap::Parser;
 use common::{CommonArgs, Secret, UsageError, finish};
 use gitops::{
-    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Identity, Remote,
-    config_path,
+    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitCredentials, GitopsError, Identity,
+    Remote, config_path,
 };
 
 /// Set values in one YAML file of a GitOps repository (e.g. a model's version in
@@ -90,11 +90,11 @@ struct Cli {
     token_file: Option<PathBuf>,
 
     /// A Tekton basic-auth workspace (.git-credentials with https://user:token@host).
-    #[arg(long, env = "BASIC_AUTH_DIR", value_name = "DIR", conflicts_with_all = ["username", "token_file", "ssh_dir"])]
+    #[arg(long, env = "BASIC_AUTH_DIR", value_name = "DIR")]
     basic_auth_dir: Option<PathBuf>,
 
     /// A Tekton ssh-directory workspace (id_ed25519 or id_rsa, and known_hosts) for ssh URLs.
-    #[arg(long, env = "SSH_DIR", value_name = "DIR", conflicts_with_all = ["username", "token_file"])]
+    #[arg(long, env = "SSH_DIR", value_name = "DIR")]
     ssh_dir: Option<PathBuf>,
 
     #[command(flatten)]
@@ -179,27 +179,16 @@ fn request(cli: &Cli) -> anyhow::Result<BumpRequest> {
 }
 
 fn auth(cli: &Cli) -> anyhow::Result<GitAuth> {
-    if let Some(dir) = &cli.ssh_dir {
-        return Ok(GitAuth::SshDirectory(dir.clone()));
-    }
-    if let Some(dir) = &cli.basic_auth_dir {
-        return GitAuth::from_basic_auth_dir(dir, &cli.repo_url).map_err(|e| usage(e.to_string()));
-    }
     let token = Secret::from_file_or_env(cli.token_file.as_deref(), "GIT_TOKEN")
         .context("reading the git token")?;
-    match (&cli.username, token) {
-        (Some(user), Some(token)) => Ok(GitAuth::Basic {
-            user: user.clone(),
-            token,
-        }),
-        (Some(_), None) => Err(usage(
-            "--username is given but no token: give --token-file (a mounted Secret) or set GIT_TOKEN",
-        )),
-        (None, Some(_)) => Err(usage(
-            "a token is given but no user name: give --username (or GIT_USERNAME)",
-        )),
-        (None, None) => Ok(GitAuth::Anonymous),
+    GitCredentials {
+        username: cli.username.clone(),
+        token,
+        basic_auth_dir: cli.basic_auth_dir.clone(),
+        ssh_dir: cli.ssh_dir.clone(),
     }
+    .choose(&cli.repo_url)
+    .map_err(|e| usage(e.to_string()))
 }
 
 fn explain(error: GitopsError, cli: &Cli, request: &BumpRequest) -> anyhow::Error {

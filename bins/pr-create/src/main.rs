@@ -12,7 +12,8 @@ use common::{CommonArgs, RetryPolicy, Secret, UsageError, finish};
 use forge::promote::{DEFAULT_BODY_TEMPLATE, DEFAULT_BRANCH_TEMPLATE, DEFAULT_TITLE_TEMPLATE};
 use forge::{AnyForge, ForgeConfig, ForgeError, ForgeKind, PromotionRequest};
 use gitops::{
-    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, Identity, Remote, config_path,
+    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitCredentials, Identity, Remote,
+    config_path,
 };
 
 use crate::git_change::GitopsChange;
@@ -163,11 +164,11 @@ struct Cli {
     git_token_file: Option<PathBuf>,
 
     /// A Tekton basic-auth workspace (.git-credentials) for git over https.
-    #[arg(long, env = "BASIC_AUTH_DIR", value_name = "DIR", conflicts_with_all = ["git_username", "git_token_file", "ssh_dir"])]
+    #[arg(long, env = "BASIC_AUTH_DIR", value_name = "DIR")]
     basic_auth_dir: Option<PathBuf>,
 
     /// A Tekton ssh-directory workspace (private key and known_hosts) for ssh clone URLs.
-    #[arg(long, env = "SSH_DIR", value_name = "DIR", conflicts_with_all = ["git_username", "git_token_file"])]
+    #[arg(long, env = "SSH_DIR", value_name = "DIR")]
     ssh_dir: Option<PathBuf>,
 
     #[arg(long, env = "GIT_AUTHOR_NAME", default_value = "modelcar-gitops")]
@@ -390,23 +391,31 @@ fn registry_token(cli: &Cli) -> anyhow::Result<Option<Secret>> {
 /// Git credentials: an ssh or basic-auth workspace, else a user with the git token (default: the
 /// forge token, which every forge accepts for git over https).
 fn git_auth(cli: &Cli, repo_url: &str, forge_token: Secret) -> anyhow::Result<GitAuth> {
-    if let Some(dir) = &cli.ssh_dir {
-        return Ok(GitAuth::SshDirectory(dir.clone()));
+    let mut credentials = GitCredentials {
+        username: cli.git_username.clone(),
+        token: Secret::from_file_or_env(cli.git_token_file.as_deref(), "GIT_TOKEN")
+            .context("reading the git token")?,
+        basic_auth_dir: cli.basic_auth_dir.clone(),
+        ssh_dir: cli.ssh_dir.clone(),
+    };
+    // Without a basic-auth workspace, or with part of an explicit pair, git uses the forge token
+    // under the user name the forge expects for tokens.
+    if credentials.basic_auth_dir.is_none()
+        || credentials.username.is_some()
+        || credentials.token.is_some()
+    {
+        credentials.token.get_or_insert(forge_token);
+        credentials.username.get_or_insert_with(|| {
+            match cli.forge {
+                ForgeKind::GitHub => "x-access-token",
+                ForgeKind::Gitea | ForgeKind::GitLab => "oauth2",
+            }
+            .to_owned()
+        });
     }
-    if let Some(dir) = &cli.basic_auth_dir {
-        return GitAuth::from_basic_auth_dir(dir, repo_url).map_err(|e| usage(e.to_string()));
-    }
-    let token = Secret::from_file_or_env(cli.git_token_file.as_deref(), "GIT_TOKEN")
-        .context("reading the git token")?
-        .unwrap_or(forge_token);
-    let user = cli.git_username.clone().unwrap_or_else(|| {
-        match cli.forge {
-            ForgeKind::GitHub => "x-access-token",
-            ForgeKind::Gitea | ForgeKind::GitLab => "oauth2",
-        }
-        .to_owned()
-    });
-    Ok(GitAuth::Basic { user, token })
+    credentials
+        .choose(repo_url)
+        .map_err(|e| usage(e.to_string()))
 }
 
 /// `https://host/OWNER/NAME.git` from the API URL (api.github.com: github.com).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use common::{CommonArgs, Secret};
-use gitops::GitAuth;
+use gitops::{GitAuth, GitCredentials};
 
 use crate::usage;
 
@@ -227,31 +227,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// ssh URLs use the ssh-directory workspace; https uses --git-username with GIT_TOKEN, else the
 /// basic-auth workspace, else no credentials.
 pub fn git_auth(cli: &Cli, url: &str) -> anyhow::Result<GitAuth> {
-    let is_ssh = url.starts_with("ssh://") || (!url.contains("://") && url.contains('@'));
-    if is_ssh {
-        return Ok(match &cli.ssh_dir {
-            Some(dir) => GitAuth::SshDirectory(dir.clone()),
-            None => GitAuth::Anonymous,
-        });
-    }
     let token = Secret::from_file_or_env(cli.git_token_file.as_deref(), "GIT_TOKEN")
         .context("reading the git token")?;
-    match (&cli.git_username, token, &cli.basic_auth_dir) {
-        (Some(user), Some(token), _) => Ok(GitAuth::Basic {
-            user: user.clone(),
-            token,
-        }),
-        (_, _, Some(dir)) => {
-            GitAuth::from_basic_auth_dir(dir, url).map_err(|e| usage(e.to_string()))
-        }
-        (Some(_), None, None) => Err(usage(
-            "--git-username is given but no token: give --git-token-file (a mounted Secret) or set GIT_TOKEN",
-        )),
-        (None, Some(_), None) => Err(usage(
-            "a git token is given but no user name: give --git-username",
-        )),
-        (None, None, None) => Ok(GitAuth::Anonymous),
+    GitCredentials {
+        username: cli.git_username.clone(),
+        token,
+        basic_auth_dir: cli.basic_auth_dir.clone(),
+        ssh_dir: cli.ssh_dir.clone(),
     }
+    .choose(url)
+    .map_err(|e| usage(e.to_string()))
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ mod validate;
 pub use bump::{BumpOutcome, BumpRequest, Deployment, bump};
 pub use changes::{ChangeKind, FileChange, changed_files, read_file};
 pub use error::GitopsError;
-pub use remote::{GitAuth, Identity, Remote};
+pub use remote::{GitAuth, GitCredentials, Identity, Remote, is_ssh_url};
 pub use yaml_edit::parse_key_path;
 
 /// The conventional place of a model's config: one directory per environment, one per model.

@@ -54,6 +54,46 @@ impl fmt::Debug for GitAuth {
     }
 }
 
+/// What a command was given to authenticate with. [`GitCredentials::choose`] picks by the URL, so
+/// a Task may bind both the `basic-auth` and the `ssh-directory` workspace.
+#[derive(Debug, Default, Clone)]
+pub struct GitCredentials {
+    pub username: Option<String>,
+    pub token: Option<Secret>,
+    /// A Tekton `basic-auth` workspace (`.git-credentials`).
+    pub basic_auth_dir: Option<PathBuf>,
+    /// A Tekton `ssh-directory` workspace.
+    pub ssh_dir: Option<PathBuf>,
+}
+
+impl GitCredentials {
+    /// ssh URLs use the ssh directory; http(s) URLs an explicit user and token, else the basic-auth
+    /// workspace, else nothing. Half a user/token pair is a usage error, not a silent anonymous clone.
+    pub fn choose(self, url: &str) -> Result<GitAuth, GitopsError> {
+        if is_ssh_url(url) {
+            return Ok(self
+                .ssh_dir
+                .map_or(GitAuth::Anonymous, GitAuth::SshDirectory));
+        }
+        match (self.username, self.token, self.basic_auth_dir) {
+            (Some(user), Some(token), _) => Ok(GitAuth::Basic { user, token }),
+            (_, _, Some(dir)) => GitAuth::from_basic_auth_dir(&dir, url),
+            (Some(_), None, None) => Err(GitopsError::invalid(
+                "a git user name is given but no token: give the token file (a mounted Secret) or set GIT_TOKEN",
+            )),
+            (None, Some(_), None) => Err(GitopsError::invalid(
+                "a git token is given but no user name: give the git user name too",
+            )),
+            (None, None, None) => Ok(GitAuth::Anonymous),
+        }
+    }
+}
+
+/// `ssh://…` or scp-like `user@host:path`.
+pub fn is_ssh_url(url: &str) -> bool {
+    url.starts_with("ssh://") || (!url.contains("://") && url.contains('@') && url.contains(':'))
+}
+
 impl GitAuth {
     /// Reads a Tekton `basic-auth` workspace: the `.git-credentials` line for the URL's scheme and
     /// host (as git's `store` helper matches them) gives the user and token.
@@ -281,5 +321,61 @@ mod tests {
             token: Secret::new("hunter2"),
         };
         assert!(!format!("{auth:?}").contains("hunter2"));
+    }
+}
+
+#[cfg(test)]
+mod credential_choice_tests {
+    use super::*;
+
+    fn creds() -> GitCredentials {
+        GitCredentials {
+            username: Some("bot".into()),
+            token: Some(Secret::new("t0ken")),
+            basic_auth_dir: None,
+            ssh_dir: Some("/ws/ssh".into()),
+        }
+    }
+
+    #[test]
+    fn the_url_decides_between_bound_workspaces() {
+        assert!(matches!(
+            creds().choose("ssh://git@host/org/repo.git").unwrap(),
+            GitAuth::SshDirectory(_)
+        ));
+        assert!(matches!(
+            creds().choose("git@host:org/repo.git").unwrap(),
+            GitAuth::SshDirectory(_)
+        ));
+        assert!(matches!(
+            creds().choose("https://host/org/repo.git").unwrap(),
+            GitAuth::Basic { .. }
+        ));
+        assert!(matches!(
+            GitCredentials::default()
+                .choose("https://host/r.git")
+                .unwrap(),
+            GitAuth::Anonymous
+        ));
+    }
+
+    #[test]
+    fn half_a_pair_is_a_usage_error() {
+        let only_user = GitCredentials {
+            token: None,
+            ..creds()
+        };
+        let error = only_user.choose("https://host/r.git").unwrap_err();
+        assert!(error.is_usage(), "{error}");
+        let only_token = GitCredentials {
+            username: None,
+            ..creds()
+        };
+        assert!(
+            only_token
+                .choose("https://host/r.git")
+                .unwrap_err()
+                .is_usage()
+        );
     }
 }
