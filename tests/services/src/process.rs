@@ -233,8 +233,12 @@ pub(crate) fn start_on_free_port<T>(
 }
 
 /// True when a TCP connection to `addr` succeeds.
+///
+/// A connect to a closed port in the ephemeral range can succeed by connecting the socket to
+/// itself (TCP simultaneous open); that is not a server, so it counts as no.
 pub fn accepts_connections(addr: SocketAddr) -> bool {
-    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+        .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
 }
 
 /// The status code of a plain-HTTP `GET path` to `addr`, or None if it does not answer.

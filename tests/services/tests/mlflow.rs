@@ -85,7 +85,7 @@ fn shared_server_stops_when_its_test_process_dies() {
     }
     assert!(!process_group_alive(group), "MLflow's processes are gone");
     assert!(
-        std::net::TcpStream::connect(&host).is_err(),
+        !test_services::accepts_connections(host.parse().unwrap()),
         "nothing listens on {host}"
     );
 }

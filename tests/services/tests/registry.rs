@@ -3,7 +3,7 @@
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use test_services::{Registry, require_tool};
+use test_services::{Registry, accepts_connections, require_tool};
 
 fn curl(args: &[&str]) -> Output {
     Command::new(require_tool("curl", "curl"))
@@ -125,7 +125,7 @@ fn registries_stop_when_dropped() {
     let storage = registry.storage_dir().to_path_buf();
     drop(registry);
     assert!(
-        std::net::TcpStream::connect(&host).is_err(),
+        !accepts_connections(host.parse().unwrap()),
         "nothing listens on {host} after drop"
     );
     assert!(!storage.exists(), "the temporary directory is removed");
