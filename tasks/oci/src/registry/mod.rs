@@ -146,24 +146,36 @@ impl RegistryClient {
     }
 
     /// Sends a request built by `build` with cached authorization; on 401 authenticates as the
-    /// challenge says and sends it once more. The response is returned whatever its status.
+    /// challenge says and sends it again. The response is returned whatever its status.
     pub(crate) async fn send(
         &self,
         session: &Session,
         action: &str,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, RegistryError> {
-        let sent = self.authorization(session);
-        let response = self
+        let mut sent = self.authorization(session);
+        let mut response = self
             .send_once(session, action, &build, sent.clone())
             .await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
-            return Ok(response);
+        // A token another request fetched meanwhile may itself expire before this one uses it,
+        // so a few rounds (bounded); `reauthenticate` fetches only when this request's own
+        // token was refused, and gives up when there is nothing better to send.
+        for _ in 0..3 {
+            if response.status() != StatusCode::UNAUTHORIZED {
+                break;
+            }
+            let Some(fresh) = self
+                .reauthenticate(session, &response, sent.clone())
+                .await?
+            else {
+                break;
+            };
+            response = self
+                .send_once(session, action, &build, Some(fresh.clone()))
+                .await?;
+            sent = Some(fresh);
         }
-        let Some(fresh) = self.reauthenticate(session, &response, sent).await? else {
-            return Ok(response);
-        };
-        self.send_once(session, action, &build, Some(fresh)).await
+        Ok(response)
     }
 
     async fn send_once(
