@@ -217,18 +217,19 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         http: cli.common.http_options(),
         retry: RetryPolicy::default(),
     };
+    // Every server this run will talk to is checked against the plain-HTTP opt-in before any
+    // of them is sent anything.
+    let http = cli.common.http_options().client()?;
     let api = forge::api_base(cli.forge, cli.api_url.as_deref()).map_err(|e| explain(e, cli))?;
-    let host_port = format!(
-        "{}:{}",
-        api.host_str().unwrap_or_default(),
-        api.port_or_known_default().unwrap_or(80)
-    );
-    if api.scheme() == "http" && !cli.common.http_options().is_plain_http(&host_port) {
-        return Err(usage(format!(
-            "--api-url {} is plain HTTP, which would send the token unencrypted; use https, or allow \
-             this host explicitly with --plain-http {host_port}",
-            common::http::display_url(&api)
-        )));
+    http.check_url(&api).context("--api-url")?;
+    let repo_url = match &cli.repo_url {
+        Some(url) => url.clone(),
+        None => clone_url(cli).map_err(|e| explain(e, cli))?,
+    };
+    if let Ok(url) = url::Url::parse(&repo_url)
+        && matches!(url.scheme(), "http" | "https")
+    {
+        http.check_url(&url).context("--repo-url")?;
     }
     let forge = AnyForge::connect(&config).map_err(|e| explain(e, cli))?;
     let mut request = promotion_request(cli)?;
@@ -247,14 +248,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             token: registry_token(cli)?,
             http: cli.common.http_options(),
         };
+        http.check_url(&source.url)
+            .context("--registry-api-url (or --registry-url)")?;
         let model = cli.registry_model.as_deref().unwrap_or(&cli.model);
         request.registry_section =
             Some(registry::section(&source, model, &cli.version, &cli.environment).await);
     }
-    let repo_url = match &cli.repo_url {
-        Some(url) => url.clone(),
-        None => clone_url(cli).map_err(|e| explain(e, cli))?,
-    };
     let change = GitopsChange {
         remote: Remote::new(
             repo_url.clone(),

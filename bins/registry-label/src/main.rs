@@ -49,6 +49,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             cli.registry_url
         ))
     })?;
+    http.check_url(&url).context("--registry-url")?;
     let (token, token_origin) = registry_token(cli, cli.backend == Backend::Kubeflow)?;
     for action in &actions {
         let (Action::Label(d) | Action::Unlabel(d)) = action;
@@ -294,7 +295,9 @@ async fn wait_for_rollouts(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> 
                 .transpose()?
         }
     };
-    let client = KubeClient::new(api, token, options.client()?);
+    let http = options.client()?;
+    http.check_url(&api).context("--kube-api-url")?;
+    let client = KubeClient::new(api, token, http);
     for action in actions {
         let Action::Label(d) = action else { continue };
         let namespace = cli

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::http::HttpOptions;
+use crate::http::{HttpError, HttpOptions};
 use crate::logging::{self, LogFormat};
 use crate::results::Results;
 
@@ -48,6 +48,18 @@ pub struct CommonArgs {
         global = true
     )]
     pub plain_http_hosts: Vec<String>,
+
+    /// Seconds without a byte moving in either direction after which a request is abandoned (and
+    /// retried where that is safe). Transfers that keep moving may take as long as they need.
+    #[arg(
+        long = "idle-timeout",
+        env = "IDLE_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = crate::http::DEFAULT_IDLE_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub idle_timeout: u64,
 }
 
 impl CommonArgs {
@@ -60,6 +72,7 @@ impl CommonArgs {
             ca_certs: self.ca_certs.clone(),
             insecure_hosts: self.insecure_hosts.clone(),
             plain_http_hosts: self.plain_http_hosts.clone(),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout),
             ..HttpOptions::default()
         }
     }
@@ -127,6 +140,19 @@ fn is_empty_long_flag(arg: &str) -> bool {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// Whether the fix is in how the command was called: a [`UsageError`] anywhere in the chain, or
+/// an HTTP request refused before sending (a plain-HTTP host not named, an unreadable CA file),
+/// however deep a library wrapped it.
+pub fn is_usage(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        e.is::<UsageError>()
+            || e.downcast_ref::<HttpError>()
+                .is_some_and(HttpError::is_usage)
+            || e.downcast_ref::<Box<HttpError>>()
+                .is_some_and(|e| e.is_usage())
+    })
+}
+
 /// Runs a command body and turns its outcome into the exit code, printing the whole error chain:
 /// what was being done, to what, and (innermost) why.
 pub fn finish(outcome: anyhow::Result<()>) -> ExitCode {
@@ -138,7 +164,7 @@ pub fn finish(outcome: anyhow::Result<()>) -> ExitCode {
                 message.push_str(&format!("\n  caused by: {cause}"));
             }
             eprintln!("{message}");
-            if error.chain().any(|e| e.is::<UsageError>()) {
+            if is_usage(&error) {
                 ExitStatus::Usage.into()
             } else {
                 ExitStatus::Failed.into()

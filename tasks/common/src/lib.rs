@@ -3,7 +3,8 @@
 //! - [`results`]: Tekton results (`/tekton/results/<NAME>`), echoed on stdout for a person.
 //! - [`secret`]: secrets from files or the environment, never argv, never printed.
 //! - [`retry`]: bounded exponential backoff with jitter for what is safe to retry.
-//! - [`http`]: one reqwest + rustls client configuration, extra CAs, explicit per-host opt-outs.
+//! - [`http`]: the one HTTP client: rustls, extra CAs, plain HTTP only by opt-in, credentials
+//!   only to their own origin, an idle timeout.
 //! - [`logging`]: `tracing` output for terminals, Tekton logs and machines.
 //! - [`progress`]: a bar on a terminal, periodic plain lines in logs.
 //! - [`cli`]: flags every binary shares, and the exit-code convention.
@@ -16,7 +17,7 @@ pub mod results;
 pub mod retry;
 pub mod secret;
 
-pub use cli::{CommonArgs, ExitStatus, UsageError, finish, parse_args};
+pub use cli::{CommonArgs, ExitStatus, UsageError, finish, is_usage, parse_args};
 pub use http::{HttpError, HttpOptions};
 pub use results::Results;
 pub use retry::{RetryPolicy, Transient, Verdict, retry_async, retry_blocking};

@@ -3,7 +3,7 @@
 //! retries that know which requests may be repeated, pagination, and errors that name the
 //! permission a refused token lacks.
 
-use common::http::{HttpError, check};
+use common::http::{HttpClient, HttpError, check};
 use common::{RetryPolicy, Transient, Verdict, retry_async};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Url};
@@ -27,7 +27,7 @@ pub(crate) enum Safety {
 
 pub(crate) struct Api {
     pub kind: ForgeKind,
-    client: reqwest::Client,
+    client: HttpClient,
     base: Url,
     headers: HeaderMap,
     retry: RetryPolicy,
@@ -68,7 +68,7 @@ impl Transient for Attempt {
 impl Api {
     pub fn new(
         kind: ForgeKind,
-        client: reqwest::Client,
+        client: HttpClient,
         base: Url,
         headers: HeaderMap,
         retry: RetryPolicy,
@@ -101,15 +101,21 @@ impl Api {
         action: &str,
         safety: Safety,
     ) -> Result<reqwest::Response, ForgeError> {
-        let outcome = retry_async(&self.retry, action, |_| {
-            let mut request = self
-                .client
+        // The forge's URLs are built from its base, so the token goes only to the forge's origin
+        // (and the client follows no redirect away from it).
+        let (client, method) = (&self.client, &method);
+        let outcome = retry_async(&self.retry, action, |_| async move {
+            let mut request = client
                 .request(method.clone(), url.clone())
+                .map_err(|error| Attempt {
+                    error,
+                    safety: Safety::Once,
+                })?
                 .headers(self.headers.clone());
             if let Some(body) = body {
                 request = request.json(body);
             }
-            async move {
+            {
                 let response = request.send().await.map_err(|e| Attempt {
                     error: HttpError::transport(action, url, e),
                     safety,

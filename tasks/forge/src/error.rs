@@ -102,15 +102,18 @@ impl ForgeError {
 
     /// Errors that come from how the command was called (exit code 2 at the binary).
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            Self::RepoNotFound { .. }
-                | Self::BranchNotFound { .. }
-                | Self::LabelNotFound { .. }
-                | Self::UserNotFound { .. }
-                | Self::Usage(_)
-                | Self::Git { usage: true, .. }
-        )
+        match self {
+            Self::Http(e) => e.is_usage(),
+            other => matches!(
+                other,
+                Self::RepoNotFound { .. }
+                    | Self::BranchNotFound { .. }
+                    | Self::LabelNotFound { .. }
+                    | Self::UserNotFound { .. }
+                    | Self::Usage(_)
+                    | Self::Git { usage: true, .. }
+            ),
+        }
     }
 }
 

@@ -87,7 +87,10 @@ fn client(kind: ForgeKind, fake: &FakeForge, repo: &str, token: &str) -> AnyForg
         api_url: Some(fake.url()),
         repo: repo.into(),
         token: Secret::new(token),
-        http: HttpOptions::default(),
+        http: HttpOptions {
+            plain_http_hosts: vec!["127.0.0.1".into()],
+            ..HttpOptions::default()
+        },
         retry: RetryPolicy::fast(3),
     })
     .unwrap()

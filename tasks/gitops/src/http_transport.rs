@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine;
 use common::HttpOptions;
+use common::http::BlockingHttpClient;
 use common::retry::{Verdict, reqwest_verdict};
 use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Transport};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
@@ -33,12 +34,11 @@ const BODY_EXCERPT: usize = 300;
 
 /// Everything one git operation needs to speak HTTP.
 pub(crate) struct HttpContext {
-    client: reqwest::blocking::Client,
+    /// Keeps the plain-HTTP and same-origin rules, and the idle timeout on each read.
+    client: BlockingHttpClient,
     authorization: Option<HeaderValue>,
     origin: url::Origin,
     display_url: String,
-    /// Longest a single request may take, answer included (a stalled server must not hang the step).
-    request_timeout: std::time::Duration,
     /// The precise cause of the last failure, kept because libgit2 only passes a message on.
     failure: Mutex<Option<GitopsError>>,
 }
@@ -60,23 +60,19 @@ impl Drop for Entered {
 }
 
 impl HttpContext {
-    /// Checks the URL against the plain-HTTP opt-in and builds the client. `url` has no credentials.
+    /// Builds the client and checks the URL against the plain-HTTP opt-in, before anything is
+    /// sent. `url` has no credentials.
     pub(crate) fn new(
         url: &Url,
         auth: &GitAuth,
         options: &HttpOptions,
     ) -> Result<Arc<Self>, GitopsError> {
-        let host = url.host_str().unwrap_or_default();
-        let host_port = format!("{host}:{}", url.port_or_known_default().unwrap_or(443));
-        if url.scheme() == "http" && !options.is_plain_http(&host_port) {
-            return Err(GitopsError::invalid(format!(
-                "{url} is plain HTTP, which is off unless asked for; use https, or allow this host with \
-                 --plain-http {host_port}"
-            )));
-        }
         let client = options
             .blocking_client()
             .map_err(|e| GitopsError::invalid(format!("setting up HTTPS for {url}: {e}")))?;
+        client
+            .check_url(url)
+            .map_err(|e| GitopsError::invalid(e.to_string()))?;
         let authorization = match auth {
             GitAuth::Basic { user, token } => {
                 let encoded = base64::engine::general_purpose::STANDARD
@@ -93,7 +89,6 @@ impl HttpContext {
             authorization,
             origin: url.origin(),
             display_url: url.to_string(),
-            request_timeout: options.read_timeout,
             failure: Mutex::new(None),
         }))
     }
@@ -143,7 +138,7 @@ impl HttpContext {
         let mut request = self
             .client
             .request(method, url.clone())
-            .timeout(self.request_timeout)
+            .map_err(|e| GitopsError::invalid(e.to_string()))?
             .header(USER_AGENT, GIT_USER_AGENT)
             .header(ACCEPT, accept);
         if let Some(auth) = &self.authorization

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::http::{check, display_url};
+use common::http::{HttpClient, check, display_url};
 use common::{HttpError, HttpOptions, Secret};
 use serde_json::Value;
 use url::Url;
@@ -55,11 +55,11 @@ pub enum KubeError {
 pub struct KubeClient {
     api: Url,
     token: Option<Secret>,
-    http: reqwest::Client,
+    http: HttpClient,
 }
 
 impl KubeClient {
-    pub fn new(api: Url, token: Option<Secret>, http: reqwest::Client) -> Self {
+    pub fn new(api: Url, token: Option<Secret>, http: HttpClient) -> Self {
         Self { api, token, http }
     }
 
@@ -112,7 +112,7 @@ impl KubeClient {
             reason: e.to_string(),
         })?;
         let action = format!("reading InferenceService {namespace}/{name}");
-        let mut request = self.http.get(url.clone());
+        let mut request = self.http.get(url.clone())?;
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }

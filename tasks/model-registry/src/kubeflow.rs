@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use common::http::{check, display_url};
+use common::http::{HttpClient, check, display_url};
 use common::retry::{RetryPolicy, retry_async};
 use common::{HttpError, Secret};
 use serde::Deserialize;
@@ -66,7 +66,7 @@ impl KubeflowOptions {
 
 pub struct KubeflowRegistry {
     options: KubeflowOptions,
-    http: reqwest::Client,
+    http: HttpClient,
     api_base: OnceCell<String>,
 }
 
@@ -136,7 +136,7 @@ enum Answer<T> {
 }
 
 impl KubeflowRegistry {
-    pub fn new(options: KubeflowOptions, http: reqwest::Client) -> Self {
+    pub fn new(options: KubeflowOptions, http: HttpClient) -> Self {
         Self {
             options,
             http,
@@ -209,15 +209,17 @@ impl KubeflowRegistry {
         body: Option<&Value>,
     ) -> Result<Answer<T>, RegistryError> {
         retry_async(&self.options.retry, action, |_| {
-            let mut request = self.http.request(method.clone(), url.clone());
-            if let Some(token) = &self.options.token {
-                request = request.bearer_auth(token.expose());
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let url = url.clone();
+            let (method, url) = (method.clone(), url.clone());
             async move {
+                // The token goes only to the registry's own origin: the URL is built from its
+                // base, and the client follows no redirect away from it.
+                let mut request = self.http.request(method, url.clone())?;
+                if let Some(token) = &self.options.token {
+                    request = request.bearer_auth(token.expose());
+                }
+                if let Some(body) = body {
+                    request = request.json(body);
+                }
                 let response = request
                     .send()
                     .await

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use common::http::{check, display_url};
+use common::http::{HttpClient, check, display_url};
 use common::retry::{RetryPolicy, retry_async};
 use common::{HttpError, Secret};
 use serde::Deserialize;
@@ -48,7 +48,7 @@ impl MlflowOptions {
 
 pub struct MlflowRegistry {
     options: MlflowOptions,
-    http: reqwest::Client,
+    http: HttpClient,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,7 +117,7 @@ fn check_alias(alias: &str) -> Result<(), RegistryError> {
 }
 
 impl MlflowRegistry {
-    pub fn new(options: MlflowOptions, http: reqwest::Client) -> Self {
+    pub fn new(options: MlflowOptions, http: HttpClient) -> Self {
         Self { options, http }
     }
 
@@ -144,16 +144,19 @@ impl MlflowRegistry {
         url: Url,
         body: Option<Value>,
     ) -> Result<Option<T>, RegistryError> {
+        let body = &body;
         retry_async(&self.options.retry, action, |_| {
-            let mut request = self.http.request(method.clone(), url.clone());
-            if let Some(token) = &self.options.token {
-                request = request.bearer_auth(token.expose());
-            }
-            if let Some(body) = &body {
-                request = request.json(body);
-            }
-            let url = url.clone();
+            let (method, url) = (method.clone(), url.clone());
             async move {
+                // The token goes only to the tracking server's own origin: the URL is built from
+                // its base, and the client follows no redirect away from it.
+                let mut request = self.http.request(method, url.clone())?;
+                if let Some(token) = &self.options.token {
+                    request = request.bearer_auth(token.expose());
+                }
+                if let Some(body) = body {
+                    request = request.json(body);
+                }
                 let response = request
                     .send()
                     .await

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use common::{HttpOptions, Secret};
+use common::Secret;
 use model_registry::kube::{KubeClient, KubeError, ReadyWait, wait_ready};
 use test_fakes::kube::{FakeKube, ReadyAfter};
 
@@ -11,7 +11,12 @@ fn client(fake: &FakeKube, token: &str) -> KubeClient {
     KubeClient::new(
         api,
         Some(Secret::new(token)),
-        HttpOptions::default().client().unwrap(),
+        common::HttpOptions {
+            plain_http_hosts: vec!["127.0.0.1".into()],
+            ..Default::default()
+        }
+        .client()
+        .unwrap(),
     )
 }
 

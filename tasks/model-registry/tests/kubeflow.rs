@@ -28,7 +28,12 @@ fn registry_with(
     options.retry = RetryPolicy::fast(4);
     options.confirm_delay = Duration::from_millis(30);
     tweak(&mut options);
-    let http = common::HttpOptions::default().client().unwrap();
+    let http = common::HttpOptions {
+        plain_http_hosts: vec!["127.0.0.1".into()],
+        ..Default::default()
+    }
+    .client()
+    .unwrap();
     KubeflowRegistry::new(options, http)
 }
 
@@ -477,10 +482,16 @@ async fn a_dry_run_writes_nothing() {
 async fn the_fake_follows_the_api_description() {
     let fake = FakeKubeflow::start();
     seed_jukebox(&fake);
-    let http = common::HttpOptions::default().client().unwrap();
+    let http = common::HttpOptions {
+        plain_http_hosts: vec!["127.0.0.1".into()],
+        ..Default::default()
+    }
+    .client()
+    .unwrap();
     let base = format!("{}/api/model_registry/v1alpha3", fake.url());
     let get = |path: String| {
         http.get(format!("{base}/{path}"))
+            .unwrap()
             .bearer_auth(fake.token())
             .send()
     };
@@ -536,6 +547,7 @@ async fn the_fake_follows_the_api_description() {
 
     let unauthenticated = http
         .get(format!("{base}/registered_models"))
+        .unwrap()
         .send()
         .await
         .unwrap();
@@ -547,6 +559,7 @@ async fn the_fake_follows_the_api_description() {
         .to_owned();
     let patch = |body: Value| {
         http.patch(format!("{base}/model_versions/{id}"))
+            .unwrap()
             .bearer_auth(fake.token())
             .json(&body)
             .send()
@@ -581,6 +594,7 @@ async fn the_fake_follows_the_api_description() {
 
     let post = |path: &str, body: Value| {
         http.post(format!("{base}/{path}"))
+            .unwrap()
             .bearer_auth(fake.token())
             .json(&body)
             .send()

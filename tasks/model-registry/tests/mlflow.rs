@@ -21,14 +21,19 @@ fn unique(name: &str) -> String {
 
 struct Server {
     api: String,
-    http: reqwest::Client,
+    http: common::http::HttpClient,
 }
 
 impl Server {
     fn new() -> Self {
         Self {
             api: format!("{}/api/2.0/mlflow", Mlflow::shared().url()),
-            http: common::HttpOptions::default().client().unwrap(),
+            http: common::HttpOptions {
+                plain_http_hosts: vec!["127.0.0.1".into()],
+                ..Default::default()
+            }
+            .client()
+            .unwrap(),
         }
     }
 
@@ -36,6 +41,7 @@ impl Server {
         let response = self
             .http
             .post(format!("{}/{path}", self.api))
+            .unwrap()
             .json(&body)
             .send()
             .await
@@ -52,6 +58,7 @@ impl Server {
         let response = self
             .http
             .get(format!("{}/{path}", self.api))
+            .unwrap()
             .query(query)
             .send()
             .await
@@ -132,7 +139,15 @@ fn registry_with(page_size: u32) -> MlflowRegistry {
     let mut options = MlflowOptions::new(Mlflow::shared().url().parse().unwrap());
     options.retry = RetryPolicy::fast(3);
     options.page_size = page_size;
-    MlflowRegistry::new(options, common::HttpOptions::default().client().unwrap())
+    MlflowRegistry::new(
+        options,
+        common::HttpOptions {
+            plain_http_hosts: vec!["127.0.0.1".into()],
+            ..Default::default()
+        }
+        .client()
+        .unwrap(),
+    )
 }
 
 fn request(model: &str, version: &str, env: &str) -> LabelRequest {

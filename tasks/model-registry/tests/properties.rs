@@ -16,7 +16,15 @@ fn registry(fake: &FakeKubeflow) -> KubeflowRegistry {
     options.token = Some(Secret::new(fake.token()));
     options.retry = RetryPolicy::fast(3);
     options.confirm_delay = Duration::from_millis(20);
-    KubeflowRegistry::new(options, common::HttpOptions::default().client().unwrap())
+    KubeflowRegistry::new(
+        options,
+        common::HttpOptions {
+            plain_http_hosts: vec!["127.0.0.1".into()],
+            ..Default::default()
+        }
+        .client()
+        .unwrap(),
+    )
 }
 
 fn request(version: &str, env: &str) -> LabelRequest {
@@ -165,7 +173,12 @@ async fn the_fake_checks_value_types_as_described() {
         .as_str()
         .unwrap()
         .to_owned();
-    let http = common::HttpOptions::default().client().unwrap();
+    let http = common::HttpOptions {
+        plain_http_hosts: vec!["127.0.0.1".into()],
+        ..Default::default()
+    }
+    .client()
+    .unwrap();
     let url = format!(
         "{}/api/model_registry/v1alpha3/model_versions/{id}",
         fake.url()
@@ -176,6 +189,7 @@ async fn the_fake_checks_value_types_as_described() {
             "layers": struct_value(),
         }});
         http.patch(&url)
+            .unwrap()
             .bearer_auth(fake.token())
             .json(&body)
             .send()

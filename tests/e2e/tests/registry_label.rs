@@ -77,6 +77,8 @@ impl Run {
             .arg(self.path("registry-token"))
             .arg("--results-dir")
             .arg(&results)
+            // Every test server here speaks plain HTTP on loopback.
+            .args(["--plain-http", "127.0.0.1"])
             .args(args)
             .env_remove("REGISTRY_TOKEN")
             .env("RUST_LOG", "info")

@@ -1,5 +1,6 @@
 //! Real servers on loopback for tests: an OCI registry, a git smart-HTTP server, an sshd serving the same
-//! repositories, and an MLflow tracking server.
+//! repositories, and an MLflow tracking server; and a fault-injection proxy to put in front of any of
+//! them.
 //!
 //! Every server listens on a free port on 127.0.0.1, lives in its own temporary directory, and answers
 //! before its `start` returns (or the start panics with the server's log). Dropping the handle, also
@@ -27,6 +28,7 @@
 //! Start-up on an idle machine: registry and lighttpd ~30–70 ms, sshd ~60 ms, MLflow ~15 s.
 
 mod certs;
+mod fault_proxy;
 mod git_http;
 mod git_ssh;
 mod mlflow;
@@ -35,6 +37,7 @@ mod registry;
 mod tools;
 
 pub use certs::Certs;
+pub use fault_proxy::{Fault, FaultProxy, Recorded, Rule};
 pub use git_http::GitServer;
 pub use git_ssh::SshGitServer;
 pub use mlflow::Mlflow;

@@ -1,11 +1,13 @@
 //! Streaming request bodies. A local blob is read on a blocking thread into a small bounded channel
 //! (at most [`CHANNEL_CHUNKS`] × [`CHUNK_SIZE`] in flight), hashed as it is read, and counted
-//! into the caller's progress: a blob is never held whole in memory.
+//! into the caller's progress: a blob is never held whole in memory. Every chunk handed to the
+//! connection also marks the upload's [`Activity`], which the idle watchdog reads.
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use common::http::Activity;
 use common::progress::Progress;
 use futures_util::{Stream, StreamExt};
 
@@ -31,6 +33,7 @@ pub(crate) fn local_blob_body(
     digest: Digest,
     size: u64,
     progress: Option<Arc<Progress>>,
+    activity: Arc<Activity>,
 ) -> (reqwest::Body, Outcome) {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
     let outcome: Outcome = Arc::default();
@@ -68,16 +71,22 @@ pub(crate) fn local_blob_body(
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    (counted_body(stream, progress), outcome)
+    (counted_body(stream, progress, activity), outcome)
 }
 
-/// A body from a stream of chunks, counting them into `progress` as they go out.
-pub(crate) fn counted_body<S, E>(stream: S, progress: Option<Arc<Progress>>) -> reqwest::Body
+/// A body from a stream of chunks, counting them into `progress` and marking `activity` as they
+/// go out.
+pub(crate) fn counted_body<S, E>(
+    stream: S,
+    progress: Option<Arc<Progress>>,
+    activity: Arc<Activity>,
+) -> reqwest::Body
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
     reqwest::Body::wrap_stream(stream.map(move |item| {
+        activity.touch();
         if let (Ok(chunk), Some(progress)) = (&item, &progress) {
             progress.inc(chunk.len() as u64);
         }

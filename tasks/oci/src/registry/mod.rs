@@ -5,6 +5,10 @@
 //! a token endpoint, fetched with the user's credentials or anonymously); the token is cached per
 //! scope and the request is sent again once. A token that expires later (a `401` in the middle of
 //! a push) is replaced the same way.
+//!
+//! Credentials go to the registry's own origin (scheme, host, port) and to its token realm, never
+//! elsewhere: an upload location or a download redirect on another host (object storage, a CDN)
+//! is sent to without them.
 
 mod body;
 mod challenge;
@@ -16,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine as _;
+use common::http::{HttpClient, same_origin};
 use common::{HttpError, HttpOptions, RetryPolicy};
 use reqwest::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
@@ -30,10 +35,12 @@ pub use push::{PushOptions, PushReport};
 
 /// Talks to any number of registries with one HTTP client, one keychain and one token cache.
 pub struct RegistryClient {
-    http: reqwest::Client,
-    /// For blob uploads, see [`upload_client`].
-    upload_http: reqwest::Client,
+    http: HttpClient,
+    /// For blob uploads, see [`HttpOptions::upload_client`].
+    upload_http: HttpClient,
     options: HttpOptions,
+    /// How long an upload may go without a byte moving.
+    idle_timeout: std::time::Duration,
     keychain: Keychain,
     retry: RetryPolicy,
     challenges: Mutex<HashMap<String, Challenge>>,
@@ -64,10 +71,11 @@ pub(crate) struct Session {
 impl RegistryClient {
     pub fn new(options: HttpOptions, keychain: Keychain) -> Result<Self, HttpError> {
         let http = options.client()?;
-        let upload_http = upload_client(&options)?;
+        let upload_http = options.upload_client()?;
         Ok(Self {
             http,
             upload_http,
+            idle_timeout: options.idle_timeout,
             options,
             keychain,
             retry: RetryPolicy::default(),
@@ -151,7 +159,7 @@ impl RegistryClient {
         &self,
         session: &Session,
         action: &str,
-        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+        build: impl Fn(&HttpClient) -> Result<RequestBuilder, HttpError>,
     ) -> Result<Response, RegistryError> {
         let mut sent = self.authorization(session);
         let mut response = self
@@ -182,19 +190,21 @@ impl RegistryClient {
         &self,
         session: &Session,
         action: &str,
-        build: &impl Fn(&reqwest::Client) -> RequestBuilder,
+        build: &impl Fn(&HttpClient) -> Result<RequestBuilder, HttpError>,
         authorization: Option<HeaderValue>,
     ) -> Result<Response, RegistryError> {
-        let mut request = build(&self.http);
-        if let Some(value) = authorization {
-            request = request.header(AUTHORIZATION, value);
-        }
-        let request = request.build().map_err(|e| RegistryError::Protocol {
+        let (client, request) = build(&self.http)
+            .map_err(|e| self.http_error(session, e))?
+            .build_split();
+        let mut request = request.map_err(|e| RegistryError::Protocol {
             what: action.to_owned(),
             message: e.to_string(),
         })?;
         let url = request.url().clone();
-        self.http
+        if let Some(value) = session.authorization_for(&url, authorization) {
+            request.headers_mut().insert(AUTHORIZATION, value);
+        }
+        client
             .execute(request)
             .await
             .map_err(|e| self.http_error(session, HttpError::transport(action, &url, e)))
@@ -273,6 +283,7 @@ impl RegistryClient {
                 }
                 self.http
                     .post(url.clone())
+                    .map_err(|e| self.http_error(session, e))?
                     .header("content-type", "application/x-www-form-urlencoded")
                     .body(form.finish())
             }
@@ -286,7 +297,10 @@ impl RegistryClient {
                         query.append_pair("scope", scope);
                     }
                 }
-                let request = self.http.get(url.clone());
+                let request = self
+                    .http
+                    .get(url.clone())
+                    .map_err(|e| self.http_error(session, e))?;
                 match other {
                     Some(Credential::Basic { username, password }) => {
                         request.basic_auth(username, Some(password.expose()))
@@ -347,6 +361,16 @@ impl Session {
         url
     }
 
+    /// `authorization` if `url` is on the registry's own origin; nothing for any other host (an
+    /// upload location or a download redirect into object storage).
+    pub(crate) fn authorization_for(
+        &self,
+        url: &Url,
+        authorization: Option<HeaderValue>,
+    ) -> Option<HeaderValue> {
+        authorization.filter(|_| same_origin(url, &self.base))
+    }
+
     /// An upload location as the registry gave it (absolute, or relative to the base).
     pub(crate) fn resolve(&self, location: &str) -> Result<Url, RegistryError> {
         self.base
@@ -356,22 +380,6 @@ impl Session {
                 message: format!("the registry gave an invalid upload location: {e}"),
             })
     }
-}
-
-/// The client for blob uploads. reqwest's read timeout runs from the moment a request is sent,
-/// so a long upload would trip it before the registry can answer: it is not set here. And
-/// uploads speak HTTP/1.1: each of the parallel uploads gets its own connection (as curl's and
-/// skopeo's do) instead of sharing one HTTP/2 connection's flow-control window and TLS stream.
-fn upload_client(options: &HttpOptions) -> Result<reqwest::Client, HttpError> {
-    let mut tls = options.tls_config()?;
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .http1_only()
-        .connect_timeout(options.connect_timeout)
-        .user_agent(&options.user_agent)
-        .build()
-        .map_err(HttpError::Client)
 }
 
 /// An HTTP error with a hint for what to try against this registry and repository.

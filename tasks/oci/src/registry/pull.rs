@@ -3,9 +3,11 @@
 
 use bytes::Bytes;
 use common::HttpError;
+use common::http::display_url;
 use common::retry::retry_async;
 use futures_util::{Stream, StreamExt};
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::Url;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 
 use super::{RegistryClient, RegistryError, Session};
 use crate::blob::BlobSource;
@@ -58,7 +60,7 @@ impl RegistryClient {
         retry_async(&self.retry, &action, |_| async {
             let response = self
                 .send(session, &action, |http| {
-                    http.get(url.clone()).header(ACCEPT, MANIFEST_ACCEPT)
+                    Ok(http.get(url.clone())?.header(ACCEPT, MANIFEST_ACCEPT))
                 })
                 .await?;
             let response = self.check(session, &action, response).await?;
@@ -169,9 +171,7 @@ impl RegistryClient {
         let url = session.url(&format!("blobs/{digest}"));
         let action = format!("fetching blob {digest}");
         retry_async(&self.retry, &action, |_| async {
-            let response = self
-                .send(session, &action, |http| http.get(url.clone()))
-                .await?;
+            let response = self.get_blob(session, &action, &url).await?;
             let response = self.check(session, &action, response).await?;
             let bytes = self.read_limited(session, &action, response, limit).await?;
             let actual = Digest::sha256_of(&bytes);
@@ -209,9 +209,7 @@ impl RegistryClient {
         let url = session.url(&format!("blobs/{digest}"));
         let action = format!("downloading blob {digest}");
         let response = retry_async(&self.retry, &action, |_| async {
-            let response = self
-                .send(session, &action, |http| http.get(url.clone()))
-                .await?;
+            let response = self.get_blob(session, &action, &url).await?;
             self.check(session, &action, response).await
         })
         .await?;
@@ -222,6 +220,44 @@ impl RegistryClient {
                 super::hinted(&session, HttpError::transport(&action, &response_url, e))
             })
         })))
+    }
+
+    /// A blob GET. Registries often answer it with a redirect to object storage on another host,
+    /// which the HTTP client does not follow itself (the registry's credentials must not go
+    /// there): it is followed here with a request of its own, without credentials.
+    async fn get_blob(
+        &self,
+        session: &Session,
+        action: &str,
+        url: &Url,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let response = self
+            .send(session, action, |http| http.get(url.clone()))
+            .await?;
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok());
+        let (true, Some(location)) = (response.status().is_redirection(), location) else {
+            return Ok(response);
+        };
+        let storage = response
+            .url()
+            .join(location)
+            .map_err(|e| RegistryError::Protocol {
+                what: action.to_owned(),
+                message: format!("the registry redirected to an invalid location: {e}"),
+            })?;
+        tracing::debug!(
+            "{action}: following the registry's redirect to {} without credentials",
+            display_url(&storage)
+        );
+        self.http
+            .get(storage.clone())
+            .map_err(|e| self.http_error(session, e))?
+            .send()
+            .await
+            .map_err(|e| self.http_error(session, HttpError::transport(action, &storage, e)))
     }
 
     async fn read_limited(

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::HttpError;
+use common::http::{Activity, display_url, unless_idle};
 use common::progress::{Progress, human_bytes};
 use common::retry::retry_async;
 use futures_util::StreamExt;
@@ -272,10 +273,16 @@ impl RegistryClient {
             .append_pair("digest", &digest.to_string());
 
         let progress = options.progress.clone();
+        let activity = Arc::new(Activity::default());
         let (body, outcome): (reqwest::Body, Option<Outcome>) = match source {
             BlobSource::Local(blob) => {
-                let (body, outcome) =
-                    local_blob_body(blob.clone(), digest.clone(), descriptor.size, progress);
+                let (body, outcome) = local_blob_body(
+                    blob.clone(),
+                    digest.clone(),
+                    descriptor.size,
+                    progress,
+                    activity.clone(),
+                );
                 (body, Some(outcome))
             }
             BlobSource::Remote {
@@ -285,7 +292,7 @@ impl RegistryClient {
             } => {
                 let from = self.session(registry, repository, false, &[])?;
                 let stream = self.fetch_blob_in(&from, digest).await?;
-                (counted_body(stream, progress), None)
+                (counted_body(stream, progress, activity.clone()), None)
             }
         };
         let action = format!("uploading blob {digest}");
@@ -293,13 +300,17 @@ impl RegistryClient {
         let mut request = self
             .upload_http
             .put(url.clone())
+            .map_err(|e| self.http_error(session, e))?
             .header(CONTENT_LENGTH, descriptor.size)
             .header(CONTENT_TYPE, "application/octet-stream")
             .body(body);
-        if let Some(value) = sent.clone() {
+        // The registry's credentials stay with the registry: an upload location on another host
+        // (object storage) gets none.
+        if let Some(value) = session.authorization_for(&url, sent.clone()) {
             request = request.header(AUTHORIZATION, value);
         }
-        let result = request.send().await;
+        // However long the upload takes, it is abandoned only when no byte moved for the idle time.
+        let result = unless_idle(request.send(), &activity, self.idle_timeout).await;
         // A problem reading the local file explains a broken upload better than the upload error.
         if let Some(outcome) = outcome {
             let mut outcome = lock(&outcome);
@@ -318,8 +329,18 @@ impl RegistryClient {
                 });
             }
         }
-        let response =
-            result.map_err(|e| self.http_error(session, HttpError::transport(&action, &url, e)))?;
+        let stalled = || {
+            self.http_error(
+                session,
+                HttpError::Stalled {
+                    action: action.clone(),
+                    url: display_url(&url),
+                },
+            )
+        };
+        let response = result
+            .ok_or_else(stalled)?
+            .map_err(|e| self.http_error(session, HttpError::transport(&action, &url, e)))?;
         if response.status() == StatusCode::UNAUTHORIZED
             && !reauthenticated.swap(true, Ordering::SeqCst)
             && self
@@ -337,7 +358,13 @@ impl RegistryClient {
                 repository: session.repository.clone(),
             });
         }
-        let response = self.check(session, &action, response).await?;
+        let response = unless_idle(
+            self.check(session, &action, response),
+            &activity,
+            self.idle_timeout,
+        )
+        .await
+        .ok_or_else(stalled)??;
         self.check_digest_header(session, &action, &response, digest)?;
         Ok(BlobOutcome::Uploaded(descriptor.size))
     }
@@ -362,7 +389,7 @@ impl RegistryClient {
         };
         let response = self
             .send(session, &action, |http| {
-                http.post(url.clone()).header(CONTENT_LENGTH, 0)
+                Ok(http.post(url.clone())?.header(CONTENT_LENGTH, 0))
             })
             .await?;
         let status = response.status();
@@ -412,9 +439,10 @@ impl RegistryClient {
         retry_async(&self.retry, &action, |_| async {
             let response = self
                 .send(session, &action, |http| {
-                    http.put(url.clone())
+                    Ok(http
+                        .put(url.clone())?
                         .header(CONTENT_TYPE, descriptor.media_type.as_str())
-                        .body(bytes.to_vec())
+                        .body(bytes.to_vec()))
                 })
                 .await?;
             let response = self.check(session, &action, response).await?;
@@ -434,10 +462,10 @@ impl RegistryClient {
         retry_async(&self.retry, &action, |_| async {
             let response = self
                 .send(session, &action, |http| {
-                    http.head(url.clone()).header(
+                    Ok(http.head(url.clone())?.header(
                         ACCEPT,
                         "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json",
-                    )
+                    ))
                 })
                 .await?;
             if response.status() == StatusCode::NOT_FOUND {

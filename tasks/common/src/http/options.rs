@@ -1,4 +1,4 @@
-//! One HTTP configuration for every network client: reqwest on rustls (ring), the system's CAs plus
+//! The HTTP configuration every network client shares: reqwest on rustls (ring), the system's CAs plus
 //! extra ones from a file or a directory (Tekton's `ssl-ca-directory` workspace), and explicit per-host
 //! opt-outs: plain HTTP, or TLS without certificate verification. Nothing is insecure by default.
 
@@ -13,7 +13,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::retry::{Transient, Verdict, reqwest_verdict, status_verdict};
+use super::client::{BlockingHttpClient, HttpClient, same_origin_redirects};
+use super::error::HttpError;
+
+/// Two minutes: longer than any server takes to answer a small request, short enough that a
+/// stalled one is noticed well within a pipeline's patience.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -24,8 +29,9 @@ pub struct HttpOptions {
     /// Hosts (`name` or `name:port`) spoken to over plain HTTP. An explicit opt-in.
     pub plain_http_hosts: Vec<String>,
     pub connect_timeout: Duration,
-    /// Longest silence while reading a response; large uploads are not limited as a whole.
-    pub read_timeout: Duration,
+    /// Longest time without a byte moving in either direction before a request is abandoned (and
+    /// retried where that is safe). Long transfers that keep moving are not limited as a whole.
+    pub idle_timeout: Duration,
     pub user_agent: String,
 }
 
@@ -36,7 +42,7 @@ impl Default for HttpOptions {
             insecure_hosts: Vec::new(),
             plain_http_hosts: Vec::new(),
             connect_timeout: Duration::from_secs(30),
-            read_timeout: Duration::from_secs(300),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             user_agent: concat!("modelcar-gitops/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }
@@ -82,25 +88,51 @@ impl HttpOptions {
         Ok(config)
     }
 
-    pub fn client(&self) -> Result<reqwest::Client, HttpError> {
-        reqwest::Client::builder()
+    /// The client for requests with small bodies (APIs, manifests, downloads): each read may wait
+    /// at most the idle timeout. (reqwest also counts the wait for the answer's headers from the
+    /// moment the request starts, which for a small body is the same thing.)
+    pub fn client(&self) -> Result<HttpClient, HttpError> {
+        let client = reqwest::Client::builder()
             .use_preconfigured_tls(self.tls_config()?)
+            .redirect(same_origin_redirects())
             .connect_timeout(self.connect_timeout)
-            .read_timeout(self.read_timeout)
+            .read_timeout(self.idle_timeout)
             .user_agent(&self.user_agent)
             .build()
-            .map_err(HttpError::Client)
+            .map_err(HttpError::Client)?;
+        Ok(HttpClient::new(client, &self.plain_http_hosts))
     }
 
-    /// For code outside an async runtime (git transports). Do not call from inside one.
-    pub fn blocking_client(&self) -> Result<reqwest::blocking::Client, HttpError> {
-        reqwest::blocking::Client::builder()
-            .use_preconfigured_tls(self.tls_config()?)
+    /// The client for large streamed uploads. It has no read timeout (reqwest would count the whole
+    /// upload against it): the caller watches the body's progress with [`super::unless_idle`].
+    /// HTTP/1.1 only, so that each of several parallel uploads gets its own connection (as curl's
+    /// and skopeo's do) instead of sharing one HTTP/2 connection's flow-control window.
+    pub fn upload_client(&self) -> Result<HttpClient, HttpError> {
+        let mut tls = self.tls_config()?;
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .redirect(same_origin_redirects())
+            .http1_only()
             .connect_timeout(self.connect_timeout)
-            .timeout(None)
             .user_agent(&self.user_agent)
             .build()
-            .map_err(HttpError::Client)
+            .map_err(HttpError::Client)?;
+        Ok(HttpClient::new(client, &self.plain_http_hosts))
+    }
+
+    /// For code outside an async runtime (git transports). Do not call from inside one. Sending a
+    /// request and each read of its answer may take at most the idle timeout.
+    pub fn blocking_client(&self) -> Result<BlockingHttpClient, HttpError> {
+        let client = reqwest::blocking::Client::builder()
+            .use_preconfigured_tls(self.tls_config()?)
+            .redirect(same_origin_redirects())
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.idle_timeout)
+            .user_agent(&self.user_agent)
+            .build()
+            .map_err(HttpError::Client)?;
+        Ok(BlockingHttpClient::new(client, &self.plain_http_hosts))
     }
 
     fn root_store(&self) -> Result<RootCertStore, HttpError> {
@@ -158,7 +190,7 @@ fn read_ca_path(path: &Path) -> Result<Vec<CertificateDer<'static>>, HttpError> 
     Ok(certs)
 }
 
-fn strip_port(host: &str) -> &str {
+pub(super) fn strip_port(host: &str) -> &str {
     if let Some(rest) = host.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
@@ -170,7 +202,7 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-fn host_listed(list: &[String], host_port: &str) -> bool {
+pub(super) fn host_listed(list: &[String], host_port: &str) -> bool {
     list.iter().any(|entry| {
         entry.eq_ignore_ascii_case(host_port)
             || (!entry.contains(':') && entry.eq_ignore_ascii_case(strip_port(host_port)))
@@ -238,190 +270,5 @@ impl ServerCertVerifier for HostAwareVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
-    }
-}
-
-/// A URL fit for messages: no credentials, no query string (which may carry signed tokens).
-pub fn display_url(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown.to_string()
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    #[error(
-        "{action}: could not reach {url}: {source}; check the address, the network and TLS settings (--ca-cert)"
-    )]
-    Transport {
-        action: String,
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("{action}: {url} answered {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
-    Status {
-        action: String,
-        url: String,
-        status: u16,
-        /// The start of the server's own explanation.
-        message: String,
-        retry_after: Option<String>,
-    },
-    #[error(
-        "reading CA certificates from {path}: {message}; give a PEM file or a directory of .pem/.crt files"
-    )]
-    Ca { path: PathBuf, message: String },
-    #[error("setting up TLS: {0}")]
-    Tls(String),
-    #[error("building the HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
-}
-
-impl HttpError {
-    pub fn transport(
-        action: impl Into<String>,
-        url: &reqwest::Url,
-        source: reqwest::Error,
-    ) -> Self {
-        Self::Transport {
-            action: action.into(),
-            url: display_url(url),
-            source: source.without_url(),
-        }
-    }
-
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            Self::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-}
-
-impl Transient for HttpError {
-    fn verdict(&self) -> Verdict {
-        match self {
-            Self::Transport { source, .. } => reqwest_verdict(source),
-            Self::Status {
-                status,
-                retry_after,
-                ..
-            } => status_verdict(*status, retry_after.as_deref()),
-            _ => Verdict::Permanent,
-        }
-    }
-}
-
-const MESSAGE_LIMIT: usize = 512;
-
-/// Passes a successful response through; turns any other into [`HttpError::Status`] carrying the
-/// start of the server's message (servers explain 4xx in the body).
-pub async fn check(
-    action: &str,
-    response: reqwest::Response,
-) -> Result<reqwest::Response, HttpError> {
-    if response.status().is_success() {
-        return Ok(response);
-    }
-    let status = response.status().as_u16();
-    let url = display_url(response.url());
-    let retry_after = header_string(response.headers(), "retry-after");
-    let body = response.text().await.unwrap_or_default();
-    Err(HttpError::Status {
-        action: action.to_owned(),
-        url,
-        status,
-        message: excerpt(&body),
-        retry_after,
-    })
-}
-
-/// The blocking twin of [`check`].
-pub fn check_blocking(
-    action: &str,
-    response: reqwest::blocking::Response,
-) -> Result<reqwest::blocking::Response, HttpError> {
-    if response.status().is_success() {
-        return Ok(response);
-    }
-    let status = response.status().as_u16();
-    let url = display_url(response.url());
-    let retry_after = header_string(response.headers(), "retry-after");
-    let body = response.text().unwrap_or_default();
-    Err(HttpError::Status {
-        action: action.to_owned(),
-        url,
-        status,
-        message: excerpt(&body),
-        retry_after,
-    })
-}
-
-fn header_string(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
-    headers.get(name)?.to_str().ok().map(str::to_owned)
-}
-
-fn excerpt(body: &str) -> String {
-    let body = body.trim();
-    if body.len() <= MESSAGE_LIMIT {
-        return body.to_owned();
-    }
-    let mut end = MESSAGE_LIMIT;
-    while !body.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &body[..end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_lists_match_with_and_without_port() {
-        let list = vec!["registry.local".to_owned(), "127.0.0.1:5000".to_owned()];
-        assert!(host_listed(&list, "registry.local"));
-        assert!(host_listed(&list, "registry.local:443"));
-        assert!(host_listed(&list, "127.0.0.1:5000"));
-        assert!(!host_listed(&list, "127.0.0.1:5001"));
-        assert!(!host_listed(&list, "quay.io"));
-        assert_eq!(strip_port("[::1]:5000"), "::1");
-        assert_eq!(strip_port("host:5000"), "host");
-    }
-
-    #[test]
-    fn plain_http_only_by_opt_in() {
-        let options = HttpOptions {
-            plain_http_hosts: vec!["localhost:5000".into()],
-            ..HttpOptions::default()
-        };
-        assert_eq!(options.scheme_for("localhost:5000"), "http");
-        assert_eq!(options.scheme_for("localhost:5001"), "https");
-        assert_eq!(options.scheme_for("quay.io"), "https");
-    }
-
-    #[test]
-    fn urls_shown_without_credentials_or_query() {
-        let url = reqwest::Url::parse("https://user:pw@host/v2/x?token=abc").unwrap();
-        assert_eq!(display_url(&url), "https://host/v2/x");
-    }
-
-    #[test]
-    fn clients_build() {
-        HttpOptions::default().client().unwrap();
-    }
-
-    #[test]
-    fn missing_ca_file_is_clear() {
-        let options = HttpOptions {
-            ca_certs: vec!["/nonexistent/ca.pem".into()],
-            ..HttpOptions::default()
-        };
-        let message = options.client().unwrap_err().to_string();
-        assert!(message.contains("/nonexistent/ca.pem"), "{message}");
     }
 }

@@ -1,0 +1,223 @@
+//! What can go wrong talking HTTP, said so that a person knows what was being done, to which
+//! server, and what to try.
+
+use std::path::PathBuf;
+
+use crate::retry::{Transient, Verdict, reqwest_verdict, status_verdict};
+
+/// A URL fit for messages: no credentials, no query string (which may carry signed tokens).
+pub fn display_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(
+        "{action}: could not reach {url}: {source}; check the address, the network and TLS settings (--ca-cert)"
+    )]
+    Transport {
+        action: String,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error(
+        "{action}: no data moved to or from {url} for longer than the idle timeout, so the request \
+         was abandoned; the server may be stalled or overloaded (raise --idle-timeout if it is only slow)"
+    )]
+    Stalled { action: String, url: String },
+    #[error("{action}: {url} answered {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Status {
+        action: String,
+        url: String,
+        status: u16,
+        /// The start of the server's own explanation.
+        message: String,
+        retry_after: Option<String>,
+    },
+    /// Nothing was sent: the URL is plain HTTP to a host the user did not name.
+    #[error(
+        "{url} is plain HTTP, which is off unless asked for: nothing was sent (tokens and data would \
+         travel unencrypted); use https, or allow this host with --plain-http {host_port}"
+    )]
+    PlainHttpRefused { url: String, host_port: String },
+    #[error("{url:?} is not a URL: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error(
+        "{url}: only https (and http for hosts named with --plain-http) is spoken, not {scheme}"
+    )]
+    UnsupportedScheme { url: String, scheme: String },
+    /// Nothing was sent: a URL the server handed out points at another origin than the one the
+    /// credentials belong to, and the request cannot go without them.
+    #[error(
+        "{action}: the server sent the request on to {to}, another origin than {from}; credentials \
+         are sent only to their own origin, so it was not followed"
+    )]
+    CrossOrigin {
+        action: String,
+        from: String,
+        to: String,
+    },
+    #[error(
+        "reading CA certificates from {path}: {message}; give a PEM file or a directory of .pem/.crt files"
+    )]
+    Ca { path: PathBuf, message: String },
+    #[error("setting up TLS: {0}")]
+    Tls(String),
+    #[error("building the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
+impl HttpError {
+    /// A failed exchange with `url`. A reqwest timeout is the idle timeout: said as such.
+    pub fn transport(
+        action: impl Into<String>,
+        url: &reqwest::Url,
+        source: reqwest::Error,
+    ) -> Self {
+        if source.is_timeout() && !source.is_connect() {
+            return Self::Stalled {
+                action: action.into(),
+                url: display_url(url),
+            };
+        }
+        Self::Transport {
+            action: action.into(),
+            url: display_url(url),
+            source: source.without_url(),
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether the fix is in how the command was called (exit code 2), not in the servers.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Self::PlainHttpRefused { .. }
+                | Self::UnsupportedScheme { .. }
+                | Self::InvalidUrl { .. }
+                | Self::Ca { .. }
+        )
+    }
+}
+
+impl Transient for HttpError {
+    fn verdict(&self) -> Verdict {
+        match self {
+            Self::Transport { source, .. } => reqwest_verdict(source),
+            Self::Stalled { .. } => Verdict::Transient { after: None },
+            Self::Status {
+                status,
+                retry_after,
+                ..
+            } => status_verdict(*status, retry_after.as_deref()),
+            _ => Verdict::Permanent,
+        }
+    }
+}
+
+const MESSAGE_LIMIT: usize = 512;
+
+/// Passes a successful response through; turns any other into [`HttpError::Status`] carrying the
+/// start of the server's message (servers explain 4xx in the body).
+pub async fn check(
+    action: &str,
+    response: reqwest::Response,
+) -> Result<reqwest::Response, HttpError> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    if let Some(error) = redirect_elsewhere(
+        action,
+        response.status(),
+        response.url(),
+        response.headers(),
+    ) {
+        return Err(error);
+    }
+    let status = response.status().as_u16();
+    let url = display_url(response.url());
+    let retry_after = header_string(response.headers(), "retry-after");
+    let body = response.text().await.unwrap_or_default();
+    Err(HttpError::Status {
+        action: action.to_owned(),
+        url,
+        status,
+        message: excerpt(&body),
+        retry_after,
+    })
+}
+
+/// The blocking twin of [`check`].
+pub fn check_blocking(
+    action: &str,
+    response: reqwest::blocking::Response,
+) -> Result<reqwest::blocking::Response, HttpError> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    if let Some(error) = redirect_elsewhere(
+        action,
+        response.status(),
+        response.url(),
+        response.headers(),
+    ) {
+        return Err(error);
+    }
+    let status = response.status().as_u16();
+    let url = display_url(response.url());
+    let retry_after = header_string(response.headers(), "retry-after");
+    let body = response.text().unwrap_or_default();
+    Err(HttpError::Status {
+        action: action.to_owned(),
+        url,
+        status,
+        message: excerpt(&body),
+        retry_after,
+    })
+}
+
+/// A redirect the client left unfollowed because it leaves the request's origin.
+fn redirect_elsewhere(
+    action: &str,
+    status: reqwest::StatusCode,
+    url: &reqwest::Url,
+    headers: &reqwest::header::HeaderMap,
+) -> Option<HttpError> {
+    if !status.is_redirection() {
+        return None;
+    }
+    let to = url.join(&header_string(headers, "location")?).ok()?;
+    Some(HttpError::CrossOrigin {
+        action: action.to_owned(),
+        from: display_url(url),
+        to: display_url(&to),
+    })
+}
+
+fn header_string(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    headers.get(name)?.to_str().ok().map(str::to_owned)
+}
+
+fn excerpt(body: &str) -> String {
+    let body = body.trim();
+    if body.len() <= MESSAGE_LIMIT {
+        return body.to_owned();
+    }
+    let mut end = MESSAGE_LIMIT;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &body[..end])
+}
