@@ -104,6 +104,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli: Cli = common::parse_args();
     cli.common.init_logging();
+    gitops::set_network_timeouts(cli.common.http_options().idle_timeout);
     finish(run(&cli))
 }
 

@@ -192,6 +192,7 @@ fn parse_forge(text: &str) -> Result<ForgeKind, String> {
 fn main() -> ExitCode {
     let cli: Cli = common::cli::parse_args();
     cli.common.init_logging();
+    gitops::set_network_timeouts(cli.common.http_options().idle_timeout);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

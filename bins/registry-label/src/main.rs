@@ -20,6 +20,7 @@ use crate::cli::{Backend, Cli};
 fn main() -> ExitCode {
     let cli = Cli::parse_normalized();
     cli.common.init_logging();
+    gitops::set_network_timeouts(cli.common.http_options().idle_timeout);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

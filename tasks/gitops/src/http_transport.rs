@@ -204,6 +204,25 @@ impl HttpContext {
                     "check --repo-url (many servers answer 404 instead of 401 to anonymous users)"
                         .into(),
             },
+            code if status.is_redirection() => {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| response.url().join(l).ok())
+                    .map(|l| common::http::display_url(&l))
+                    .unwrap_or_else(|| "somewhere unnamed".into());
+                GitopsError::Network {
+                    action: action.to_owned(),
+                    url,
+                    detail: format!(
+                        "the server redirected ({code}) to {location}, another origin; credentials \
+                         go only to their own origin, so it was not followed (give that URL \
+                         directly if it is the repository)"
+                    ),
+                    transient: false,
+                }
+            }
             code => {
                 let body = response.text().unwrap_or_default();
                 let transient = matches!(
@@ -319,17 +338,6 @@ impl SmartSubtransport for SmartHttp {
                         &format!("application/x-{service}-advertisement"),
                     )
                     .map_err(|e| context.fail(e))?;
-                if response.url().scheme() != given.scheme() {
-                    return Err(context.fail(GitopsError::Network {
-                        action: "reading the refs".into(),
-                        url: context.display_url.clone(),
-                        detail: format!(
-                            "the server redirected to {}, another scheme; refusing (give that URL directly if it is right)",
-                            common::http::display_url(response.url())
-                        ),
-                        transient: false,
-                    }));
-                }
                 let mut effective = response.url().clone();
                 let path = effective.path().trim_end_matches("/info/refs").to_owned();
                 effective.set_path(&path);

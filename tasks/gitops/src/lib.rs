@@ -55,6 +55,20 @@ pub use yaml_edit::parse_key_path;
 pub const DEFAULT_PATH_PATTERN: &str = "model-deployments/{env}/{model}/config.yaml";
 
 /// Fills `{model}` and `{env}` in `pattern` (see [`DEFAULT_PATH_PATTERN`]).
+/// Sets libgit2's own socket timeouts (git over SSH goes through them; HTTP uses the shared
+/// client's idle timeout): connecting, and each read or write, may take at most `idle`.
+///
+/// libgit2 keeps these in process-wide variables without synchronisation: call this once, at the
+/// start of the program, before any git operation runs.
+pub fn set_network_timeouts(idle: std::time::Duration) {
+    let millis = libc::c_int::try_from(idle.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: called at program start, before any thread runs a git operation (see above).
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(millis);
+        let _ = git2::opts::set_server_timeout_in_milliseconds(millis);
+    }
+}
+
 pub fn config_path(pattern: &str, model: &str, env: &str) -> String {
     pattern.replace("{model}", model).replace("{env}", env)
 }

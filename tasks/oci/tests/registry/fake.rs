@@ -27,11 +27,19 @@ enum Misbehaviour {
     /// Refuses the second tag put (once) with 403 DENIED, as a registry with immutable or
     /// protected tags does.
     DenySecondTagOnce,
+    /// Its token realm is on another host (127.0.0.2), and uploads go to object storage on a third
+    /// (127.0.0.3), which takes them by their URL alone.
+    RealmAndStorageElsewhere,
 }
 
 #[derive(Default)]
 struct Fake {
     addr: String,
+    /// Where the token realm and upload locations point (`addr` unless elsewhere).
+    token_addr: String,
+    storage_addr: String,
+    /// (Host, path, Authorization) of every request.
+    seen: Vec<(String, String, Option<String>)>,
     misbehaviour: Misbehaviour,
     misbehaved: bool,
     tokens_issued: u32,
@@ -64,6 +72,18 @@ async fn handle(
 ) -> Response {
     let mut fake = state.lock().unwrap();
     let path = uri.path().to_owned();
+    let header_text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let seen = (
+        header_text(header::HOST).unwrap_or_default(),
+        path.clone(),
+        header_text(header::AUTHORIZATION),
+    );
+    fake.seen.push(seen);
     if path == "/token" {
         if method == Method::POST {
             let form = String::from_utf8_lossy(&body).into_owned();
@@ -85,7 +105,8 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    if presented.is_none() || presented != fake.valid {
+    let signed_upload = path.starts_with("/upload/") && fake.storage_addr != fake.addr;
+    if !signed_upload && (presented.is_none() || presented != fake.valid) {
         return challenge_for(&fake);
     }
     let digest_header = |digest: &str| [("docker-content-digest", digest.to_owned())];
@@ -127,7 +148,11 @@ async fn handle(
     }
     if rest == "blobs/uploads/" && method == Method::POST {
         fake.upload_sessions += 1;
-        let location = format!("/upload/{}", fake.upload_sessions);
+        let location = if fake.storage_addr == fake.addr {
+            format!("/upload/{}", fake.upload_sessions)
+        } else {
+            format!("http://{}/upload/{}", fake.storage_addr, fake.upload_sessions)
+        };
         return (StatusCode::ACCEPTED, [(header::LOCATION, location)], "").into_response();
     }
     if let Some(reference) = rest.strip_prefix("manifests/") {
@@ -162,7 +187,7 @@ async fn handle(
 fn challenge_for(fake: &Fake) -> Response {
     let value = format!(
         "Bearer realm=\"http://{}/token\",service=\"fake\",error=\"invalid_token\"",
-        fake.addr
+        fake.token_addr
     );
     (
         StatusCode::UNAUTHORIZED,
@@ -186,17 +211,36 @@ impl Drop for Running {
 }
 
 async fn start(misbehaviour: Misbehaviour) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
+    let elsewhere = misbehaviour == Misbehaviour::RealmAndStorageElsewhere;
+    let mut listeners = Vec::new();
+    for ip in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
+        if ip == "127.0.0.1" || elsewhere {
+            listeners.push(tokio::net::TcpListener::bind((ip, 0)).await.unwrap());
+        }
+    }
+    let addrs: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect();
+    let addr = addrs[0].clone();
     let state: Shared = Arc::new(Mutex::new(Fake {
         addr: addr.clone(),
+        token_addr: addrs.get(1).unwrap_or(&addr).clone(),
+        storage_addr: addrs.get(2).unwrap_or(&addr).clone(),
         misbehaviour,
         ..Fake::default()
     }));
     let app = axum::Router::new()
         .fallback(handle)
         .with_state(state.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = tokio::spawn(async move {
+        let serving = listeners
+            .into_iter()
+            .map(|listener| tokio::spawn(axum::serve(listener, app.clone()).into_future()));
+        for served in serving.collect::<Vec<_>>() {
+            served.await.unwrap().unwrap();
+        }
+    });
     Running {
         state,
         addr,
@@ -205,8 +249,14 @@ async fn start(misbehaviour: Misbehaviour) -> Running {
 }
 
 fn client(addr: &str, keychain: Keychain) -> RegistryClient {
+    // The fake's other hosts (token realm, storage) are on the same port range of other loopback
+    // addresses; name them all.
     let options = HttpOptions {
-        plain_http_hosts: vec![addr.to_owned()],
+        plain_http_hosts: vec![
+            addr.to_owned(),
+            "127.0.0.2".to_owned(),
+            "127.0.0.3".to_owned(),
+        ],
         ..HttpOptions::default()
     };
     RegistryClient::new(options, keychain)
@@ -347,4 +397,47 @@ async fn a_refused_tag_is_reported_with_the_tags_set_and_a_rerun_sets_the_rest()
     for tag in ["c0ffee", "v2", "latest"] {
         assert_eq!(state.manifests[tag], image.manifest_bytes(), "{tag}");
     }
+}
+
+/// The registry's credentials go to its token realm (Basic, to get a token) and its token to the
+/// registry itself; the object storage that takes the uploads gets neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_go_to_the_realm_and_tokens_to_the_registry_only() {
+    let fake = start(Misbehaviour::RealmAndStorageElsewhere).await;
+    let dir = tempfile::tempdir().unwrap();
+    let authfile = dir.path().join("auth.json");
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        "ci:registry-password",
+    );
+    let json = serde_json::json!({ "auths": { &fake.addr: { "auth": basic } } });
+    std::fs::write(&authfile, json.to_string()).unwrap();
+    let keychain = Keychain::from_files(&[authfile]).unwrap();
+    let image = generated_image(dir.path(), "linux/amd64", 100_000, &[78, 79]);
+    let target = Reference::parse(&format!("{}/models/fake:v1", fake.addr)).unwrap();
+    let report = client(&fake.addr, keychain)
+        .push(&image, &target, &[], &PushOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.blobs_uploaded, 3);
+
+    let state = fake.state.lock().unwrap();
+    let mut by_host: HashMap<&str, usize> = HashMap::new();
+    for (host, path, authorization) in &state.seen {
+        let authorization = authorization.as_deref().unwrap_or("none");
+        *by_host.entry(host.as_str()).or_default() += 1;
+        if *host == state.token_addr {
+            assert_eq!(authorization, format!("Basic {basic}"), "{path}");
+        } else if *host == state.storage_addr {
+            assert_eq!(authorization, "none", "storage got credentials at {path}");
+        } else {
+            assert_eq!(host, &state.addr);
+            assert!(
+                !authorization.starts_with("Basic"),
+                "the registry was sent the password at {path}"
+            );
+        }
+    }
+    assert_eq!(by_host.len(), 3, "registry, realm and storage all used: {by_host:?}");
+    assert_eq!(state.manifests["v1"], image.manifest_bytes());
 }

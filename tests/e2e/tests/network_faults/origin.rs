@@ -1,0 +1,298 @@
+//! Credentials go only to their own origin (scheme, host, port). "Another host" is a proxy on
+//! 127.0.0.2 that records what reaches it; both loopback hosts are named with --plain-http, so
+//! only the origin rule stands between the credentials and the other host.
+
+use serde_json::json;
+use test_fakes::forge_support::DEFAULT_TOKEN;
+use test_fakes::gitea::FakeGitea;
+use test_fakes::kube::{FakeKube, ReadyAfter};
+use test_fakes::kubeflow::FakeKubeflow;
+use test_services::{Fault, FaultProxy, GitServer, Mlflow, Registry, Rule};
+
+use crate::support::*;
+
+const REGISTRY_USER: &str = "ci";
+const REGISTRY_PASSWORD: &str = "registry-Pa55-e1f2";
+
+fn assert_no_credentials(other: &FaultProxy) {
+    for request in other.requests() {
+        for header in ["authorization", "private-token", "cookie"] {
+            assert!(
+                request.header(header).is_none(),
+                "{} {} reached the other host with {header}: {:?}",
+                request.method,
+                request.target,
+                request.headers
+            );
+        }
+    }
+}
+
+/// Uploads that the registry sends to another host (object storage), and blob downloads it
+/// redirects there (a CDN), get none of the registry's credentials; the push and the pull work.
+#[test]
+fn registry_credentials_stay_with_the_registry() {
+    let registry = Registry::start_with_auth(REGISTRY_USER, REGISTRY_PASSWORD);
+    let front = FaultProxy::start("127.0.0.1", &registry.host());
+    let storage = FaultProxy::start("127.0.0.2", &registry.host());
+    // What object storage accepts from a signed URL: stood in for by credentials the storage
+    // proxy adds itself, so the registry behind it takes the upload.
+    storage.inject_header("Authorization", &basic(REGISTRY_USER, REGISTRY_PASSWORD));
+    front.rewrite_location(&front.url(), &storage.url());
+    let (_auth_dir, auth) = auth_file(front.addr(), REGISTRY_USER, REGISTRY_PASSWORD);
+    let plain = format!("{},{}", front.addr(), storage.addr());
+    let base = format!("{}/team/base:v1", front.addr());
+
+    run(
+        "modelcar-build",
+        &[
+            "--model-dir",
+            &example_model(),
+            "--base",
+            "scratch",
+            "--image",
+            &base,
+            "--authfile",
+            path_str(&auth),
+            "--plain-http",
+            &plain,
+        ],
+        &[],
+    )
+    .ok();
+    let uploads = storage.requests();
+    assert!(
+        uploads.iter().any(|r| r.method == "PUT"),
+        "the uploads did not go to the storage host: {uploads:?}"
+    );
+    assert!(
+        front
+            .requests()
+            .iter()
+            .any(|r| r.header("authorization").is_some()),
+        "the registry itself got the credentials"
+    );
+    assert_no_credentials(&storage);
+
+    // Blob downloads redirected to the storage host: building on the image just pushed reads
+    // its config from there.
+    front.add_rule(
+        Rule::new(
+            "GET",
+            "/blobs/sha256:",
+            Fault::RedirectTo {
+                base: storage.url(),
+            },
+        )
+        .times(100),
+    );
+    let before = storage.requests().len();
+    run(
+        "modelcar-build",
+        &[
+            "--model-dir",
+            &example_model(),
+            "--base",
+            &base,
+            "--image",
+            &format!("{}/team/jukebox:v2", front.addr()),
+            "--authfile",
+            path_str(&auth),
+            "--plain-http",
+            &plain,
+        ],
+        &[],
+    )
+    .ok();
+    let downloads: Vec<_> = storage.requests()[before..]
+        .iter()
+        .filter(|r| r.method == "GET")
+        .cloned()
+        .collect();
+    assert!(
+        !downloads.is_empty(),
+        "no blob download was redirected to the storage host"
+    );
+    assert_no_credentials(&storage);
+}
+
+/// A git server that redirects to another host is not followed there with the token.
+#[test]
+fn git_redirects_to_another_host_are_not_followed() {
+    let git = GitServer::start(GIT_USER, GIT_PASSWORD);
+    git.create_repo("gitops");
+    git.seed("gitops", &[("a.yaml", b"version: v1\n")], "Seed");
+    let upstream = host_of(&git.url());
+    let front = FaultProxy::start("127.0.0.1", &upstream);
+    let other = FaultProxy::start("127.0.0.2", &upstream);
+    front.add_rule(
+        Rule::new(
+            "",
+            "/info/refs",
+            Fault::RedirectTo {
+                base: other.url(),
+            },
+        )
+        .times(100),
+    );
+    let repo_url = git.repo_url("gitops").replace(&upstream, front.addr());
+    let (_dir, token) = file_with(GIT_PASSWORD);
+    run(
+        "gitops-bump",
+        &[
+            "--repo-url",
+            &repo_url,
+            "--file",
+            "a.yaml",
+            "--set",
+            "version=v2",
+            "--username",
+            GIT_USER,
+            "--token-file",
+            path_str(&token),
+            "--plain-http",
+            &format!("{},{}", front.addr(), other.addr()),
+        ],
+        &[],
+    )
+    .failed(1, &["another origin", other.addr()]);
+    assert!(
+        other.requests().is_empty(),
+        "the other host was sent {:?}",
+        other.requests()
+    );
+    assert_eq!(
+        git.file_at("gitops", "main", "a.yaml").as_deref(),
+        Some(&b"version: v1\n"[..])
+    );
+}
+
+/// The forge, the Model Registry and the Kubernetes API: a redirect to another host ends the
+/// step with a clear error, and the other host is sent nothing.
+#[test]
+fn api_redirects_to_another_host_are_not_followed() {
+    let redirecting = |upstream: &str| {
+        let front = FaultProxy::start("127.0.0.1", upstream);
+        let other = FaultProxy::start("127.0.0.2", upstream);
+        front.add_rule(
+            Rule::new(
+                "",
+                "/",
+                Fault::RedirectTo {
+                    base: other.url(),
+                },
+            )
+            .times(1000),
+        );
+        (front, other)
+    };
+    
+    // pr-create against Gitea.
+    let git = GitServer::start(GIT_USER, GIT_PASSWORD);
+    git.create_repo("team/gitops");
+    git.seed(
+        "team/gitops",
+        &[("model-deployments/prod/jukebox/config.yaml", b"version: v1\n")],
+        "Seed",
+    );
+    let gitea = FakeGitea::start();
+    gitea.add_repo("team/gitops", git.repo_dir("team/gitops"));
+    let (front, other) = redirecting(&host_of(&gitea.url()));
+    run(
+        "pr-create",
+        &[
+            "--forge",
+            "gitea",
+            "--api-url",
+            &front.url(),
+            "--repo",
+            "team/gitops",
+            "--repo-url",
+            &git.repo_url("team/gitops"),
+            "--model",
+            "jukebox",
+            "--version",
+            "v2",
+            "--git-username",
+            GIT_USER,
+            "--plain-http",
+            &format!("127.0.0.1,{}", other.addr()),
+        ],
+        &[("FORGE_TOKEN", DEFAULT_TOKEN), ("GIT_TOKEN", GIT_PASSWORD)],
+    )
+    .failed(1, &["another origin"]);
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+
+    // registry-label against the Kubeflow Model Registry and MLflow.
+    let kubeflow = FakeKubeflow::start();
+    let model = kubeflow.add_model("jukebox");
+    kubeflow.add_version(&model, "v2", json!({}));
+    let mlflow = Mlflow::shared();
+    for (backend, upstream, token) in [
+        ("kubeflow", host_of(&kubeflow.url()), kubeflow.token().to_owned()),
+        ("mlflow", mlflow.host(), "mlflow-token".to_owned()),
+    ] {
+        let (front, other) = redirecting(&upstream);
+        let (_dir, token_file) = file_with(&token);
+        run(
+            "registry-label",
+            &[
+                "--backend",
+                backend,
+                "--registry-url",
+                &front.url(),
+                "--token-file",
+                path_str(&token_file),
+                "--model",
+                "jukebox",
+                "--version",
+                "v2",
+                "--env",
+                "test",
+                "--plain-http",
+                &format!("127.0.0.1,{}", other.addr()),
+            ],
+            &[],
+        )
+        .failed(1, &["another origin"]);
+        assert!(
+            other.requests().is_empty(),
+            "{backend}: {:?}",
+            other.requests()
+        );
+    }
+    assert!(!kubeflow.custom_properties("jukebox", "v2").contains_key("test"));
+
+    // registry-label --wait-ready against the Kubernetes API.
+    let kube = FakeKube::start("test", "jukebox", "oci://registry.example/team/jukebox:v2", ReadyAfter::Never);
+    let (front, other) = redirecting(&host_of(&kube.url()));
+    let (_dir, kube_token) = file_with("kube-test-token");
+    let (_dir2, token_file) = file_with(kubeflow.token());
+    run(
+        "registry-label",
+        &[
+            "--registry-url",
+            &kubeflow.url(),
+            "--token-file",
+            path_str(&token_file),
+            "--model",
+            "jukebox",
+            "--version",
+            "v2",
+            "--env",
+            "test",
+            "--wait-ready",
+            "--timeout",
+            "5",
+            "--kube-api-url",
+            &front.url(),
+            "--kube-token-file",
+            path_str(&kube_token),
+            "--plain-http",
+            &format!("127.0.0.1,{}", other.addr()),
+        ],
+        &[],
+    )
+    .failed(1, &["another origin"]);
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+}
