@@ -307,7 +307,7 @@ impl GitServer {
 }
 
 /// A `GIT_ASKPASS` program that prints the user or the password, readable by the owner only.
-fn write_askpass(dir: &Path, user: &str, password: &str) -> PathBuf {
+pub(crate) fn write_askpass(dir: &Path, user: &str, password: &str) -> PathBuf {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let single_quoted = |text: &str| format!("'{}'", text.replace('\'', r"'\''"));
     let script = format!(

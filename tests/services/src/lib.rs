@@ -1,18 +1,19 @@
 //! Real servers on loopback for tests: an OCI registry, a git smart-HTTP server, an sshd serving the same
-//! repositories, and an MLflow tracking server; and a fault-injection proxy to put in front of any of
-//! them.
+//! repositories, an MLflow tracking server, Gitea, and Kubeflow Model Registry on MariaDB (or PostgreSQL);
+//! and a fault-injection proxy to put in front of any of them.
 //!
 //! Every server listens on a free port on 127.0.0.1, lives in its own temporary directory, and answers
 //! before its `start` returns (or the start panics with the server's log). Dropping the handle, also
 //! while a test panics, kills the server's whole process group; a watchdog in the group does the same
 //! when the test process dies without unwinding (SIGKILL, Ctrl-C). A missing server binary fails with the
-//! command that installs it; `scripts/test` installs them all.
+//! command that installs it; `scripts/test` installs them all (Gitea and the model registry are built
+//! from their Go modules by `scripts/go-servers build`).
 //!
 //! ```no_run
-//! use test_services::{GitServer, Mlflow, Registry, SshGitServer, workspace_bin};
+//! use test_services::{GitServer, Gitea, Mlflow, ModelRegistry, Registry, SshGitServer, workspace_bin};
 //!
-//! let registry = Registry::start_tls_with_auth("ci", "secret");
-//! let ca = registry.ca_pem().unwrap(); // trust this CA; push to registry.host()
+//! let oci = Registry::start_tls_with_auth("ci", "secret");
+//! let ca = oci.ca_pem().unwrap(); // trust this CA; push to oci.host()
 //!
 //! let git = GitServer::start("gitops", "secret");
 //! let url = git.create_repo("deployments");
@@ -21,17 +22,28 @@
 //!
 //! let mlflow = Mlflow::shared(); // one per test binary: keep MLflow tests in one test file
 //!
+//! let gitea = Gitea::start(); // admin user, gitea.token() (all scopes), gitea.read_token()
+//! gitea.create_repo("gitops");
+//! gitea.push_files("gitops", "main", &[("README.md", b"hi\n")], "Seed");
+//!
+//! let registry = ModelRegistry::start(); // REST API at registry.api_url(), on its own MariaDB
+//!
 //! let bin = workspace_bin("gitops-bump"); // run the real binary against them
-//! # let _ = (ca, url, ssh, mlflow, bin);
+//! # let _ = (ca, url, ssh, mlflow, bin, registry);
 //! ```
 //!
-//! Start-up on an idle machine: registry and lighttpd ~30–70 ms, sshd ~60 ms, MLflow ~15 s.
+//! Start-up on an idle machine: registry and lighttpd ~30–70 ms, sshd ~60 ms, MLflow ~15 s; on a busy one
+//! (another build on both cores): Gitea with its user and tokens ~3–5 s, the model registry with
+//! MariaDB ~2 s, PostgreSQL alone ~1–2 s.
 
 mod certs;
 mod fault_proxy;
 mod git_http;
 mod git_ssh;
+mod gitea;
+mod http;
 mod mlflow;
+mod model_registry;
 mod process;
 mod registry;
 mod tools;
@@ -40,7 +52,10 @@ pub use certs::Certs;
 pub use fault_proxy::{Fault, FaultProxy, Recorded, Rule};
 pub use git_http::GitServer;
 pub use git_ssh::SshGitServer;
+pub use gitea::{GITEA_ADMIN_USER, GITEA_READ_SCOPES, Gitea};
+pub use http::ApiResponse;
 pub use mlflow::Mlflow;
+pub use model_registry::{MODEL_REGISTRY_API, MariaDb, ModelRegistry, Postgres, RegistryDatabase};
 pub use process::{ServerProcess, accepts_connections};
 pub use registry::Registry;
 pub use tools::{free_port, require_tool, workspace_bin, workspace_root};

@@ -90,3 +90,30 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// The binary of a Go server built by `scripts/go-servers` (`gitea`, `model-registry`).
+///
+/// The script knows the pinned version and so the path; panics with the build command when the binary
+/// is not built yet.
+pub(crate) fn go_server_bin(name: &str) -> PathBuf {
+    let script = workspace_root().join("scripts").join("go-servers");
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .args(["path", name])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {} path {name}: {e}", script.display()));
+    let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    if !output.status.success() || !is_executable(&path) {
+        panic!(
+            "{name} is not built{}: run scripts/go-servers build {name} (minutes on the first run; \
+             scripts/test does it)",
+            if path.as_os_str().is_empty() {
+                String::new()
+            } else {
+                format!(" ({} is missing)", path.display())
+            }
+        );
+    }
+    path
+}

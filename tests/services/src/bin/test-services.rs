@@ -1,14 +1,14 @@
 //! Starts one test server and keeps it running until stdin closes (Ctrl-D) or the process is stopped,
 //! for trying things by hand:
 //!
-//!   cargo run -p test-services -- registry | registry-tls | git | mlflow
+//!   cargo run -p test-services -- registry | registry-tls | git | mlflow | gitea | model-registry
 //!
 //! Credentials for `registry-tls` and `git` come from TEST_SERVICES_USER / TEST_SERVICES_PASSWORD
 //! (default `test` / `test`). Prints what a client needs, one `key: value` per line.
 
 use std::io::Read;
 
-use test_services::{GitServer, Mlflow, Registry, SshGitServer};
+use test_services::{GitServer, Gitea, Mlflow, ModelRegistry, Registry, SshGitServer};
 
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_default();
@@ -45,8 +45,27 @@ fn main() {
             println!("process-group: {}", mlflow.process_group());
             Box::new(())
         }
+        "gitea" => {
+            let gitea = Gitea::start();
+            println!("url: {}", gitea.url());
+            println!("admin-user: {}", gitea.admin_user());
+            println!("admin-password: {}", gitea.admin_password());
+            println!("token: {}", gitea.token());
+            println!("read-token: {}", gitea.read_token());
+            println!("work-dir: {}", gitea.work_dir().display());
+            Box::new(gitea)
+        }
+        "model-registry" => {
+            let registry = ModelRegistry::start();
+            println!("url: {}", registry.url());
+            println!("api: {}", registry.api_url());
+            if let test_services::RegistryDatabase::MariaDb(mariadb) = registry.database() {
+                println!("database-dsn: {}", mariadb.dsn("model_registry"));
+            }
+            Box::new(registry)
+        }
         _ => {
-            eprintln!("usage: test-services registry|registry-tls|git|mlflow");
+            eprintln!("usage: test-services registry|registry-tls|git|mlflow|gitea|model-registry");
             std::process::exit(2);
         }
     };
