@@ -56,6 +56,6 @@ pub use gitea::{GITEA_ADMIN_USER, GITEA_READ_SCOPES, Gitea};
 pub use http::ApiResponse;
 pub use mlflow::Mlflow;
 pub use model_registry::{MODEL_REGISTRY_API, MariaDb, ModelRegistry, Postgres, RegistryDatabase};
-pub use process::{ServerProcess, accepts_connections};
+pub use process::{ServerProcess, accepts_connections, live_members};
 pub use registry::Registry;
 pub use tools::{free_port, require_tool, workspace_bin, workspace_root};

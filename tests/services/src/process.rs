@@ -281,3 +281,21 @@ pub(crate) fn run(command: &mut Command) -> String {
     }
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// How many live (not zombie) processes are in process group `group`: 0 once a server is gone.
+pub fn live_members(group: u32) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|entry| {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                return false;
+            };
+            let Some((_, rest)) = stat.rsplit_once(") ") else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.get(2) == Some(&group.to_string().as_str()) && fields[0] != "Z"
+        })
+        .count()
+}

@@ -128,6 +128,11 @@ impl Registry {
         &self.storage
     }
 
+    /// The process group of the registry (for checks that it goes away).
+    pub fn process_group(&self) -> u32 {
+        self.process.process_group()
+    }
+
     /// What the registry logged so far (one line per request at level info).
     pub fn log(&self) -> String {
         self.process.log()

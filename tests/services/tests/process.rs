@@ -3,24 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use test_services::ServerProcess;
-
-fn live_members(group: u32) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|entry| {
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                return false;
-            };
-            let Some((_, rest)) = stat.rsplit_once(") ") else {
-                return false;
-            };
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            fields.get(2) == Some(&group.to_string().as_str()) && fields[0] != "Z"
-        })
-        .count()
-}
+use test_services::{ServerProcess, live_members};
 
 #[test]
 fn drop_kills_the_server_and_its_children() {

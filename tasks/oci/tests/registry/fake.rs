@@ -151,7 +151,10 @@ async fn handle(
         let location = if fake.storage_addr == fake.addr {
             format!("/upload/{}", fake.upload_sessions)
         } else {
-            format!("http://{}/upload/{}", fake.storage_addr, fake.upload_sessions)
+            format!(
+                "http://{}/upload/{}",
+                fake.storage_addr, fake.upload_sessions
+            )
         };
         return (StatusCode::ACCEPTED, [(header::LOCATION, location)], "").into_response();
     }
@@ -438,6 +441,10 @@ async fn credentials_go_to_the_realm_and_tokens_to_the_registry_only() {
             );
         }
     }
-    assert_eq!(by_host.len(), 3, "registry, realm and storage all used: {by_host:?}");
+    assert_eq!(
+        by_host.len(),
+        3,
+        "registry, realm and storage all used: {by_host:?}"
+    );
     assert_eq!(state.manifests["v1"], image.manifest_bytes());
 }

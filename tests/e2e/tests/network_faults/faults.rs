@@ -123,7 +123,11 @@ fn gitops_bump_makes_one_commit_through_every_fault() {
             },
         ),
         Rule::new("POST", "/git-upload-pack", Fault::Stall { after: None }),
-        Rule::new("POST", "/git-receive-pack", Fault::DropMidBody { after: 10 }),
+        Rule::new(
+            "POST",
+            "/git-receive-pack",
+            Fault::DropMidBody { after: 10 },
+        ),
         Rule::new(
             "POST",
             "/git-receive-pack",
@@ -185,7 +189,10 @@ fn pr_create_opens_one_pull_request_through_every_fault() {
     git.create_repo("team/gitops");
     git.seed(
         "team/gitops",
-        &[("model-deployments/prod/jukebox/config.yaml", b"version: v1\n")],
+        &[(
+            "model-deployments/prod/jukebox/config.yaml",
+            b"version: v1\n",
+        )],
         "Seed",
     );
     let gitea = FakeGitea::start();

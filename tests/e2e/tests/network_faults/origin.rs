@@ -125,16 +125,7 @@ fn git_redirects_to_another_host_are_not_followed() {
     let upstream = host_of(&git.url());
     let front = FaultProxy::start("127.0.0.1", &upstream);
     let other = FaultProxy::start("127.0.0.2", &upstream);
-    front.add_rule(
-        Rule::new(
-            "",
-            "/info/refs",
-            Fault::RedirectTo {
-                base: other.url(),
-            },
-        )
-        .times(100),
-    );
+    front.add_rule(Rule::new("", "/info/refs", Fault::RedirectTo { base: other.url() }).times(100));
     let repo_url = git.repo_url("gitops").replace(&upstream, front.addr());
     let (_dir, token) = file_with(GIT_PASSWORD);
     run(
@@ -174,25 +165,19 @@ fn api_redirects_to_another_host_are_not_followed() {
     let redirecting = |upstream: &str| {
         let front = FaultProxy::start("127.0.0.1", upstream);
         let other = FaultProxy::start("127.0.0.2", upstream);
-        front.add_rule(
-            Rule::new(
-                "",
-                "/",
-                Fault::RedirectTo {
-                    base: other.url(),
-                },
-            )
-            .times(1000),
-        );
+        front.add_rule(Rule::new("", "/", Fault::RedirectTo { base: other.url() }).times(1000));
         (front, other)
     };
-    
+
     // pr-create against Gitea.
     let git = GitServer::start(GIT_USER, GIT_PASSWORD);
     git.create_repo("team/gitops");
     git.seed(
         "team/gitops",
-        &[("model-deployments/prod/jukebox/config.yaml", b"version: v1\n")],
+        &[(
+            "model-deployments/prod/jukebox/config.yaml",
+            b"version: v1\n",
+        )],
         "Seed",
     );
     let gitea = FakeGitea::start();
@@ -229,7 +214,11 @@ fn api_redirects_to_another_host_are_not_followed() {
     kubeflow.add_version(&model, "v2", json!({}));
     let mlflow = Mlflow::shared();
     for (backend, upstream, token) in [
-        ("kubeflow", host_of(&kubeflow.url()), kubeflow.token().to_owned()),
+        (
+            "kubeflow",
+            host_of(&kubeflow.url()),
+            kubeflow.token().to_owned(),
+        ),
         ("mlflow", mlflow.host(), "mlflow-token".to_owned()),
     ] {
         let (front, other) = redirecting(&upstream);
@@ -261,10 +250,19 @@ fn api_redirects_to_another_host_are_not_followed() {
             other.requests()
         );
     }
-    assert!(!kubeflow.custom_properties("jukebox", "v2").contains_key("test"));
+    assert!(
+        !kubeflow
+            .custom_properties("jukebox", "v2")
+            .contains_key("test")
+    );
 
     // registry-label --wait-ready against the Kubernetes API.
-    let kube = FakeKube::start("test", "jukebox", "oci://registry.example/team/jukebox:v2", ReadyAfter::Never);
+    let kube = FakeKube::start(
+        "test",
+        "jukebox",
+        "oci://registry.example/team/jukebox:v2",
+        ReadyAfter::Never,
+    );
     let (front, other) = redirecting(&host_of(&kube.url()));
     let (_dir, kube_token) = file_with("kube-test-token");
     let (_dir2, token_file) = file_with(kubeflow.token());

@@ -33,10 +33,7 @@ fn registry_label_refuses_plain_http_model_registries_and_kubernetes_apis() {
     );
     let (_dir, token) = file_with(kubeflow.token());
     let (_dir2, kube_token) = file_with("kube-test-token");
-    for (backend, upstream) in [
-        ("kubeflow", kubeflow.url()),
-        ("mlflow", mlflow.url()),
-    ] {
+    for (backend, upstream) in [("kubeflow", kubeflow.url()), ("mlflow", mlflow.url())] {
         let proxy = FaultProxy::start("127.0.0.1", &host_of(&upstream));
         run(
             "registry-label",
@@ -90,7 +87,11 @@ fn registry_label_refuses_plain_http_model_registries_and_kubernetes_apis() {
     .failed(2, &[&format!("--plain-http {}", api.addr())]);
     assert_untouched(&api);
     assert_untouched(&registry);
-    assert!(!kubeflow.custom_properties("jukebox", "v2").contains_key("test"));
+    assert!(
+        !kubeflow
+            .custom_properties("jukebox", "v2")
+            .contains_key("test")
+    );
 }
 
 #[test]
@@ -99,7 +100,10 @@ fn pr_create_refuses_a_plain_http_model_registry_before_anything_is_written() {
     git.create_repo("team/gitops");
     git.seed(
         "team/gitops",
-        &[("model-deployments/prod/jukebox/config.yaml", b"version: v1\n")],
+        &[(
+            "model-deployments/prod/jukebox/config.yaml",
+            b"version: v1\n",
+        )],
         "Seed",
     );
     let gitea = FakeGitea::start();

@@ -108,8 +108,7 @@ pub fn file_with(content: &str) -> (TempDir, PathBuf) {
 
 /// An auth file (containers-auth.json) with `user:password` for `registry`.
 pub fn auth_file(registry: &str, user: &str, password: &str) -> (TempDir, PathBuf) {
-    let encoded =
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     file_with(&serde_json::json!({ "auths": { registry: { "auth": encoded } } }).to_string())
 }
 
