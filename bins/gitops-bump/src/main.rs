@@ -48,9 +48,18 @@ struct Cli {
         env = "SET",
         value_name = "KEY=VALUE",
         value_delimiter = '\n',
-        required = true
+        required_unless_present = "digest"
     )]
     sets: Vec<String>,
+
+    /// The image's manifest digest (sha256:...), set at --digest-key in the same commit: what the
+    /// cluster pulls. Checked before anything is written.
+    #[arg(long, env = "IMAGE_DIGEST", value_name = "SHA256")]
+    digest: Option<String>,
+
+    /// The key the digest is set at.
+    #[arg(long, env = "DIGEST_KEY", default_value = "image_digest")]
+    digest_key: String,
 
     /// Create the file (or fill an empty `---` file) when it does not exist yet.
     #[arg(long, env = "CREATE")]
@@ -129,30 +138,20 @@ fn request(cli: &Cli) -> anyhow::Result<BumpRequest> {
         (None, Some(model), Some(env)) => config_path(&cli.path_pattern, model, env),
         _ => return Err(usage("give the file with --file, or --model and --env")),
     };
-    let sets = cli
+    let mut sets = cli
         .sets
         .iter()
         .filter(|s| !s.trim().is_empty())
         .map(|set| {
-            let (key, value) = set.split_once('=').ok_or_else(|| {
-                usage(format!(
-                    "--set {set:?} is not KEY=VALUE (e.g. version=1.4.0)"
-                ))
-            })?;
-            let key = key.trim();
-            if key.is_empty() {
-                return Err(usage(format!(
-                    "--set {set:?} has no key (e.g. version=1.4.0)"
-                )));
-            }
-            if value.contains(['\n', '\r']) {
-                return Err(usage(format!(
-                    "the value of --set {key} spans lines; give a one-line value"
-                )));
-            }
-            Ok((gitops::parse_key_path(key), value.to_owned()))
+            gitops::parse_set(set, "version=1.4.0").map_err(|e| usage(format!("--set: {e}")))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(digest) = &cli.digest {
+        sets.push(
+            gitops::digest_set(&cli.digest_key, digest)
+                .map_err(|e| usage(format!("--digest: {e}")))?,
+        );
+    }
     if sets.is_empty() {
         return Err(usage("nothing to set: give at least one --set KEY=VALUE"));
     }

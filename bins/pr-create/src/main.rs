@@ -67,6 +67,15 @@ struct Cli {
     #[arg(long, env = "VERSION_KEY", default_value = "version")]
     version_key: String,
 
+    /// The image's manifest digest (sha256:...), set at --digest-key beside the version: what the
+    /// cluster pulls. Checked before anything is written.
+    #[arg(long, env = "IMAGE_DIGEST", value_name = "SHA256")]
+    digest: Option<String>,
+
+    /// The key the digest is set at.
+    #[arg(long, env = "DIGEST_KEY", default_value = "image_digest")]
+    digest_key: String,
+
     /// Other KEY=VALUE to set (dotted keys reach into maps). Repeatable; in the environment one a line.
     #[arg(
         long = "set",
@@ -337,20 +346,16 @@ fn bump_request(cli: &Cli) -> anyhow::Result<BumpRequest> {
         cli.version.clone(),
     )];
     for set in cli.sets.iter().filter(|s| !s.trim().is_empty()) {
-        let (key, value) = set
-            .split_once('=')
-            .filter(|(k, _)| !k.trim().is_empty())
-            .ok_or_else(|| {
-                usage(format!(
-                    "--set {set:?} is not KEY=VALUE (e.g. image_namespace=team-prod)"
-                ))
-            })?;
-        if value.contains(['\n', '\r']) {
-            return Err(usage(format!(
-                "the value of --set {key} spans lines; give a one-line value"
-            )));
-        }
-        sets.push((gitops::parse_key_path(key.trim()), value.to_owned()));
+        sets.push(
+            gitops::parse_set(set, "image_namespace=team-prod")
+                .map_err(|e| usage(format!("--set: {e}")))?,
+        );
+    }
+    if let Some(digest) = &cli.digest {
+        sets.push(
+            gitops::digest_set(&cli.digest_key, digest)
+                .map_err(|e| usage(format!("--digest: {e}")))?,
+        );
     }
     Ok(BumpRequest {
         file,

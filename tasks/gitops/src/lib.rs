@@ -44,11 +44,13 @@ mod remote;
 mod session;
 mod ssh;
 mod validate;
+mod values;
 
 pub use bump::{BumpOutcome, BumpRequest, Deployment, bump};
 pub use changes::{ChangeKind, FileChange, changed_files, read_file};
 pub use error::GitopsError;
 pub use remote::{GitAuth, GitCredentials, Identity, Remote, is_ssh_url};
+pub use values::{Set, digest_set, parse_set};
 pub use yaml_edit::parse_key_path;
 
 /// The conventional place of a model's config: one directory per environment, one per model.

@@ -511,6 +511,11 @@ fn model_release_then_post_deploy_as_written() {
         test_config.starts_with("# jukebox in test."),
         "comments kept:\n{test_config}"
     );
+    // The digest built is the digest in Git, in the same commit as the version.
+    assert!(
+        test_config.contains(&format!("image_digest: \"{digest}\"")),
+        "digest not in the test config:\n{test_config}"
+    );
     assert!(file("main", PROD_CONFIG).contains("version: latest"));
     // The version is labelled "test" with its image and GitOps commit.
     assert_eq!(labels(&world.model_registry, &version), ["test"]);
@@ -536,7 +541,9 @@ fn model_release_then_post_deploy_as_written() {
     );
     assert_eq!(release.task_result("promote-prod", "status"), "created");
     assert!(pull.body.contains(digest.as_str()), "{}", pull.body);
-    assert!(file(&pull.head, PROD_CONFIG).contains(&version));
+    let promoted = file(&pull.head, PROD_CONFIG);
+    assert!(promoted.contains(&version), "{promoted}");
+    assert!(promoted.contains(digest.as_str()), "{promoted}");
 
     // The pull request is merged: Gitea pushes main and sends the webhook.
     let (before, after) = world.merge(pull.number, &pull.head.clone());

@@ -296,6 +296,15 @@ fn bad_inputs_are_clear_and_commit_nothing() {
         .assert_fails(2, &["not KEY=VALUE"]);
     repo.bump(&["--file", "../etc/passwd", "--set", "version=1"])
         .assert_fails(2, &["must be relative"]);
+    repo.bump(&[
+        "--file",
+        "bad/block.yaml",
+        "--set",
+        "version=1",
+        "--digest",
+        "sha256:not-a-digest",
+    ])
+    .assert_fails(2, &["--digest", "not an image digest"]);
     repo.bump(&["--model", "jukebox", "--set", "version=1"])
         .assert_fails(2, &["--model and --env"]);
     repo.bump(&[
