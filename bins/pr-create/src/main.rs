@@ -15,6 +15,7 @@ use gitops::{
     BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitCredentials, Identity, Remote,
     config_path,
 };
+use model_registry::promotion::Rule;
 
 use crate::git_change::GitopsChange;
 
@@ -160,6 +161,19 @@ struct Cli {
     #[arg(long, env = "REGISTRY_TOKEN_FILE", value_name = "PATH")]
     registry_token_file: Option<PathBuf>,
 
+    /// A promotion rule over the candidate's registry properties and run metrics, e.g.
+    /// "accuracy >= prod", "latency_p95_ms <= 1.1 * prod", "f1 >= 0.8" (the environment's name
+    /// stands for the version now there). Repeatable (in the environment one a line). When a rule
+    /// fails, nothing is pushed or opened, status is "blocked" and the step fails naming the rule
+    /// and both values. Needs --registry-url.
+    #[arg(
+        long = "require",
+        env = "PROMOTION_RULES",
+        value_name = "RULE",
+        value_delimiter = '\n'
+    )]
+    rules: Vec<String>,
+
     /// A file holding the forge API token (a mounted Secret). Or set FORGE_TOKEN.
     #[arg(long, env = "FORGE_TOKEN_FILE", value_name = "PATH")]
     token_file: Option<PathBuf>,
@@ -241,6 +255,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     {
         http.check_url(&url).context("--repo-url")?;
     }
+    let rules = promotion_rules(cli)?;
     let forge = AnyForge::connect(&config).map_err(|e| explain(e, cli))?;
     let mut request = promotion_request(cli)?;
     if let Some(url) = &cli.registry_url {
@@ -261,8 +276,22 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         http.check_url(&source.url)
             .context("--registry-api-url (or --registry-url)")?;
         let model = cli.registry_model.as_deref().unwrap_or(&cli.model);
-        request.registry_section =
-            Some(registry::section(&source, model, &cli.version, &cli.environment).await);
+        let section = match registry::compare(&source, model, &cli.version, &cli.environment).await
+        {
+            Ok(comparison) => {
+                if !rules.is_empty() {
+                    enforce(cli, &comparison, &rules)?;
+                }
+                comparison.section(&source.web_url)
+            }
+            Err(why) if rules.is_empty() => registry::unavailable(&source.web_url, &why),
+            Err(why) => {
+                return Err(anyhow!(
+                    "the promotion rules need the Model Registry, which could not be read: {why}"
+                ));
+            }
+        };
+        request.registry_section = Some(section);
     }
     let change = GitopsChange {
         remote: Remote::new(
@@ -285,6 +314,59 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         ("BRANCH", outcome.branch.as_deref().unwrap_or_default()),
     ])?;
     Ok(())
+}
+
+/// The --require rules, read before anything is sent.
+fn promotion_rules(cli: &Cli) -> anyhow::Result<Vec<Rule>> {
+    let rules = cli
+        .rules
+        .iter()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| Rule::parse(r, &cli.environment).map_err(|e| usage(format!("--require: {e}"))))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !rules.is_empty() && cli.registry_url.is_none() {
+        return Err(usage(
+            "--require judges the candidate by the Model Registry: give --registry-url",
+        ));
+    }
+    Ok(rules)
+}
+
+/// Logs every rule's verdict; when one fails, records status "blocked" and fails the step before
+/// anything is pushed or opened.
+fn enforce(cli: &Cli, comparison: &registry::Comparison, rules: &[Rule]) -> anyhow::Result<()> {
+    let verdicts = comparison
+        .judge(rules)
+        .map_err(|e| usage(format!("--require: {e}")))?;
+    for verdict in &verdicts {
+        let mark = if verdict.passed { "holds" } else { "FAILS" };
+        tracing::info!(
+            "promotion rule {:?} {mark}: {}",
+            verdict.rule,
+            verdict.explanation
+        );
+    }
+    let failed: Vec<String> = verdicts
+        .iter()
+        .filter(|v| !v.passed)
+        .map(|v| format!("{:?}: {}", v.rule, v.explanation))
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    cli.common.results().write_all([
+        ("NUMBER", ""),
+        ("URL", ""),
+        ("status", "blocked"),
+        ("BRANCH", ""),
+    ])?;
+    Err(anyhow!(
+        "{} {} is not promoted to {}: {}",
+        cli.model,
+        cli.version,
+        cli.environment,
+        failed.join("; ")
+    ))
 }
 
 fn promotion_request(cli: &Cli) -> anyhow::Result<PromotionRequest> {

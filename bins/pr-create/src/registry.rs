@@ -1,12 +1,14 @@
 //! The body's Model Registry section: the candidate version beside the version now labelled with the
 //! environment, and their properties, read through the model-registry library. Reading the registry
-//! is for the reviewer's information: when it fails, the section says so and the promotion goes on.
+//! is for the reviewer's information: when it fails, the section says so and the promotion goes on,
+//! unless promotion rules need what it would have said.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{HttpOptions, Secret};
 use model_registry::kubeflow::{KubeflowOptions, KubeflowRegistry};
 use model_registry::mlflow::{MlflowOptions, MlflowRegistry};
+use model_registry::promotion::{self, Rule, RuleError, Values, Verdict};
 use model_registry::{
     DEFAULT_SIGNIFICANT, ModelRegistry, ModelVersion, PropertyValue, RegisteredModel,
     RegistryError, compact_number, distinguishing_digits,
@@ -34,63 +36,115 @@ const MAX_ROWS: usize = 40;
 /// Characters shown of one value (a proto or struct value can be long).
 const MAX_CELL: usize = 160;
 
-/// The markdown section for `{registry}`.
-pub async fn section(source: &RegistrySource, model: &str, version: &str, env: &str) -> String {
-    let http = match source.http.client() {
-        Ok(http) => http,
-        Err(e) => return unavailable(source, &e.to_string()),
-    };
+/// What the registry says of the candidate and of the version now in the environment, read once
+/// for the pull request body and for the promotion rules.
+pub struct Comparison {
+    model: String,
+    version: String,
+    env: String,
+    /// `None` when the model is not registered there.
+    candidate: Option<Option<Column>>,
+    current: Option<Column>,
+    notes: Vec<String>,
+}
+
+/// Reads the comparison; an error is the registry's, in words for the pull request body.
+pub async fn compare(
+    source: &RegistrySource,
+    model: &str,
+    version: &str,
+    env: &str,
+) -> Result<Comparison, String> {
+    let http = source.http.client().map_err(|e| e.to_string())?;
     let outcome = match source.kind {
         RegistryKind::Kubeflow => {
             let mut options = KubeflowOptions::new(source.url.clone());
             options.token = source.token.clone();
             options.token_origin = "--registry-token-file or REGISTRY_TOKEN".into();
-            table(&KubeflowRegistry::new(options, http), model, version, env).await
+            read(&KubeflowRegistry::new(options, http), model, version, env).await
         }
         RegistryKind::Mlflow => {
             let mut options = MlflowOptions::new(source.url.clone());
             options.token = source.token.clone();
-            table(&MlflowRegistry::new(options, http), model, version, env).await
+            read(&MlflowRegistry::new(options, http), model, version, env).await
         }
     };
-    match outcome {
-        Ok(table) => format!(
-            "\n### Model Registry\n\nFrom the [Model Registry]({}).\n\n{table}",
-            source.web_url
-        ),
-        Err(e) => {
-            tracing::warn!("reading the Model Registry for the pull request body: {e}");
-            unavailable(source, &e.to_string())
-        }
+    outcome.map_err(|e| {
+        tracing::warn!("reading the Model Registry for the pull request body: {e}");
+        e.to_string()
+    })
+}
+
+impl Comparison {
+    /// The markdown section linking `web_url`.
+    pub fn section(&self, web_url: &url::Url) -> String {
+        let table = match &self.candidate {
+            None => format!("`{}` is not registered there.\n", cell(&self.model)),
+            Some(candidate) => {
+                let mut out = render(
+                    &self.version,
+                    candidate.as_ref(),
+                    &self.env,
+                    self.current.as_ref(),
+                );
+                for note in &self.notes {
+                    out.push_str(&format!("\n{note}\n"));
+                }
+                out
+            }
+        };
+        format!("\n### Model Registry\n\nFrom the [Model Registry]({web_url}).\n\n{table}")
+    }
+
+    /// The promotion rules' verdicts. A candidate that is not registered has nothing to judge by.
+    pub fn judge(&self, rules: &[Rule]) -> Result<Vec<Verdict>, RuleError> {
+        let empty = BTreeMap::new();
+        let (version, values) = match &self.candidate {
+            Some(Some(column)) => (column.version.name.as_str(), &column.values),
+            _ => (self.version.as_str(), &empty),
+        };
+        let candidate = Values { version, values };
+        let current = self.current.as_ref().map(|c| Values {
+            version: &c.version.name,
+            values: &c.values,
+        });
+        promotion::evaluate(rules, &candidate, current.as_ref())
     }
 }
 
-fn unavailable(source: &RegistrySource, why: &str) -> String {
+/// The section when the registry could not be read.
+pub fn unavailable(web_url: &url::Url, why: &str) -> String {
     format!(
-        "\n### Model Registry\n\nThe candidate's properties are in the [Model Registry]({}); they could not be \
+        "\n### Model Registry\n\nThe candidate's properties are in the [Model Registry]({web_url}); they could not be \
          read when this was written: {}\n",
-        source.web_url,
         cell(why)
     )
 }
 
 /// One side of the table: a version, its properties and its run's metrics, by name.
-struct Column<'a> {
-    version: &'a ModelVersion,
+struct Column {
+    version: ModelVersion,
     values: BTreeMap<String, PropertyValue>,
 }
 
-async fn table<R: ModelRegistry>(
+async fn read<R: ModelRegistry>(
     registry: &R,
     model: &str,
     version: &str,
     env: &str,
-) -> Result<String, RegistryError> {
+) -> Result<Comparison, RegistryError> {
+    let mut comparison = Comparison {
+        model: model.to_owned(),
+        version: version.to_owned(),
+        env: env.to_owned(),
+        candidate: None,
+        current: None,
+        notes: Vec::new(),
+    };
     let Some(registered) = registry.find_model(model).await? else {
-        return Ok(format!("`{}` is not registered there.\n", cell(model)));
+        return Ok(comparison);
     };
     let versions = registry.list_versions(&registered).await?;
-    let mut notes = Vec::new();
     let candidate = versions.iter().find(|v| v.name == version);
     let current = versions.iter().find(|v| v.labels.contains(env));
     // A metric named like a property of either version gets its own row, the same on both sides.
@@ -99,30 +153,27 @@ async fn table<R: ModelRegistry>(
         .chain(current)
         .flat_map(|v| v.properties.keys())
         .collect();
-    let candidate = match candidate {
-        Some(v) => Some(column_of(registry, &registered, v, &property_names, &mut notes).await),
+    let notes = &mut comparison.notes;
+    comparison.candidate = Some(match candidate {
+        Some(v) => Some(column_of(registry, &registered, v, &property_names, notes).await),
+        None => None,
+    });
+    comparison.current = match current {
+        Some(v) => Some(column_of(registry, &registered, v, &property_names, notes).await),
         None => None,
     };
-    let current = match current {
-        Some(v) => Some(column_of(registry, &registered, v, &property_names, &mut notes).await),
-        None => None,
-    };
-    let mut out = render(version, candidate.as_ref(), env, current.as_ref());
-    for note in notes {
-        out.push_str(&format!("\n{note}\n"));
-    }
-    Ok(out)
+    Ok(comparison)
 }
 
 /// The version's properties and its run's metrics; metrics that cannot be read become a note, as the
 /// properties are still worth showing.
-async fn column_of<'a, R: ModelRegistry>(
+async fn column_of<R: ModelRegistry>(
     registry: &R,
     model: &RegisteredModel,
-    version: &'a ModelVersion,
+    version: &ModelVersion,
     property_names: &BTreeSet<&String>,
     notes: &mut Vec<String>,
-) -> Column<'a> {
+) -> Column {
     let mut values = version.properties.clone();
     match registry.run_metrics(model, version).await {
         Ok(metrics) => {
@@ -144,14 +195,17 @@ async fn column_of<'a, R: ModelRegistry>(
             ));
         }
     }
-    Column { version, values }
+    Column {
+        version: version.clone(),
+        values,
+    }
 }
 
 fn render(
     version: &str,
-    candidate: Option<&Column<'_>>,
+    candidate: Option<&Column>,
     env: &str,
-    current: Option<&Column<'_>>,
+    current: Option<&Column>,
 ) -> String {
     let current_title = match current {
         Some(c) => format!("now in `{env}`: `{}`", cell(&c.version.name)),
@@ -164,7 +218,7 @@ fn render(
     if candidate.is_none() {
         out.push_str(&format!("| | `{}` is not registered | |\n", cell(version)));
     }
-    let environments = |c: Option<&Column<'_>>| match c {
+    let environments = |c: Option<&Column>| match c {
         Some(c) if !c.version.labels.is_empty() => c
             .version
             .labels
@@ -266,9 +320,9 @@ mod tests {
         }
     }
 
-    fn column(version: &ModelVersion) -> Column<'_> {
+    fn column(version: &ModelVersion) -> Column {
         Column {
-            version,
+            version: version.clone(),
             values: version.properties.clone(),
         }
     }
@@ -386,7 +440,11 @@ mod tests {
                 Ok(v.clone())
             }
         }
-        let table = table(&Registry, "jukebox", "v2", "prod").await.unwrap();
+        let web: url::Url = "https://registry.example/".parse().unwrap();
+        let table = read(&Registry, "jukebox", "v2", "prod")
+            .await
+            .unwrap()
+            .section(&web);
         for row in [
             "| accuracy | **—** | 0.9 |",
             "| accuracy (run metric) | **0.95** (+0.05) | 0.9 |",

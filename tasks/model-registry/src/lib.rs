@@ -17,6 +17,7 @@ pub mod kube;
 pub mod kubeflow;
 mod label;
 pub mod mlflow;
+pub mod promotion;
 mod property;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -11,6 +11,7 @@
 //! - [`local_run`]: a Pipeline's steps run as local processes (workspaces, results, Secrets);
 //! - [`process`]: a local process with a time limit, output in files; command lines shown;
 //! - [`tls_proxy`]: TLS in front of a plain-HTTP test server, as a cluster's routes give it;
+//! - [`tool_run`]: a tool run with a time limit and an environment of its own, and its outcome;
 //! - [`triggers`]: CEL filters and overlays, bindings and trigger templates applied to a webhook.
 
 pub mod checks;
@@ -20,6 +21,7 @@ pub mod process;
 pub mod refs;
 pub mod run;
 pub mod tls_proxy;
+pub mod tool_run;
 pub mod triggers;
 
 use std::path::PathBuf;

@@ -4,9 +4,6 @@
 //! 5xx/429 answers, writes that were applied but answered with an error, and stalled servers all
 //! end in bounded time with nothing lost and nothing written twice.
 
-#[path = "network_faults/support.rs"]
-mod support;
-
 #[path = "network_faults/origin.rs"]
 mod origin;
 

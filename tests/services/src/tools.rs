@@ -95,7 +95,7 @@ pub fn free_port() -> u16 {
 ///
 /// The script knows the pinned version and so the path; panics with the build command when the binary
 /// is not built yet.
-pub(crate) fn go_server_bin(name: &str) -> PathBuf {
+pub fn go_server_bin(name: &str) -> PathBuf {
     let script = workspace_root().join("scripts").join("go-servers");
     let output = std::process::Command::new("bash")
         .arg(&script)

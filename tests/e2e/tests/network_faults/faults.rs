@@ -11,7 +11,7 @@ use test_fakes::gitea::FakeGitea;
 use test_fakes::kubeflow::FakeKubeflow;
 use test_services::{Fault, FaultProxy, GitServer, Registry, Rule};
 
-use crate::support::*;
+use e2e::tool_run::*;
 
 fn every_fault_applied(proxy: &FaultProxy, expected: usize) {
     let applied = proxy.faults_applied();

@@ -9,7 +9,7 @@ use test_fakes::kube::{FakeKube, ReadyAfter};
 use test_fakes::kubeflow::FakeKubeflow;
 use test_services::{Fault, FaultProxy, GitServer, Mlflow, Registry, Rule};
 
-use crate::support::*;
+use e2e::tool_run::*;
 
 const REGISTRY_USER: &str = "ci";
 const REGISTRY_PASSWORD: &str = "registry-Pa55-e1f2";

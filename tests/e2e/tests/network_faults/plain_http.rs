@@ -8,7 +8,7 @@ use test_fakes::kube::{FakeKube, ReadyAfter};
 use test_fakes::kubeflow::FakeKubeflow;
 use test_services::{FaultProxy, GitServer, Mlflow};
 
-use crate::support::*;
+use e2e::tool_run::*;
 
 fn assert_untouched(proxy: &FaultProxy) {
     assert!(

@@ -1,11 +1,12 @@
-//! Running the tools with a time limit, and the scenery the tests share.
+//! Running the workspace's tools as a test would: a clean environment of their own, a time limit,
+//! results in a scratch folder; and small things the scenarios share (token files, auth files).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::process::{ProcessRun, run_with_timeout};
 use base64::Engine as _;
-use e2e::process::{ProcessRun, run_with_timeout};
 use tempfile::TempDir;
 use test_services::workspace_bin;
 
