@@ -10,6 +10,8 @@
 //!   step's command line;
 //! - [`local_run`]: a Pipeline's steps run as local processes (workspaces, results, Secrets);
 //! - [`process`]: a local process with a time limit, output in files; command lines shown;
+//! - [`task_image`]: a task image unpacked and its tool run inside it as a Tekton step's container
+//!   would run it (read-only root, user 65532:0, only `/tmp` writable);
 //! - [`tls_proxy`]: TLS in front of a plain-HTTP test server, as a cluster's routes give it;
 //! - [`tool_run`]: a tool run with a time limit and an environment of its own, and its outcome;
 //! - [`triggers`]: CEL filters and overlays, bindings and trigger templates applied to a webhook.
@@ -20,6 +22,7 @@ pub mod manifests;
 pub mod process;
 pub mod refs;
 pub mod run;
+pub mod task_image;
 pub mod tls_proxy;
 pub mod tool_run;
 pub mod triggers;

@@ -86,6 +86,11 @@ impl TlsProxy {
         format!("https://127.0.0.1:{}", self.ports[index])
     }
 
+    /// The TLS port of the `index`-th backend.
+    pub fn port(&self, index: usize) -> u16 {
+        self.ports[index]
+    }
+
     /// `127.0.0.1:PORT` of the `index`-th backend.
     pub fn host(&self, index: usize) -> String {
         format!("127.0.0.1:{}", self.ports[index])

@@ -169,6 +169,16 @@ fn task_images_run_the_right_tool_as_non_root_and_are_reproducible() {
         );
         let group = std::fs::read_to_string(rootfs.path().join("etc/group")).unwrap();
         assert!(group.lines().any(|l| l.starts_with("root:x:0:")), "{group}");
+        // Host names from the kubelet's /etc/hosts first, then DNS; the same in the Containerfile.
+        let nsswitch = std::fs::read_to_string(rootfs.path().join("etc/nsswitch.conf")).unwrap();
+        assert!(
+            nsswitch.lines().any(|l| l == "hosts: files dns"),
+            "{nsswitch}"
+        );
+        assert!(
+            containerfile.contains(&nsswitch.replace('\n', "\\n")),
+            "the Containerfile writes another /etc/nsswitch.conf than\n{nsswitch}"
+        );
         // The unpacked binary runs and is this tool (pr-create and registry-label take --version
         // as the model version, so their help's usage line names them).
         let help = run(Command::new(&unpacked).arg("--help"));

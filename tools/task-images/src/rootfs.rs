@@ -1,7 +1,8 @@
 //! The one layer of a task image: the tool at `/usr/local/bin/<tool>` (0755), a world-writable
-//! sticky `/tmp` (1777), the CA bundle, and `/etc/passwd` and `/etc/group` naming UID 65532 in group
-//! 0 (OpenShift runs any UID in group 0). Owners root, one fixed mtime: the same inputs give the same
-//! bytes. Written as a ustar stream, hashed while it is written (uncompressed for the `diff_id`,
+//! sticky `/tmp` (1777), the CA bundle, `/etc/passwd` and `/etc/group` naming UID 65532 in group 0
+//! (OpenShift runs any UID in group 0), and `/etc/nsswitch.conf` (a static glibc binary looks host
+//! names up in the `/etc/hosts` and `/etc/resolv.conf` the kubelet mounts, in that order). Owners
+//! root, one fixed mtime: the same inputs give the same bytes. Written as a ustar stream, hashed while it is written (uncompressed for the `diff_id`,
 //! compressed for the blob digest), straight into the layout's blob folder: no copy of the binary is
 //! held in memory or written twice.
 
@@ -17,6 +18,9 @@ const BLOCK: usize = 512;
 pub const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
                           modelcar:x:65532:0:modelcar-gitops:/tmp:/sbin/nologin\n";
 pub const GROUP: &str = "root:x:0:\n";
+/// glibc's built-in `files` and `dns` sources only (a static binary cannot load NSS modules); the
+/// file states the order rather than leaving it to the C library's default.
+pub const NSSWITCH: &str = "passwd: files\ngroup: files\nhosts: files dns\n";
 pub const CA_BUNDLE_PATH: &str = "etc/ssl/certs/ca-certificates.crt";
 
 /// How the layer blob is compressed.
@@ -80,6 +84,11 @@ pub fn write_layer(
             path: "etc/group",
             mode: 0o644,
             source: Source::Bytes(GROUP.as_bytes()),
+        },
+        Entry::File {
+            path: "etc/nsswitch.conf",
+            mode: 0o644,
+            source: Source::Bytes(NSSWITCH.as_bytes()),
         },
         Entry::File {
             path: "etc/passwd",
