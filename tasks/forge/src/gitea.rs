@@ -127,6 +127,40 @@ impl Gitea {
         self.api.url(&segments)
     }
 
+    /// Gitea's `permissions` are the user's on the repository, not the token's: a token with read
+    /// scopes only still shows `push: true`, and would be refused only when opening the pull request,
+    /// after the branch was pushed. Two writes that cannot change anything tell first: an empty edit
+    /// of pull request 0 and of comment 0 (ids start at 1). With `write:repository` and
+    /// `write:issue` they answer 404 or 422; without, 403 naming the missing scope.
+    async fn check_token_scopes(&self) -> Result<(), ForgeError> {
+        let probes: [(&[&str], &str); 2] = [
+            (&["pulls", "0"], "write:repository"),
+            (&["issues", "comments", "0"], "write:issue"),
+        ];
+        for (segments, scope) in probes {
+            let action = format!("checking that the token has the scope {scope}");
+            match self
+                .api
+                .send(
+                    Method::PATCH,
+                    &self.repo_url(segments),
+                    Some(&json!({})),
+                    &action,
+                    Safety::Once,
+                )
+                .await
+            {
+                Err(e @ (ForgeError::Unauthorized { .. } | ForgeError::Forbidden { .. })) => {
+                    return Err(e);
+                }
+                // 404 or 422: the scope is there (anything else is for the real requests to tell).
+                Err(e) => tracing::debug!("{action}: {e}"),
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     fn label_ids(labels: &[Label]) -> Vec<u64> {
         labels.iter().filter_map(|l| l.id).collect()
     }
@@ -160,6 +194,7 @@ impl Forge for Gitea {
                 needs: ForgeKind::Gitea.permissions_needed(),
             });
         }
+        self.check_token_scopes().await?;
         // Gitea routes `/branches/*`: a branch name with slashes goes as it is.
         let mut segments = vec!["branches"];
         segments.extend(base.split('/'));

@@ -4,6 +4,7 @@
 //! model and environment are closed with a link to the current one.
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use common::{RetryPolicy, retry_async};
 
@@ -204,8 +205,8 @@ pub async fn promote<F: Forge, W: ChangeWriter>(
     }
 
     let (title, body) = render_title_body(request, &change, &branch)?;
-    let (pr, mut status) = match forge.find_open(&branch, &request.base).await? {
-        Some(pr) => (pr, PromotionStatus::Unchanged),
+    let (pr, status, create_took) = match forge.find_open(&branch, &request.base).await? {
+        Some(pr) => (pr, PromotionStatus::Unchanged, None),
         None => {
             let new = NewPullRequest {
                 head: &branch,
@@ -214,12 +215,17 @@ pub async fn promote<F: Forge, W: ChangeWriter>(
                 body: &body,
                 labels: &labels,
             };
-            match create_or_adopt(forge, &new, &request.retry).await? {
-                Opened::Created(pr) => (pr, PromotionStatus::Created),
-                Opened::Adopted(pr) => (pr, PromotionStatus::Unchanged),
+            let started = Instant::now();
+            let opened = create_or_adopt(forge, &new, &request.retry).await?;
+            let took = Some(started.elapsed());
+            match opened {
+                Opened::Created(pr) => (pr, PromotionStatus::Created, took),
+                Opened::Adopted(pr) => (pr, PromotionStatus::Unchanged, took),
             }
         }
     };
+    let (pr, mut status) =
+        settle_duplicates(forge, request, &branch, pr, status, create_took).await?;
     if status != PromotionStatus::Created
         && bring_up_to_date(forge, &pr, &title, &body, &labels).await?
     {
@@ -338,6 +344,66 @@ async fn create_or_adopt<F: Forge>(
         }
     })
     .await
+}
+
+/// The shortest and longest wait before looking for a duplicate opened at the same time.
+const SETTLE_MIN: Duration = Duration::from_millis(300);
+const SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// Keeps one open pull request for the branch. Gitea checks for an open pull request of the same
+/// head and base, and then inserts the new one, without a lock: two runs at once can both open one.
+/// After opening, a run waits about as long as opening took (a create in flight elsewhere has landed
+/// by then) and looks: the oldest open pull request of the branch is kept. A run closes the
+/// duplicate it opened itself; a run that opened none closes any it finds (left by a run that
+/// stopped before closing its own). Then the kept one is brought up to date as usual.
+async fn settle_duplicates<F: Forge>(
+    forge: &F,
+    request: &PromotionRequest,
+    branch: &str,
+    pr: PullRequest,
+    status: PromotionStatus,
+    create_took: Option<Duration>,
+) -> Result<(PullRequest, PromotionStatus), ForgeError> {
+    if let Some(took) = create_took {
+        tokio::time::sleep(took.clamp(SETTLE_MIN, SETTLE_MAX)).await;
+    }
+    let mut same: Vec<PullRequest> = forge
+        .list_open(&request.base, branch)
+        .await?
+        .into_iter()
+        .filter(|p| p.head == branch)
+        .collect();
+    if same.len() < 2 {
+        return Ok((pr, status));
+    }
+    same.sort_by_key(|p| p.number);
+    let keeper = same.remove(0);
+    let created = status == PromotionStatus::Created;
+    for duplicate in same {
+        if created && duplicate.number != pr.number {
+            // Another run's: it closes it itself.
+            continue;
+        }
+        let comment = format!(
+            "Duplicate of {}, opened at the same time by another run ({} {} to {}).",
+            keeper.url, request.model, request.version, request.env
+        );
+        forge.close_with_comment(duplicate.number, &comment).await?;
+        tracing::info!(
+            "closed pull request #{}: a duplicate of #{} from {branch}",
+            duplicate.number,
+            keeper.number
+        );
+    }
+    if keeper.number == pr.number {
+        Ok((pr, status))
+    } else {
+        tracing::info!(
+            "another run opened pull request #{} from {branch} at the same time; using it",
+            keeper.number
+        );
+        Ok((keeper, PromotionStatus::Unchanged))
+    }
 }
 
 fn normalized(text: &str) -> String {

@@ -4,12 +4,18 @@
 //! A dashboard label is a string custom property with an empty value. `PATCH` with `customProperties`
 //! replaces the whole map and there is no ETag, so every write is: read, change, read again to see
 //! whether another writer came in between, write the full map, read back, and read once more after a
-//! short pause; any sign that another writer's change replaced ours starts over (bounded).
+//! pause (longer when the server is slow, as another writer's stale write takes as long to land); any
+//! sign that another writer's change replaced ours starts over (bounded).
+//!
+//! A `PATCH` that fails is never sent again as it was: its map was built from a read that may be stale
+//! by then. The real server (v0.3.0 on MariaDB) answers concurrent `PATCH`es of one version with 500s
+//! now and then (a deadlock, or `Field 'type_id' doesn't have a default value`); a failed write starts
+//! a new round from a fresh read instead.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::http::{HttpClient, check, display_url};
-use common::retry::{RetryPolicy, retry_async};
+use common::retry::{RetryPolicy, Transient, Verdict, retry_async};
 use common::{HttpError, Secret};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -20,12 +26,15 @@ use url::Url;
 use crate::{
     ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError, VersionChange,
 };
-use values::{apply_change, typed_value};
+use values::{apply_change, for_write, typed_value};
 
 mod values;
 
 /// The API versions tried, newest first, when none is set.
 pub const API_VERSIONS: &[&str] = &["v1", "v1alpha3"];
+
+/// The longest pause before the read that confirms a write.
+const MAX_CONFIRM_DELAY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct KubeflowOptions {
@@ -208,7 +217,20 @@ impl KubeflowRegistry {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Answer<T>, RegistryError> {
-        retry_async(&self.options.retry, action, |_| {
+        self.send_with(&self.options.retry, action, method, url, body)
+            .await
+    }
+
+    /// [`KubeflowRegistry::send`] with its own retry policy.
+    async fn send_with<T: DeserializeOwned>(
+        &self,
+        policy: &RetryPolicy,
+        action: &str,
+        method: reqwest::Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Answer<T>, RegistryError> {
+        retry_async(policy, action, |_| {
             let (method, url) = (method.clone(), url.clone());
             async move {
                 // The token goes only to the registry's own origin: the URL is built from its
@@ -287,30 +309,37 @@ impl KubeflowRegistry {
         &self,
         model: &RegisteredModel,
     ) -> Result<Vec<RawVersion>, RegistryError> {
+        let path = format!("registered_models/{}/versions", model.id);
+        let action = format!("listing versions of model {}", model.name);
+        self.list_all(&path, &action).await
+    }
+
+    /// Every item of a paged list (`pageSize`, then `nextPageToken` until it is empty). A list that is
+    /// not there (404) is empty.
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        action: &str,
+    ) -> Result<Vec<T>, RegistryError> {
         let base = self.api_base().await?;
         let page_size = self.options.page_size.to_string();
-        let mut versions = Vec::new();
+        let mut items = Vec::new();
         let mut token = String::new();
         loop {
             let mut query = vec![("pageSize", page_size.as_str())];
             if !token.is_empty() {
                 query.push(("nextPageToken", token.as_str()));
             }
-            let url = self.url(
-                base,
-                &format!("registered_models/{}/versions", model.id),
-                &query,
-            )?;
-            let action = format!("listing versions of model {}", model.name);
-            let Answer::Found(page) = self.get::<RawList<RawVersion>>(&action, url).await? else {
-                return Ok(versions);
+            let url = self.url(base, path, &query)?;
+            let Answer::Found(page) = self.get::<RawList<T>>(action, url).await? else {
+                return Ok(items);
             };
             let count = page.items.len();
-            versions.extend(page.items);
+            items.extend(page.items);
             match page.next_page_token.filter(|t| !t.is_empty()) {
                 // A server that hands out a token with an empty page would loop forever.
                 Some(next) if count > 0 && next != token => token = next,
-                _ => return Ok(versions),
+                _ => return Ok(items),
             }
         }
     }
@@ -342,14 +371,8 @@ impl ModelRegistry for KubeflowRegistry {
     }
 
     async fn model_names(&self) -> Result<Vec<String>, RegistryError> {
-        let base = self.api_base().await?;
-        let url = self.url(base, "registered_models", &[("pageSize", "50")])?;
-        Ok(
-            match self.get::<RawList<RawModel>>("listing models", url).await? {
-                Answer::Found(list) => list.items.into_iter().map(|m| m.name).collect(),
-                Answer::NotFound => Vec::new(),
-            },
-        )
+        let models: Vec<RawModel> = self.list_all("registered_models", "listing models").await?;
+        Ok(models.into_iter().map(|m| m.name).collect())
     }
 
     async fn list_versions(
@@ -391,14 +414,23 @@ impl ModelRegistry for KubeflowRegistry {
         let action = format!("updating version {} of model {}", version.name, model.name);
         let base = self.api_base().await?;
         let url = self.url(base, &format!("model_versions/{}", version.id), &[])?;
+        // The slowest write seen: another writer's stale write may take as long to land.
+        let mut slowest_write = Duration::ZERO;
+        let mut write_failed = false;
+        let mut last_failure = None;
         for attempt in 1..=self.options.max_write_attempts {
             if attempt > 1 {
-                let pause = self.options.confirm_delay / 2 * attempt;
-                tracing::info!(
-                    "{action}: another writer changed it meanwhile; reading it again (attempt {attempt})"
-                );
+                let pause = if write_failed {
+                    self.options.retry.initial_delay * (attempt - 1)
+                } else {
+                    tracing::info!(
+                        "{action}: another writer changed it meanwhile; reading it again (attempt {attempt})"
+                    );
+                    self.options.confirm_delay / 2 * attempt
+                };
                 tokio::time::sleep(pause).await;
             }
+            write_failed = false;
             let current = self.get_version(&version.id).await?;
             let properties = current.properties();
             let desired =
@@ -418,19 +450,47 @@ impl ModelRegistry for KubeflowRegistry {
             if self.get_version(&version.id).await?.properties() != properties {
                 continue;
             }
-            let body = json!({ "customProperties": Value::Object(desired) });
-            let _: Answer<Value> = self
-                .send(&action, reqwest::Method::PATCH, url.clone(), Some(&body))
-                .await?;
+            let body = json!({ "customProperties": Value::Object(for_write(&desired)) });
+            let started = Instant::now();
+            // One attempt: resent later, this map could undo another writer's change.
+            let written = self
+                .send_with::<Value>(
+                    &RetryPolicy::none(),
+                    &action,
+                    reqwest::Method::PATCH,
+                    url.clone(),
+                    Some(&body),
+                )
+                .await;
+            slowest_write = slowest_write.max(started.elapsed());
+            match written {
+                Ok(_) => {}
+                Err(e) if matches!(e.verdict(), Verdict::Transient { .. }) => {
+                    tracing::warn!("{e}; reading the version again before the next write");
+                    write_failed = true;
+                    last_failure = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             if !change.satisfied_by(&self.get_version(&version.id).await?.to_version()) {
                 continue;
             }
-            // A stale whole-map write already in flight from another writer lands within moments.
-            tokio::time::sleep(self.options.confirm_delay).await;
+            // A stale whole-map write already in flight from another writer lands within moments:
+            // about as long as a write takes here.
+            let pause = self
+                .options
+                .confirm_delay
+                .max(slowest_write * 2)
+                .min(MAX_CONFIRM_DELAY.max(self.options.confirm_delay));
+            tokio::time::sleep(pause).await;
             let confirmed = self.get_version(&version.id).await?.to_version();
             if change.satisfied_by(&confirmed) {
                 return Ok(confirmed);
             }
+        }
+        if let (true, Some(failure)) = (write_failed, last_failure) {
+            return Err(failure);
         }
         Err(RegistryError::Contended {
             action,

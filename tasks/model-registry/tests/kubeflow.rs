@@ -297,6 +297,36 @@ async fn another_writer_between_read_and_write_is_kept() {
     assert_eq!(after["test"], label_value());
 }
 
+/// The real server answers concurrent writes of one version with a 500 now and then. The failed
+/// whole-map PATCH is not sent again as it was (its map would undo what another writer did
+/// meanwhile): the version is read again and the change applied to what is there now.
+#[tokio::test]
+async fn a_failed_write_is_redone_from_a_fresh_read() {
+    let fake = FakeKubeflow::start();
+    seed_jukebox(&fake);
+    fake.inject_writer(
+        "jukebox",
+        "a1b2c3d4e5",
+        "staging",
+        "",
+        WriterTiming::DuringFailedPatch,
+        2,
+    );
+    let registry = registry(&fake);
+    label(&registry, &request("jukebox", "a1b2c3d4e5", "prod"))
+        .await
+        .unwrap();
+    let after = fake.custom_properties("jukebox", "a1b2c3d4e5");
+    assert_eq!(after["staging"], label_value(), "{after:?}");
+    assert_eq!(after["prod"], label_value());
+    assert_eq!(after["test"], label_value());
+    assert_eq!(
+        fake.count("PATCH"),
+        4,
+        "two failed writes and one that held on B, one taking prod off A"
+    );
+}
+
 #[tokio::test]
 async fn a_writer_that_never_stops_is_a_clear_error() {
     let fake = FakeKubeflow::start();
@@ -350,7 +380,7 @@ async fn unknown_model_or_version_lists_what_exists_and_changes_nothing() {
 #[tokio::test]
 async fn versions_are_listed_across_pages() {
     let fake = FakeKubeflow::start_with(Options {
-        default_page_size: 2,
+        default_page_size: Some(2),
         ..Options::default()
     });
     let model = fake.add_model("pager");
@@ -537,13 +567,32 @@ async fn the_fake_follows_the_api_description() {
     .unwrap();
     assert_eq!(last["size"], 1);
     assert!(!last["nextPageToken"].as_str().unwrap().is_empty());
+    // As the real server: no pageSize, or 0, is everything at once; not a number is a 400; a token
+    // it did not hand out is ignored.
+    let everything: Value = get("registered_models?pageSize=0".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
-        get("registered_models?pageSize=0".into())
+        (&everything["size"], &everything["nextPageToken"]),
+        (&json!(1), &json!(""))
+    );
+    assert_eq!(
+        get("registered_models?pageSize=abc".into())
             .await
             .unwrap()
             .status(),
         400
     );
+    let first: Value = get("registered_models?pageSize=5&nextPageToken=bogus".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["items"][0]["name"], "jukebox", "{first}");
 
     let unauthenticated = http
         .get(format!("{base}/registered_models"))

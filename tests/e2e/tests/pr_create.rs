@@ -328,7 +328,8 @@ fn new_versions_update_and_supersede(kind: Kind) {
     );
 }
 
-/// Two runs at once end with exactly one open pull request, and both succeed.
+/// Two runs at once end with exactly one open pull request, and both succeed. Gitea may open two (it
+/// checks for an open one and inserts without a lock): the later one is closed as a duplicate.
 fn concurrent_runs_make_one_pull_request(kind: Kind) {
     let world = World::new(kind, "v1");
     let (mut a, ra) = world.command("v2", &[]);
@@ -356,7 +357,16 @@ fn concurrent_runs_make_one_pull_request(kind: Kind) {
     }
     let open = world.open_pulls();
     assert_eq!(open.len(), 1, "{open:#?}");
-    assert_eq!(world.forge().pulls(REPO).len(), 1);
+    for other in world.forge().pulls(REPO) {
+        if other.number != open[0].number {
+            assert_eq!(other.state, PullState::Closed, "{other:#?}");
+            assert!(other.number > open[0].number, "{other:#?}");
+            assert!(
+                other.comments.iter().any(|c| c.starts_with("Duplicate of")),
+                "{other:#?}"
+            );
+        }
+    }
     for run in &runs {
         assert_eq!(run.result("NUMBER"), open[0].number.to_string());
     }
@@ -478,7 +488,13 @@ fn unavailable_then_success(kind: Kind) {
     }
 
     let before = world.forge().requests().len();
-    world.forge().fail_next_writes(1);
+    // Gitea's first writes are the two edits of nothing that check the token's scopes; a 503 there
+    // is left for the real requests to meet.
+    let scope_probes = match kind {
+        Kind::Gitea => 2,
+        Kind::GitHub | Kind::GitLab => 0,
+    };
+    world.forge().fail_next_writes(1 + scope_probes);
     let run = world.run(
         "v3",
         &["--branch-template", "promote/{env}/{model}-{version}"],
@@ -557,7 +573,7 @@ fn registry_section_in_the_body() {
         "| accuracy | **0.9731** (+0.03192) | 0.9412 |",
         "| dataset | **songs-2026** | — |",
         "| epochs | **12** (+2) | 10 |",
-        r#"| layers | {"metadataType":"MetadataStructValue","struct_value":"eyJsYXllcnMiOjN9"} | {"metadataType":"MetadataStructValue","struct_value":"eyJsYXllcnMiOjN9"} |"#,
+        r#"| layers | {"metadataType":"MetadataStructValue","struct_value":"{\"layers\":3}"} | {"metadataType":"MetadataStructValue","struct_value":"{\"layers\":3}"} |"#,
         "| source_commit | **a1b2c3d** | 0ld |",
     ] {
         assert!(body.contains(needle), "{needle:?} missing from:\n{body}");

@@ -1,10 +1,18 @@
-//! A fake Gitea API (`/api/v1`) for pull requests, after `gitea-api-swagger.json`: `Authorization:
-//! token …`, labels by id, `GET /repos/{owner}/{repo}/pulls/{base}/{head}` answering with a pull
-//! request in any state (the oldest one, as an unordered database query may), 409 for a second open
-//! pull request with the same head and base, 404 when a branch is missing from the git repository.
+//! A fake Gitea API (`/api/v1`) for pull requests, after `gitea-api-swagger.json` and what Gitea 1.27
+//! does: `Authorization: token …`, labels by id, `GET /repos/{owner}/{repo}/pulls/{base}/{head}`
+//! answering with a pull request in any state (the oldest one, as an unordered database query may),
+//! 409 for a second open pull request with the same head and base, 404 when a branch is missing from
+//! the git repository.
+//!
+//! As the real server: a repository's `permissions` are the user's, whatever the token's scopes (a
+//! read-only token still shows `push: true`); a write with a read-only token is a 403 naming the
+//! missing scope (`write:repository`, or `write:issue` under `/issues`); and opening a pull request
+//! checks for an open one of the same head and base and inserts the new one a moment later, with no
+//! lock in between, so two creates at once can both succeed.
 
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -146,7 +154,13 @@ async fn handle(
                 &base,
             )
         },
-        || message(StatusCode::UNAUTHORIZED, "token is required", &base),
+        || {
+            message(
+                StatusCode::UNAUTHORIZED,
+                "invalid username, password or token",
+                &base,
+            )
+        },
     ) {
         Gate::Pass { can_write } => can_write,
         Gate::Stop(response) => return response,
@@ -156,14 +170,32 @@ async fn handle(
     };
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     if method != Method::GET && !can_write {
+        let scope = if segs.get(3) == Some(&"issues") {
+            "write:issue"
+        } else {
+            "write:repository"
+        };
         return message(
             StatusCode::FORBIDDEN,
-            "token does not have at least one of required scope(s), required=[write:repository write:issue]",
+            &format!(
+                "token does not have at least one of required scope(s), required=[{scope}], \
+                 token scope=read:issue,read:repository"
+            ),
             &base,
         );
     }
     let query = query(&uri);
     let body = body_json(&body);
+    if let (&Method::POST, ["repos", owner, name, "pulls"]) = (&method, segs.as_slice()) {
+        let path = format!("{owner}/{name}");
+        if let Some(refused) = check_new_pull(&base, &path, &shared.lock(), &body) {
+            return refused;
+        }
+        // Gitea does the work of opening a pull request (refs, merge base, the issue) between its
+        // check for an open one and the insert, without a lock.
+        tokio::time::sleep(CREATE_WORK).await;
+        return insert_pull(&base, &path, &mut shared.lock(), &body);
+    }
     let mut state = shared.lock();
 
     if let ["users", login] = segs.as_slice() {
@@ -188,7 +220,8 @@ async fn handle(
                 "id": repo.id, "name": name, "full_name": path, "owner": user_json(&base, 1, owner),
                 "private": false, "fork": false, "empty": false, "default_branch": "main",
                 "html_url": format!("{base}/{path}"), "clone_url": format!("{base}/{path}.git"),
-                "permissions": { "admin": false, "push": can_write, "pull": true },
+                // The user's permission, not the token's scopes.
+                "permissions": { "admin": false, "push": true, "pull": true },
                 "has_pull_requests": true, "archived": false,
             }),
         ),
@@ -256,7 +289,6 @@ async fn handle(
                 None => not_found(&base),
             }
         }
-        (&Method::POST, ["pulls"]) => create_pull(&base, &path, state, &body),
         (&Method::PATCH, ["pulls", number]) => {
             let Ok(number) = number.parse::<u64>() else {
                 return not_found(&base);
@@ -314,35 +346,46 @@ async fn handle(
     }
 }
 
-fn create_pull(base: &str, path: &str, state: &mut ForgeState, body: &Value) -> Response {
+/// How long the fake takes between its check for an open pull request and the insert.
+const CREATE_WORK: Duration = Duration::from_millis(150);
+
+/// `POST /repos/{owner}/{repo}/pulls`, first half: the checks, the open one of the same head and
+/// base among them. The answer when one fails.
+fn check_new_pull(base: &str, path: &str, state: &ForgeState, body: &Value) -> Option<Response> {
     let (Some(head), Some(base_branch)) = (str_field(body, "head"), str_field(body, "base")) else {
-        return message(
+        return Some(message(
             StatusCode::UNPROCESSABLE_ENTITY,
             "[Head]: Required; [Base]: Required",
             base,
-        );
+        ));
     };
     let title = str_field(body, "title").unwrap_or_default();
     if title.is_empty() {
-        return message(StatusCode::UNPROCESSABLE_ENTITY, "[Title]: Required", base);
+        return Some(message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "[Title]: Required",
+            base,
+        ));
     }
-    let repo = state.repos.get(path).expect("repo checked by the caller");
+    let Some(repo) = state.repos.get(path) else {
+        return Some(not_found(base));
+    };
     if !repo.has_branch(base_branch) || !repo.has_branch(head) {
-        return not_found(base);
+        return Some(not_found(base));
     }
     if head == base_branch {
-        return message(
+        return Some(message(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid PullRequest: There are no changes between the head and the base",
             base,
-        );
+        ));
     }
     if let Some(existing) = repo
         .pulls
         .iter()
         .find(|p| p.is_open() && p.head == head && p.base == base_branch)
     {
-        return message(
+        return Some(message(
             StatusCode::CONFLICT,
             &format!(
                 "pull request already exists for these targets [id: {}, issue_id: {}, head_repo_id: {id}, base_repo_id: {id}, head_branch: {head}, base_branch: {base_branch}]",
@@ -351,8 +394,22 @@ fn create_pull(base: &str, path: &str, state: &mut ForgeState, body: &Value) -> 
                 id = repo.id
             ),
             base,
-        );
+        ));
     }
+    None
+}
+
+/// `POST /repos/{owner}/{repo}/pulls`, second half: the insert, after [`check_new_pull`] and a
+/// moment's work; it does not look for an open one again.
+fn insert_pull(base: &str, path: &str, state: &mut ForgeState, body: &Value) -> Response {
+    let (head, base_branch) = (
+        str_field(body, "head").unwrap_or_default(),
+        str_field(body, "base").unwrap_or_default(),
+    );
+    let title = str_field(body, "title").unwrap_or_default();
+    let Some(repo) = state.repos.get(path) else {
+        return not_found(base);
+    };
     // Unknown label ids are dropped, as Gitea does.
     let labels: Vec<String> = label_ids(body)
         .into_iter()

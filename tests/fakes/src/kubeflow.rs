@@ -4,18 +4,21 @@
 //! Faithful to the OpenAPI description where a client can notice:
 //! - ids are strings; registered models and model versions share one id sequence (both are MLMD contexts);
 //! - `GET /model_version?name=` needs `parentResourceId` (400 without it); lookups that find nothing are 404;
-//! - lists are paged: `pageSize` (a positive number as a string), an opaque `nextPageToken`, and the
-//!   response's `nextPageToken` is `""` on the last page;
+//! - lists are paged: `pageSize` (a number as a string; none or `0` is everything at once, as the real
+//!   server has no default limit), an opaque `nextPageToken` (one it did not hand out is ignored: the
+//!   first page), and the response's `nextPageToken` is `""` on the last page; an unknown model's
+//!   versions are an empty list;
 //! - `PATCH` with `customProperties` replaces the whole map (keys left out are deleted); without the field the
 //!   map is kept; unknown fields and malformed `MetadataValue`s are a 400;
 //! - `POST` creates registered models and versions (201; 409 for a taken name; 422 without `name`);
-//! - errors are `{"code": "...", "message": "..."}`; a path that is not served is a plain-text
+//! - errors are `{"code": "Not Found", "message": "... : not found"}` (the status text; a 422 says
+//!   "Bad Request"), worded as v0.3.0 words them; a path that is not served is a plain-text
 //!   `404 page not found`; the proxy answers a missing or wrong Bearer token with a plain-text 401, and a
 //!   token without the role with a plain-text 403.
 //!
 //! Switches inject what a real deployment does to a client: another writer that changes a version right
 //! after this client read it, another writer whose stale whole-map `PATCH` lands right after this
-//! client's, and 503s.
+//! client's, a `PATCH` that fails with a 500 while another writer's change lands, and 503s.
 
 pub(crate) mod server;
 mod store;
@@ -43,8 +46,8 @@ pub struct Options {
     pub token: String,
     /// API versions served (others answer `404 page not found`).
     pub api_versions: Vec<&'static str>,
-    /// Page size when the client sends none.
-    pub default_page_size: usize,
+    /// Page size when the client sends none; `None`, as the real server: everything in one page.
+    pub default_page_size: Option<usize>,
 }
 
 impl Default for Options {
@@ -52,7 +55,7 @@ impl Default for Options {
         Self {
             token: "kubeflow-test-token".into(),
             api_versions: vec![V1ALPHA3],
-            default_page_size: 20,
+            default_page_size: None,
         }
     }
 }
@@ -66,6 +69,10 @@ pub enum WriterTiming {
     /// Right after this client's PATCH: the other writer's whole-map PATCH, built from what it read
     /// before, replaces the client's change.
     StalePatchAfterPatch,
+    /// During this client's PATCH, which fails with the 500 the real server (v0.3.0 on MariaDB) answers
+    /// now and then when writes of one version meet (a deadlock in its database) and changes nothing;
+    /// the other writer's change lands meanwhile.
+    DuringFailedPatch,
 }
 
 #[derive(Debug, Clone)]
@@ -239,9 +246,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         json_response(
             self.status,
-            json!({"code": self.status.as_u16().to_string(), "message": self.message}),
+            // The real server's `code` is the status text; a 422 says "Bad Request".
+            json!({"code": error_code(self.status), "message": self.message}),
         )
     }
+}
+
+fn error_code(status: StatusCode) -> &'static str {
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        return "Bad Request";
+    }
+    status.canonical_reason().unwrap_or("Error")
 }
 
 async fn handle(
@@ -365,6 +380,17 @@ fn route_request(
         }
         ("PATCH", ["model_versions", id]) => {
             let patch = parse_body(body)?;
+            let meanwhile = take_writers(shared, id, WriterTiming::DuringFailedPatch);
+            if !meanwhile.is_empty() {
+                for (key, value) in meanwhile {
+                    lock(&shared.store).set_property(id, &key, value);
+                }
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "error updating property: Error 1213 (40001): Deadlock found when trying to get \
+                     lock; try restarting transaction",
+                ));
+            }
             let before = lock(&shared.store).version(id)?;
             let patched = lock(&shared.store).patch_version(id, &patch)?;
             stale_patch(shared, id, &before);

@@ -225,6 +225,12 @@ impl MariaDb {
             .expect("create a temporary directory for MariaDB");
         let data = dir.path().join("data");
         std::fs::create_dir(&data).expect("create the MariaDB data directory");
+        // A temporary directory of its own: at start-up MariaDB removes the `#sql*` files it finds in
+        // its tmpdir, which in a shared /tmp are the temporary tables of other MariaDBs starting at
+        // the same time (mariadb-install-db then fails: "Unknown table 'mysql.tmp_user_sys'").
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).expect("create the MariaDB temporary directory");
+        let tmpdir = format!("--tmpdir={}", tmp.display());
         // MariaDB runs as root only when told to.
         // SAFETY: geteuid has no preconditions.
         let user_args: Vec<String> = if unsafe { libc::geteuid() } == 0 {
@@ -235,6 +241,7 @@ impl MariaDb {
         run(Command::new(&install_db)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(&tmpdir)
             .args(&user_args)
             .args([
                 "--auth-root-authentication-method=normal",
@@ -255,6 +262,7 @@ impl MariaDb {
             let mut args: Vec<String> = vec![
                 "--no-defaults".into(),
                 format!("--datadir={}", data.display()),
+                tmpdir.clone(),
             ];
             args.extend(user_args.iter().cloned());
             args.extend([

@@ -69,9 +69,51 @@ pub(super) fn apply_change(
     Ok(map)
 }
 
+/// The map as a write must carry it. The registry takes a struct value only as base64 (the OpenAPI
+/// description's form) but v0.3.0 answers with the JSON text it decoded: a struct value read as JSON
+/// text is encoded again, or the whole-map write would be refused (400, "illegal base64 data").
+pub(super) fn for_write(properties: &Map<String, Value>) -> Map<String, Value> {
+    use base64::Engine as _;
+    properties
+        .iter()
+        .map(|(key, value)| {
+            let text = (value.get("metadataType").and_then(Value::as_str)
+                == Some("MetadataStructValue"))
+            .then(|| value.get("struct_value").and_then(Value::as_str))
+            .flatten()
+            // `{` is not base64: JSON text of a struct, as read.
+            .filter(|text| text.trim_start().starts_with('{'));
+            let value = match text {
+                Some(text) => {
+                    let mut encoded = value.clone();
+                    encoded["struct_value"] =
+                        Value::String(base64::engine::general_purpose::STANDARD.encode(text));
+                    encoded
+                }
+                None => value.clone(),
+            };
+            (key.clone(), value)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn struct_values_read_as_text_are_written_as_base64() {
+        let properties: Map<String, Value> = serde_json::from_value(json!({
+            "as_read": {"metadataType": "MetadataStructValue", "struct_value": "{\"layers\":3}"},
+            "encoded": {"metadataType": "MetadataStructValue", "struct_value": "eyJsYXllcnMiOjN9"},
+            "note": {"metadataType": "MetadataStringValue", "string_value": "{not a struct}"},
+        }))
+        .unwrap();
+        let written = for_write(&properties);
+        assert_eq!(written["as_read"]["struct_value"], "eyJsYXllcnMiOjN9");
+        assert_eq!(written["encoded"], properties["encoded"]);
+        assert_eq!(written["note"], properties["note"]);
+    }
 
     #[test]
     fn changes_keep_every_other_entry() {

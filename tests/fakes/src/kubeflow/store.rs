@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
 #[derive(Debug)]
@@ -102,6 +104,7 @@ impl Store {
     ) -> Result<String, ApiError> {
         self.model(model_id)?;
         validate_properties(&custom_properties)?;
+        let custom_properties = as_stored(&custom_properties);
         if self
             .versions
             .values()
@@ -109,7 +112,7 @@ impl Store {
         {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                format!("model version with name {name} already exists"),
+                format!("model version with name {name} already exists: conflict"),
             ));
         }
         let id = self.next_id();
@@ -147,7 +150,7 @@ impl Store {
         if self.models.values().any(|m| m["name"] == name) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                format!("registered model with name {name} already exists"),
+                format!("registered model with name {name} already exists: conflict"),
             ));
         }
         let id = self.add_model(name);
@@ -184,7 +187,11 @@ impl Store {
         let (Some(model_id), Some(name)) = (model_id, name) else {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "required fields 'name' and 'registeredModelId' must be set",
+                if name.is_none() {
+                    "required field 'name' is zero value."
+                } else {
+                    "required field 'registeredModelId' is zero value."
+                },
             ));
         };
         let properties = body
@@ -206,13 +213,17 @@ impl Store {
     pub(crate) fn model(&self, id: &str) -> Result<Value, ApiError> {
         parse_id(id)
             .and_then(|n| self.models.get(&n).cloned())
-            .ok_or_else(|| ApiError::not_found(format!("registered model by id {id} not found")))
+            .ok_or_else(|| {
+                ApiError::not_found(format!("no registered model found for id {id}: not found"))
+            })
     }
 
     pub(crate) fn version(&self, id: &str) -> Result<Value, ApiError> {
         parse_id(id)
             .and_then(|n| self.versions.get(&n).cloned())
-            .ok_or_else(|| ApiError::not_found(format!("model version by id {id} not found")))
+            .ok_or_else(|| {
+                ApiError::not_found(format!("no model version found for id {id}: not found"))
+            })
     }
 
     pub(crate) fn version_by_names(&self, model: &str, version: &str) -> Option<Value> {
@@ -240,7 +251,7 @@ impl Store {
             .cloned()
             .ok_or_else(|| {
                 ApiError::not_found(format!(
-                    "no registered models found for name={}, externalId={}",
+                    "no registered models found for name={}, externalId={}: not found",
                     name.map_or("", String::as_str),
                     external_id.map_or("", String::as_str)
                 ))
@@ -262,7 +273,7 @@ impl Store {
             }
             (Some(_), _, None) => {
                 return Err(ApiError::bad_request(
-                    "invalid parameters used to retrieve model version: parentResourceId is required when name is set",
+                    "invalid parameters call, supply either (versionName and registeredModelId), or externalId: bad request",
                 ));
             }
             _ => {}
@@ -277,7 +288,7 @@ impl Store {
             .cloned()
             .ok_or_else(|| {
                 ApiError::not_found(format!(
-                    "no model versions found for name={}, parentResourceId={}, externalId={}",
+                    "no model versions found for versionName={}, registeredModelId={}, externalId={}: not found",
                     name.map_or("", String::as_str),
                     parent.map_or("", String::as_str),
                     external_id.map_or("", String::as_str)
@@ -287,7 +298,7 @@ impl Store {
 
     pub(crate) fn list_models(
         &self,
-        page_size: usize,
+        page_size: Option<usize>,
         token: Option<&str>,
     ) -> Result<Value, ApiError> {
         let all: Vec<&Value> = self.models.values().collect();
@@ -298,12 +309,10 @@ impl Store {
         &self,
         model_id: Option<&str>,
         query: &BTreeMap<String, String>,
-        page_size: usize,
+        page_size: Option<usize>,
         token: Option<&str>,
     ) -> Result<Value, ApiError> {
-        if let Some(id) = model_id {
-            self.model(id)?;
-        }
+        // An unknown model's versions are an empty list (200), as the real server answers.
         let name = query.get("name");
         let all: Vec<&Value> = self
             .versions
@@ -322,7 +331,7 @@ impl Store {
         let key = parse_id(id).filter(|n| self.versions.contains_key(n));
         let Some(key) = key else {
             return Err(ApiError::not_found(format!(
-                "model version by id {id} not found"
+                "no model version found for id {id}: not found"
             )));
         };
         check_patch(patch, VERSION_PATCHABLE)?;
@@ -347,7 +356,7 @@ impl Store {
         let key = parse_id(id).filter(|n| self.models.contains_key(n));
         let Some(key) = key else {
             return Err(ApiError::not_found(format!(
-                "registered model by id {id} not found"
+                "no registered model found for id {id}: not found"
             )));
         };
         check_patch(patch, MODEL_PATCHABLE)?;
@@ -385,7 +394,11 @@ fn check_patch(patch: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiEr
 /// `customProperties` replace the whole map; other fields replace their value; absent fields stay.
 fn apply_patch(entity: &mut Value, patch: &Map<String, Value>, now: String) {
     for (key, value) in patch {
-        entity[key] = value.clone();
+        entity[key] = if key == "customProperties" {
+            as_stored(value)
+        } else {
+            value.clone()
+        };
     }
     entity["lastUpdateTimeSinceEpoch"] = Value::String(now);
 }
@@ -400,7 +413,21 @@ fn validate_properties(properties: &Value) -> Result<(), ApiError> {
             Some("MetadataIntValue") => value["int_value"].as_str().is_some_and(is_int_value),
             Some("MetadataDoubleValue") => value["double_value"].is_number(),
             Some("MetadataBoolValue") => value["bool_value"].is_boolean(),
-            Some("MetadataStructValue") => value["struct_value"].is_string(),
+            Some("MetadataStructValue") => {
+                let text = value["struct_value"].as_str().unwrap_or_default();
+                if let Err(e) = BASE64.decode(text) {
+                    let at = match e {
+                        base64::DecodeError::InvalidByte(at, _)
+                        | base64::DecodeError::InvalidLastSymbol(at, _) => at,
+                        _ => text.len(),
+                    };
+                    return Err(ApiError::bad_request(format!(
+                        "error setting field CustomProperties: bad request: unable to decode \
+                         illegal base64 data at input byte {at} for key {key}: bad request"
+                    )));
+                }
+                value["struct_value"].is_string()
+            }
             Some("MetadataProtoValue") => {
                 value["proto_value"].is_string() && value["type"].is_string()
             }
@@ -419,6 +446,27 @@ fn validate_properties(properties: &Value) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// Custom properties as the real server answers them after storing them: a struct value, written as
+/// base64, is read back as the text it decoded to (v0.3.0; the OpenAPI description says base64).
+fn as_stored(properties: &Value) -> Value {
+    let mut stored = properties.clone();
+    if let Some(map) = stored.as_object_mut() {
+        for value in map.values_mut() {
+            if value["metadataType"] != "MetadataStructValue" {
+                continue;
+            }
+            let decoded = value["struct_value"]
+                .as_str()
+                .and_then(|text| BASE64.decode(text).ok())
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+            if let Some(text) = decoded {
+                value["struct_value"] = Value::String(text);
+            }
+        }
+    }
+    stored
 }
 
 /// `int_value` is an int32 written as a string matching `^-?([1-9][0-9]{0,8}|0)$`.
@@ -443,35 +491,36 @@ fn check_id_param(name: &str, value: &str) -> Result<(), ApiError> {
     })
 }
 
-/// The page size a list request asks for: a positive number as a string, or the server default.
+/// The page size a list request asks for: a number as a string; none or `0` is everything at once
+/// (the real server has no default limit); not a number is a 400.
 pub(crate) fn page_size(
     query: &BTreeMap<String, String>,
-    default: usize,
-) -> Result<usize, ApiError> {
+    default: Option<usize>,
+) -> Result<Option<usize>, ApiError> {
     match query.get("pageSize") {
         None => Ok(default),
-        Some(raw) => parse_id(raw).map(|n| n as usize).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "parameter \"pageSize\" does not match ^[1-9][0-9]{{0,8}}$: {raw}"
-            ))
-        }),
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(n as usize)),
+            Err(_) => Err(ApiError::bad_request(format!(
+                "invalid numeric string: strconv.ParseInt: parsing \"{raw}\": invalid syntax: bad request"
+            ))),
+        },
     }
 }
 
 /// Opaque page tokens: the hex of the offset, so a client cannot mistake them for numbers it may build.
-fn page(all: &[&Value], page_size: usize, token: Option<&str>) -> Result<Value, ApiError> {
-    let offset = match token.filter(|t| !t.is_empty()) {
-        None => 0,
-        Some(token) => token
-            .strip_prefix("pt-")
-            .and_then(|hex| usize::from_str_radix(hex, 16).ok())
-            .filter(|offset| *offset <= all.len())
-            .ok_or_else(|| ApiError::bad_request(format!("invalid nextPageToken {token}")))?,
-    };
+/// A token the server did not hand out is ignored (the first page), as the real server does.
+fn page(all: &[&Value], page_size: Option<usize>, token: Option<&str>) -> Result<Value, ApiError> {
+    let offset = token
+        .and_then(|token| token.strip_prefix("pt-"))
+        .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+        .filter(|offset| *offset <= all.len())
+        .unwrap_or(0);
     let items: Vec<Value> = all
         .iter()
         .skip(offset)
-        .take(page_size)
+        .take(page_size.unwrap_or(usize::MAX))
         .map(|v| (*v).clone())
         .collect();
     let end = offset + items.len();
@@ -483,7 +532,8 @@ fn page(all: &[&Value], page_size: usize, token: Option<&str>) -> Result<Value, 
     Ok(json!({
         "items": items,
         "nextPageToken": next,
-        "pageSize": page_size,
+        // The size asked for, 0 when none was.
+        "pageSize": page_size.unwrap_or(0),
         "size": items.len(),
     }))
 }
