@@ -27,6 +27,21 @@ pub struct Cli {
     #[arg(long, env = "REVISION", value_name = "COMMIT")]
     pub revision: Option<String>,
 
+    /// A version marker in the model directory (relative path) that the training step writes last,
+    /// naming the commit it trained from: the model is packaged only once the marker names
+    /// --revision and no model file is newer than it.
+    #[arg(long, env = "MODEL_MARKER", value_name = "FILE", requires = "revision")]
+    pub marker: Option<std::path::PathBuf>,
+
+    /// How long to wait for the marker to name --revision (training may still be finishing).
+    #[arg(
+        long,
+        env = "MODEL_MARKER_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 0
+    )]
+    pub marker_timeout: u64,
+
     /// URL of the model's source repository (annotation org.opencontainers.image.source).
     #[arg(long, env = "SOURCE_URL", value_name = "URL")]
     pub source: Option<String>,

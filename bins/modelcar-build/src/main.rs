@@ -28,6 +28,23 @@ fn run(cli: Cli) -> Result<()> {
     let base_location = Base::parse(&cli.base)?;
     modelcar::plan::PlanOptions::new(cli.subdir.as_deref(), 0)
         .map_err(|e| UsageError(e.to_string()))?;
+    if let (Some(marker), Some(revision)) = (&cli.marker, &cli.revision) {
+        if marker.is_absolute() || marker.components().any(|c| c.as_os_str() == "..") {
+            return Err(UsageError(format!(
+                "--marker {}: give a path inside --model-dir, relative to it",
+                marker.display()
+            ))
+            .into());
+        }
+        modelcar::marker::wait_for_marker(
+            &cli.model_dir,
+            marker,
+            revision,
+            std::time::Duration::from_secs(cli.marker_timeout),
+            std::time::Duration::from_secs(2),
+        )
+        .with_context(|| format!("checking the model in {}", cli.model_dir.display()))?;
+    }
     // The model is validated before anything is fetched or pushed.
     let files = modelcar::scan::scan_model_dir(&cli.model_dir)
         .with_context(|| format!("reading the model in {}", cli.model_dir.display()))?;

@@ -12,6 +12,7 @@ pub mod base;
 pub mod error;
 pub mod hash;
 pub mod image;
+pub mod marker;
 pub mod plan;
 pub mod scan;
 pub mod stream;
