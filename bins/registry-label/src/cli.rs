@@ -74,6 +74,27 @@ pub struct Cli {
     #[arg(long, env = "GITOPS_COMMIT")]
     pub gitops_commit: Option<String>,
 
+    /// The source repository commit the model was built from (recorded as deployed.<env>.source_commit).
+    #[arg(long, env = "SOURCE_COMMIT", value_name = "SHA")]
+    pub source_commit: Option<String>,
+
+    /// The model's source repository (recorded as deployed.<env>.source_repo).
+    #[arg(long, env = "SOURCE_REPO_URL", value_name = "URL")]
+    pub source_repo: Option<String>,
+
+    /// The pipeline run that built and deployed it, e.g. Tekton's PipelineRun name (recorded as
+    /// deployed.<env>.pipeline_run).
+    #[arg(long, env = "PIPELINE_RUN", value_name = "NAME")]
+    pub pipeline_run: Option<String>,
+
+    /// The Kubeflow Pipelines run that trained it (recorded as deployed.<env>.kfp_run_id).
+    #[arg(long, env = "KFP_RUN_ID", value_name = "ID")]
+    pub kfp_run_id: Option<String>,
+
+    /// Who made the change (recorded as deployed.<env>.author), e.g. the source commit's author.
+    #[arg(long, env = "DEPLOY_AUTHOR", value_name = "NAME")]
+    pub author: Option<String>,
+
     /// The GitOps repository: label what the push --before..--commit deployed
     /// (<path-prefix><env>/<model>/config.yaml files added, changed or removed).
     #[arg(long, env = "GITOPS_REPO_URL", value_name = "URL")]
@@ -153,6 +174,20 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The provenance records given on the command line, by record name.
+    pub fn records(&self) -> std::collections::BTreeMap<String, String> {
+        [
+            ("source_commit", &self.source_commit),
+            ("source_repo", &self.source_repo),
+            ("pipeline_run", &self.pipeline_run),
+            ("kfp_run_id", &self.kfp_run_id),
+            ("author", &self.author),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value.clone()?)))
+        .collect()
+    }
+
     /// Parses the command line. An empty value counts as not given: Tekton passes an empty string for
     /// an unset param and for the path of an optional workspace that is not bound.
     pub fn parse_normalized() -> Self {
@@ -170,6 +205,11 @@ impl Cli {
             &mut self.env,
             &mut self.image,
             &mut self.gitops_commit,
+            &mut self.source_commit,
+            &mut self.source_repo,
+            &mut self.pipeline_run,
+            &mut self.kfp_run_id,
+            &mut self.author,
             &mut self.from_gitops,
             &mut self.commit,
             &mut self.before,

@@ -150,6 +150,7 @@ async fn apply<R: ModelRegistry>(
                     image: d.image.clone(),
                     gitops_commit: cli.gitops_commit.clone().or_else(|| cli.commit.clone()),
                     deployed_at: deployed_at.clone(),
+                    records: cli.records(),
                     dry_run: cli.dry_run,
                 };
                 let what = format!(

@@ -1,5 +1,6 @@
 //! Putting an environment on one version of a model, and taking it off, the same way for every backend.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,9 @@ pub struct LabelRequest {
     pub gitops_commit: Option<String>,
     /// When it was deployed (RFC 3339), recorded as `deployed.<env>.at`; see [`now_rfc3339`].
     pub deployed_at: String,
+    /// Where the deployed version came from, recorded as `deployed.<env>.<name>` (e.g. `source_commit`,
+    /// `source_repo`, `pipeline_run`, `author`); empty values are not recorded.
+    pub records: BTreeMap<String, String>,
     /// Work out the changes, make none.
     pub dry_run: bool,
 }
@@ -191,6 +195,15 @@ async fn take_off<R: ModelRegistry>(
     change
         .remove_properties
         .extend(keys.all().into_iter().cloned());
+    // Every other record of the deployment too.
+    let prefix = record_prefix(env);
+    change.remove_properties.extend(
+        version
+            .properties
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned(),
+    );
     tracing::info!(
         "{}take label {env} off {}:{}",
         if dry_run { "dry run: would " } else { "" },
@@ -221,6 +234,12 @@ fn labelling_change(target: &ModelVersion, request: &LabelRequest) -> VersionCha
             .set_properties
             .insert(keys.gitops_commit.clone(), commit.to_owned());
     }
+    for (name, value) in request.records.iter().filter(|(_, v)| !v.is_empty()) {
+        change.set_properties.insert(
+            format!("{}{name}", record_prefix(&request.env)),
+            value.clone(),
+        );
+    }
     // The time moves only when the deployment itself changed, so that a re-run writes nothing.
     if !change.satisfied_by(target) || target.string_property(&keys.at).is_none() {
         change
@@ -230,9 +249,16 @@ fn labelling_change(target: &ModelVersion, request: &LabelRequest) -> VersionCha
     change
 }
 
+/// `deployed.<env>.`: the start of every record of a deployment to `env`.
+fn record_prefix(env: &str) -> String {
+    format!("deployed.{env}.")
+}
+
 /// Whether a version carries `env`: its label, or records of a deployment there.
 fn carries(version: &ModelVersion, env: &str) -> bool {
+    let prefix = record_prefix(env);
     version.labels.contains(env)
+        || version.properties.keys().any(|k| k.starts_with(&prefix))
         || property_keys(env)
             .all()
             .into_iter()

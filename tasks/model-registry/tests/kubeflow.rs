@@ -43,6 +43,7 @@ fn registry(fake: &FakeKubeflow) -> KubeflowRegistry {
 
 fn request(model: &str, version: &str, env: &str) -> LabelRequest {
     LabelRequest {
+        records: Default::default(),
         model: model.into(),
         version: version.into(),
         env: env.into(),
@@ -160,6 +161,51 @@ async fn moving_prod_keeps_test_and_every_other_property() {
     assert_eq!(
         fake.custom_properties("jukebox", "a1b2c3d4e5")["deployed.prod.at"],
         string("2026-01-12T10:15:00Z")
+    );
+}
+
+/// Where a deployment came from is recorded beside it, and leaves with the label.
+#[tokio::test]
+async fn provenance_records_follow_the_label() {
+    let fake = FakeKubeflow::start();
+    seed_jukebox(&fake);
+    let mut first = request("jukebox", "a1b2c3d4e5", "prod");
+    first.records = [
+        ("source_commit", "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"),
+        ("source_repo", "https://git.example/team/jukebox.git"),
+        ("pipeline_run", "model-release-x7k2p"),
+        ("author", ""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    label(&registry(&fake), &first).await.unwrap();
+    let deployed = fake.custom_properties("jukebox", "a1b2c3d4e5");
+    assert_eq!(
+        deployed["deployed.prod.source_repo"],
+        string("https://git.example/team/jukebox.git")
+    );
+    assert_eq!(
+        deployed["deployed.prod.pipeline_run"],
+        string("model-release-x7k2p")
+    );
+    assert!(
+        !deployed.contains_key("deployed.prod.author"),
+        "empty values are not recorded"
+    );
+
+    // prod moves back: every record of the old deployment leaves with the label.
+    label(&registry(&fake), &request("jukebox", "9f8e7d6c5b", "prod"))
+        .await
+        .unwrap();
+    let left = fake.custom_properties("jukebox", "a1b2c3d4e5");
+    assert!(
+        left.keys().all(|k| !k.starts_with("deployed.prod.")) && !left.contains_key("prod"),
+        "{left:?}"
+    );
+    assert!(
+        left.contains_key("test"),
+        "other environments stay: {left:?}"
     );
 }
 

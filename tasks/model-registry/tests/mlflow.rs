@@ -152,6 +152,7 @@ fn registry_with(page_size: u32) -> MlflowRegistry {
 
 fn request(model: &str, version: &str, env: &str) -> LabelRequest {
     LabelRequest {
+        records: Default::default(),
         model: model.into(),
         version: version.into(),
         env: env.into(),

@@ -29,6 +29,7 @@ fn registry(fake: &FakeKubeflow) -> KubeflowRegistry {
 
 fn request(version: &str, env: &str) -> LabelRequest {
     LabelRequest {
+        records: Default::default(),
         model: "jukebox".into(),
         version: version.into(),
         env: env.into(),

@@ -529,6 +529,12 @@ fn model_release_then_post_deploy_as_written() {
         recorded.contains(main.as_str()),
         "GitOps commit not recorded: {recorded}"
     );
+    for record in ["deployed.test.source_commit", "deployed.test.source_repo"] {
+        assert!(
+            properties.contains_key(record),
+            "{record} not recorded: {recorded}"
+        );
+    }
     // The prod pull request is open in Gitea, from the promotion branch, with the version on it.
     let open = world.gitea.open_pulls(REPO);
     assert_eq!(open.len(), 1, "{open:?}");

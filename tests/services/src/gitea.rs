@@ -40,6 +40,12 @@ pub struct Gitea {
 }
 
 impl Gitea {
+    /// The process group of the server (for checks that it goes away: its port may be reused at
+    /// once by another test's server).
+    pub fn process_group(&self) -> u32 {
+        self.process.process_group()
+    }
+
     /// Starts Gitea, creates the administrator and its two tokens, and waits until the API answers.
     pub fn start() -> Gitea {
         let binary = go_server_bin("gitea");

@@ -346,6 +346,12 @@ pub struct ModelRegistry {
 }
 
 impl ModelRegistry {
+    /// The process group of the server (for checks that it goes away: its port may be reused at
+    /// once by another test's server).
+    pub fn process_group(&self) -> u32 {
+        self.process.process_group()
+    }
+
     /// Starts MariaDB, then the registry, and waits until the registry has migrated its schema and
     /// answers the API.
     pub fn start() -> ModelRegistry {

@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use serde_json::json;
-use test_services::{MariaDb, ModelRegistry, Postgres, RegistryDatabase, accepts_connections};
+use test_services::{
+    MariaDb, ModelRegistry, Postgres, RegistryDatabase, accepts_connections, live_members,
+};
 
 #[test]
 fn registered_model_and_version_are_created_and_read_back() {
@@ -120,13 +122,13 @@ fn registered_model_and_version_are_created_and_read_back() {
     eprintln!("POST a duplicate registered model: {duplicate:?}");
     assert_eq!(duplicate.status, 409, "{duplicate:?}");
 
-    let addr = registry.host().parse().unwrap();
+    let group = registry.process_group();
     let database_port = match registry.database() {
         RegistryDatabase::MariaDb(mariadb) => mariadb.port(),
         RegistryDatabase::Postgres(postgres) => postgres.port(),
     };
     drop(registry);
-    assert!(!accepts_connections(addr), "the registry stops on drop");
+    assert_eq!(live_members(group), 0, "the registry stops on drop");
     assert!(
         !accepts_connections(([127, 0, 0, 1], database_port).into()),
         "its database too"
