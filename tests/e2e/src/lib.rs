@@ -11,6 +11,8 @@
 //! - [`local_run`]: a Pipeline's steps run as local processes (workspaces, results, Secrets);
 //! - [`process`]: a local process with a time limit, output in files; command lines shown;
 //! - [`tls_proxy`]: TLS in front of a plain-HTTP test server, as a cluster's routes give it;
+//! - [`tekton_harness`]: Tekton's own Go code (admission, substitution, Triggers) run on the YAML, to
+//!   check the local stand-ins above against;
 //! - [`triggers`]: CEL filters and overlays, bindings and trigger templates applied to a webhook.
 
 pub mod checks;
@@ -19,6 +21,7 @@ pub mod manifests;
 pub mod process;
 pub mod refs;
 pub mod run;
+pub mod tekton_harness;
 pub mod tls_proxy;
 pub mod triggers;
 

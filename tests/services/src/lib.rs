@@ -58,4 +58,4 @@ pub use mlflow::Mlflow;
 pub use model_registry::{MODEL_REGISTRY_API, MariaDb, ModelRegistry, Postgres, RegistryDatabase};
 pub use process::{ServerProcess, accepts_connections};
 pub use registry::Registry;
-pub use tools::{free_port, require_tool, workspace_bin, workspace_root};
+pub use tools::{free_port, go_server_bin, require_tool, workspace_bin, workspace_root};
