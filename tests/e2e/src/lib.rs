@@ -13,6 +13,8 @@
 //! - [`task_image`]: a task image unpacked and its tool run inside it as a Tekton step's container
 //!   would run it (read-only root, user 65532:0, only `/tmp` writable);
 //! - [`tls_proxy`]: TLS in front of a plain-HTTP test server, as a cluster's routes give it;
+//! - [`tekton_harness`]: Tekton's own Go code (admission, substitution, Triggers) run on the YAML, to
+//!   check the local stand-ins above against;
 //! - [`tool_run`]: a tool run with a time limit and an environment of its own, and its outcome;
 //! - [`triggers`]: CEL filters and overlays, bindings and trigger templates applied to a webhook.
 
@@ -22,6 +24,7 @@ pub mod manifests;
 pub mod process;
 pub mod refs;
 pub mod run;
+pub mod tekton_harness;
 pub mod task_image;
 pub mod tls_proxy;
 pub mod tool_run;

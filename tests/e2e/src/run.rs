@@ -35,6 +35,159 @@ pub fn bind_params(
         .collect()
 }
 
+/// The `$(params.NAME)` references in a default, and whether every `$(params...)` in it is one.
+fn default_references(text: &str) -> (Vec<String>, bool) {
+    let mut names = Vec::new();
+    let mut plain = true;
+    for reference in refs::references(text) {
+        match reference.target {
+            Target::Param {
+                name,
+                selector: Selector::Whole,
+            } => names.push(name),
+            Target::Param { .. } => plain = false,
+            _ => {}
+        }
+    }
+    (names, plain)
+}
+
+/// A Task's params as its TaskRun's steps see them. A string default that refers to another param
+/// gets that param's own default, not the value given to it (Tekton's TaskRun reconciler,
+/// `replacementsFromDefaultParams`); defaults it cannot resolve that way are refused.
+fn bind_task_params(
+    declared: &[ParamSpec],
+    given: &BTreeMap<String, ParamValue>,
+) -> Result<BTreeMap<String, ParamValue>, String> {
+    let mut params = bind_params(declared, given)?;
+    let plain_default = |name: &str| match declared.iter().find(|p| p.name == name)?.default {
+        Some(ParamValue::String(ref s)) if !s.contains("$(params.") => Some(s.clone()),
+        _ => None,
+    };
+    for spec in declared.iter().filter(|p| !given.contains_key(&p.name)) {
+        let Some(ParamValue::String(text)) = &spec.default else {
+            continue;
+        };
+        if !text.contains("$(params.") {
+            continue;
+        }
+        let (names, plain) = default_references(text);
+        let distinct: BTreeSet<&String> = names.iter().collect();
+        let [only] = distinct.into_iter().collect::<Vec<_>>()[..] else {
+            return Err(format!(
+                "param {}: a default that refers to several params is not resolved locally",
+                spec.name
+            ));
+        };
+        let value = plain_default(only).filter(|_| plain).ok_or_else(|| {
+            format!(
+                "param {}: its default refers to $(params.{only}), which has no plain default",
+                spec.name
+            )
+        })?;
+        let resolved = text.replace(&format!("$(params.{only})"), &value);
+        params.insert(spec.name.clone(), ParamValue::String(resolved));
+    }
+    Ok(params)
+}
+
+/// A Pipeline's params as its tasks see them. The default of a param not given may refer to other
+/// params (`$(params.NAME)`), given or defaulted, through any number of steps: Tekton's PipelineRun
+/// reconciler (`ApplyParameters`) resolves them; a cycle or an unknown param is an error. Given
+/// values are taken as they are.
+fn bind_pipeline_params(
+    declared: &[ParamSpec],
+    given: &BTreeMap<String, ParamValue>,
+) -> Result<BTreeMap<String, ParamValue>, String> {
+    fn resolve(
+        name: &str,
+        params: &mut BTreeMap<String, ParamValue>,
+        pending: &mut BTreeSet<String>,
+        visiting: &mut Vec<String>,
+    ) -> Result<(), String> {
+        if !pending.contains(name) {
+            return Ok(());
+        }
+        if visiting.iter().any(|v| v == name) {
+            return Err(format!(
+                "param {name}: circular reference ({} -> {name})",
+                visiting.join(" -> ")
+            ));
+        }
+        visiting.push(name.to_string());
+        let Some(ParamValue::String(text)) = params.get(name).cloned() else {
+            unreachable!("only string defaults are pending")
+        };
+        let (names, plain) = default_references(&text);
+        if !plain {
+            return Err(format!(
+                "param {name}: only $(params.NAME) references in a default are resolved locally"
+            ));
+        }
+        for other in &names {
+            match params.get(other) {
+                Some(ParamValue::String(_)) => resolve(other, params, pending, visiting)?,
+                _ => return Err(format!("param {name} refers to undefined param {other}")),
+            }
+        }
+        let resolved = refs::substitute(&text, |reference| match &reference.target {
+            Target::Param {
+                name,
+                selector: Selector::Whole,
+            } => match params.get(name) {
+                Some(ParamValue::String(value)) => Ok(value.clone()),
+                _ => unreachable!("checked above"),
+            },
+            _ => Ok(text[reference.start..reference.end].to_string()),
+        })
+        .map_err(|e| e.to_string())?;
+        params.insert(name.to_string(), ParamValue::String(resolved));
+        pending.remove(name);
+        visiting.pop();
+        Ok(())
+    }
+
+    let mut params = bind_params(declared, given)?;
+    let mut pending: BTreeSet<String> = declared
+        .iter()
+        .filter(|p| !given.contains_key(&p.name))
+        .filter(|p| matches!(&p.default, Some(ParamValue::String(s)) if s.contains("$(")))
+        .map(|p| p.name.clone())
+        .collect();
+    for name in pending.clone() {
+        resolve(&name, &mut params, &mut pending, &mut Vec::new())?;
+    }
+    // Array and object defaults get the string params in their items.
+    let strings: BTreeMap<String, String> = params
+        .iter()
+        .filter_map(|(k, v)| match v {
+            ParamValue::String(s) => Some((k.clone(), s.clone())),
+            _ => None,
+        })
+        .collect();
+    let fill = |text: &String| {
+        refs::substitute(text, |reference| match &reference.target {
+            Target::Param {
+                name,
+                selector: Selector::Whole,
+            } if strings.contains_key(name) => Ok(strings[name].clone()),
+            _ => Ok(text[reference.start..reference.end].to_string()),
+        })
+        .expect("the lookup never fails")
+    };
+    for spec in declared.iter().filter(|p| !given.contains_key(&p.name)) {
+        let value = match params.get(&spec.name) {
+            Some(ParamValue::Array(items)) => ParamValue::Array(items.iter().map(fill).collect()),
+            Some(ParamValue::Object(map)) => {
+                ParamValue::Object(map.iter().map(|(k, v)| (k.clone(), fill(v))).collect())
+            }
+            _ => continue,
+        };
+        params.insert(spec.name.clone(), value);
+    }
+    Ok(params)
+}
+
 /// What a step of a Task sees, for given params, bound workspaces and results folder.
 pub fn step_context(
     task: &TaskSpec,
@@ -43,7 +196,7 @@ pub fn step_context(
     results_dir: &Path,
 ) -> Result<StepContext, String> {
     Ok(StepContext {
-        params: bind_params(&task.params, given)?,
+        params: bind_task_params(&task.params, given)?,
         workspaces,
         results_dir: results_dir.to_path_buf(),
     })
@@ -74,7 +227,7 @@ impl PipelineContext {
         given: &BTreeMap<String, ParamValue>,
     ) -> Result<Self, String> {
         Ok(PipelineContext {
-            params: bind_params(&pipeline.params, given)?,
+            params: bind_pipeline_params(&pipeline.params, given)?,
             results: BTreeMap::new(),
         })
     }
@@ -109,7 +262,23 @@ impl PipelineContext {
         })
     }
 
-    /// The params a Pipeline task passes to its Task, references replaced.
+    /// The items of an array param, for a value that is exactly `$(params.X[*])`.
+    fn whole_array(&self, text: &str) -> Option<Vec<String>> {
+        let [only] = <[_; 1]>::try_from(refs::references(text)).ok()?;
+        match &only.target {
+            Target::Param {
+                name,
+                selector: Selector::Star,
+            } if only.start == 0 && only.end == text.len() => match self.params.get(name)? {
+                ParamValue::Array(items) => Some(items.clone()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The params a Pipeline task passes to its Task, references replaced; a value that is exactly
+    /// `$(params.X[*])` passes the array.
     pub fn task_params(
         &self,
         task: &PipelineTask,
@@ -118,7 +287,10 @@ impl PipelineContext {
             .iter()
             .map(|param| {
                 let value = match &param.value {
-                    ParamValue::String(s) => ParamValue::String(self.substitute(s)?),
+                    ParamValue::String(s) => match self.whole_array(s) {
+                        Some(items) => ParamValue::Array(items),
+                        None => ParamValue::String(self.substitute(s)?),
+                    },
                     ParamValue::Array(items) => ParamValue::Array(
                         items
                             .iter()
@@ -164,4 +336,96 @@ pub fn task_order(pipeline: &PipelineSpec) -> Result<Vec<&PipelineTask>, String>
         order.push(next);
     }
     Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, default: Option<ParamValue>) -> ParamSpec {
+        ParamSpec {
+            name: name.into(),
+            kind: None,
+            description: None,
+            default,
+        }
+    }
+
+    fn string(s: &str) -> ParamValue {
+        ParamValue::String(s.into())
+    }
+
+    #[test]
+    fn pipeline_defaults_refer_to_params_given_or_defaulted() {
+        let declared = [
+            spec("P", None),
+            spec("Q", Some(string("q-$(params.P)"))),
+            spec(
+                "R",
+                Some(string(
+                    "$(params.Q)/$(params.P)/$(context.pipelineRun.name)",
+                )),
+            ),
+            spec(
+                "L",
+                Some(ParamValue::Array(vec!["$(params.R)".into(), "l".into()])),
+            ),
+        ];
+        let given = BTreeMap::from([("P".to_string(), string("p $(params.Q)"))]);
+        let params = bind_pipeline_params(&declared, &given).unwrap();
+        assert_eq!(
+            params["Q"],
+            string("q-p $(params.Q)"),
+            "given values are kept as given"
+        );
+        assert_eq!(
+            params["R"],
+            string("q-p $(params.Q)/p $(params.Q)/$(context.pipelineRun.name)")
+        );
+        assert_eq!(
+            params["L"],
+            ParamValue::Array(vec![
+                "q-p $(params.Q)/p $(params.Q)/$(context.pipelineRun.name)".into(),
+                "l".into()
+            ])
+        );
+        let cycle = [
+            spec("A", Some(string("$(params.B)"))),
+            spec("B", Some(string("x$(params.A)"))),
+        ];
+        let error = bind_pipeline_params(&cycle, &BTreeMap::new()).unwrap_err();
+        assert!(error.contains("circular"), "{error}");
+        let unknown = [spec("A", Some(string("$(params.NOPE)")))];
+        let error = bind_pipeline_params(&unknown, &BTreeMap::new()).unwrap_err();
+        assert!(error.contains("undefined param NOPE"), "{error}");
+    }
+
+    #[test]
+    fn task_defaults_refer_to_the_other_params_defaults() {
+        let declared = [
+            spec("S", Some(string("s"))),
+            spec("D", Some(string("d-$(params.S)-$(params.S)"))),
+            spec("T", None),
+        ];
+        let given = BTreeMap::from([
+            ("S".to_string(), string("given")),
+            ("T".to_string(), string("t")),
+        ]);
+        let params = bind_task_params(&declared, &given).unwrap();
+        assert_eq!(params["S"], string("given"));
+        assert_eq!(
+            params["D"],
+            string("d-s-s"),
+            "the default of S, not its value"
+        );
+        let two = [
+            spec("S", Some(string("s"))),
+            spec("U", Some(string("u"))),
+            spec("D", Some(string("$(params.S)$(params.U)"))),
+        ];
+        assert!(bind_task_params(&two, &BTreeMap::new()).is_err());
+        let required = [spec("T", None), spec("D", Some(string("$(params.T)")))];
+        let given = BTreeMap::from([("T".to_string(), string("t"))]);
+        assert!(bind_task_params(&required, &given).is_err());
+    }
 }

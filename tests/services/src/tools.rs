@@ -91,7 +91,8 @@ pub fn free_port() -> u16 {
     }
 }
 
-/// The binary of a Go server built by `scripts/go-servers` (`gitea`, `model-registry`).
+/// The binary of a Go program built by `scripts/go-servers` (`gitea`, `model-registry`,
+/// `tekton-harness`).
 ///
 /// The script knows the pinned version and so the path; panics with the build command when the binary
 /// is not built yet.

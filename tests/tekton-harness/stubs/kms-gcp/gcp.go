@@ -1,0 +1,3 @@
+// Package gcp stands in for sigstore's gcp KMS provider, which Tekton's trusted-resources verifier
+// registers by a blank import and the harness never uses (see ../../go.mod).
+package gcp
