@@ -66,9 +66,26 @@ pub struct Cli {
     #[arg(long, env = "KEEP_OTHERS")]
     pub keep_others: bool,
 
-    /// The image reference with digest the environment runs (recorded as deployed.<env>.image).
+    /// The image reference with digest the environment runs (recorded as deployed.<env>.image, and
+    /// as the version's model artifact oci://<repo>@sha256:...; MLflow: the tag modelcar.uri).
     #[arg(long, env = "IMAGE")]
     pub image: Option<String>,
+
+    /// The ModelCar's format, e.g. onnx or vLLM (recorded on the version's model artifact as
+    /// modelFormatName; MLflow: the tag modelcar.format).
+    #[arg(long, env = "MODEL_FORMAT", value_name = "NAME")]
+    pub model_format: Option<String>,
+
+    /// The format's version (modelFormatVersion; MLflow: the tag modelcar.format_version).
+    #[arg(long, env = "MODEL_FORMAT_VERSION", value_name = "VERSION")]
+    pub model_format_version: Option<String>,
+
+    /// Register the model and the version, with --image as its model artifact, when they are missing
+    /// (for teams that do not register from their training pipeline). Without it a missing version is
+    /// an error.
+    #[arg(long, env = "REGISTER", value_parser = clap::builder::BoolishValueParser::new(),
+          num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub register: bool,
 
     /// The GitOps commit that deployed it (recorded as deployed.<env>.gitops_commit; default: --commit).
     #[arg(long, env = "GITOPS_COMMIT")]
@@ -204,6 +221,8 @@ impl Cli {
             &mut self.model_version,
             &mut self.env,
             &mut self.image,
+            &mut self.model_format,
+            &mut self.model_format_version,
             &mut self.gitops_commit,
             &mut self.source_commit,
             &mut self.source_repo,

@@ -12,7 +12,8 @@ use model_registry::kube::{KubeClient, ReadyWait, SERVICE_ACCOUNT_DIR, wait_read
 use model_registry::kubeflow::{KubeflowOptions, KubeflowRegistry};
 use model_registry::mlflow::{MlflowOptions, MlflowRegistry};
 use model_registry::{
-    LabelOutcome, LabelRequest, ModelRegistry, RegistryError, label, now_rfc3339, unlabel,
+    LabelOutcome, LabelRequest, ModelArtifact, ModelRegistry, RegistryError, label, now_rfc3339,
+    unlabel,
 };
 
 use crate::cli::{Backend, Cli};
@@ -86,6 +87,18 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(",")
     };
+    for registered in &outcome.registered {
+        tracing::info!(
+            "{}registered {}:{}",
+            if cli.dry_run {
+                "dry run: would have "
+            } else {
+                ""
+            },
+            registered.model,
+            registered.version
+        );
+    }
     cli.common.results().write_all([
         ("LABELLED", join(&outcome.labelled).as_str()),
         ("UNLABELLED", join(&outcome.unlabelled).as_str()),
@@ -142,7 +155,22 @@ async fn apply<R: ModelRegistry>(
                     .map_err(|e| (e, what))
             }
             Action::Label(d) => {
+                let artifact = d.image.as_deref().and_then(|image| {
+                    let artifact = ModelArtifact::from_image(
+                        image,
+                        cli.model_format.clone(),
+                        cli.model_format_version.clone(),
+                    );
+                    if artifact.is_none() {
+                        tracing::warn!(
+                            "{image} names no digest (repo@sha256:...): not recorded as the model artifact"
+                        );
+                    }
+                    artifact
+                });
                 let request = LabelRequest {
+                    artifact,
+                    register: cli.register,
                     model: d.model.clone(),
                     version: d.version.clone(),
                     env: d.env.clone(),

@@ -95,6 +95,19 @@ pub enum RegistryError {
         kind: String,
     },
 
+    #[error("{registry} does not support {what}")]
+    Unsupported {
+        what: &'static str,
+        registry: String,
+    },
+
+    #[error("{error}; {undone}")]
+    RolledBack {
+        error: Box<RegistryError>,
+        /// What was undone of this run's registration, or what is left over.
+        undone: String,
+    },
+
     #[error("invalid environment name {env:?}: {reason}")]
     InvalidEnvironment { env: String, reason: String },
 

@@ -24,7 +24,8 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::{
-    ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError, VersionChange,
+    ModelArtifact, ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError,
+    VersionChange,
 };
 use values::{apply_change, for_write, typed_value};
 
@@ -32,6 +33,11 @@ mod values;
 
 /// The API versions tried, newest first, when none is set.
 pub const API_VERSIONS: &[&str] = &["v1", "v1alpha3"];
+
+/// The description of a version archived because its registration by this tool failed half-way (the
+/// API has no DELETE); a later registration that completes it makes it LIVE again.
+pub const ROLLED_BACK: &str =
+    "registration rolled back by registry-label: its model artifact could not be recorded";
 
 /// The longest pause before the read that confirms a write.
 const MAX_CONFIRM_DELAY: Duration = Duration::from_secs(5);
@@ -92,6 +98,38 @@ struct RawVersion {
     name: String,
     #[serde(default)]
     custom_properties: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawArtifact {
+    id: String,
+    #[serde(default)]
+    artifact_type: String,
+    #[serde(default)]
+    uri: Option<String>,
+    #[serde(default)]
+    model_format_name: Option<String>,
+    #[serde(default)]
+    model_format_version: Option<String>,
+}
+
+impl RawArtifact {
+    /// Whether it already records `artifact`; a format left unset is not compared.
+    fn records(&self, artifact: &ModelArtifact) -> bool {
+        self.uri.as_deref() == Some(artifact.uri.as_str())
+            && (artifact.format_name.is_none() || self.model_format_name == artifact.format_name)
+            && (artifact.format_version.is_none()
+                || self.model_format_version == artifact.format_version)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RawState {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,6 +343,44 @@ impl KubeflowRegistry {
         }
     }
 
+    /// A write of one entity (no customProperties map involved, so a retry cannot undo another writer's
+    /// change). A 404 is an error naming what was missing.
+    async fn write(
+        &self,
+        action: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, RegistryError> {
+        let base = self.api_base().await?;
+        let url = self.url(base, path, &[])?;
+        match self.send(action, method, url.clone(), Some(body)).await? {
+            Answer::Found(value) => Ok(value),
+            Answer::NotFound => Err(RegistryError::Decode {
+                action: action.to_owned(),
+                url: display_url(&url),
+                detail: "not found (404)".into(),
+            }),
+        }
+    }
+
+    /// The version's model artifacts (`artifactType: model-artifact`), oldest first.
+    async fn model_artifacts(&self, version_id: &str) -> Result<Vec<RawArtifact>, RegistryError> {
+        let path = format!("model_versions/{version_id}/artifacts");
+        let all: Vec<RawArtifact> = self
+            .list_all(
+                &path,
+                &format!("listing the artifacts of model version {version_id}"),
+            )
+            .await?;
+        let mut models: Vec<RawArtifact> = all
+            .into_iter()
+            .filter(|a| a.artifact_type == "model-artifact")
+            .collect();
+        models.sort_by_key(|a| a.id.parse::<u64>().unwrap_or(u64::MAX));
+        Ok(models)
+    }
+
     async fn list_raw_versions(
         &self,
         model: &RegisteredModel,
@@ -499,11 +575,236 @@ impl ModelRegistry for KubeflowRegistry {
             attempts: self.options.max_write_attempts,
         })
     }
+
+    /// The version's first model artifact gets the URI (PATCH `/model_artifacts/{id}`: only the fields
+    /// sent change, so its name, description and properties stay); a version without one gets a new
+    /// one (POST `/model_versions/{id}/artifacts`). Other artifacts are not touched. A version this tool
+    /// archived when its registration failed is made LIVE again once its artifact is there.
+    async fn record_artifact(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+        artifact: &ModelArtifact,
+        dry_run: bool,
+    ) -> Result<bool, RegistryError> {
+        let what = format!("version {} of model {}", version.name, model.name);
+        let existing = self.model_artifacts(&version.id).await?;
+        let mut wrote = false;
+        let mut fields = Map::new();
+        fields.insert("uri".into(), Value::String(artifact.uri.clone()));
+        if let Some(name) = &artifact.format_name {
+            fields.insert("modelFormatName".into(), Value::String(name.clone()));
+        }
+        if let Some(format_version) = &artifact.format_version {
+            fields.insert(
+                "modelFormatVersion".into(),
+                Value::String(format_version.clone()),
+            );
+        }
+        match existing.first() {
+            Some(first) if existing.iter().any(|a| a.records(artifact)) => {
+                tracing::debug!("{what}: model artifact {} already recorded", first.id);
+            }
+            _ if dry_run => wrote = true,
+            Some(first) => {
+                let action = format!(
+                    "updating model artifact {} of {what} to {}",
+                    first.id, artifact.uri
+                );
+                self.write(
+                    &action,
+                    reqwest::Method::PATCH,
+                    &format!("model_artifacts/{}", first.id),
+                    &Value::Object(fields),
+                )
+                .await?;
+                wrote = true;
+            }
+            None => {
+                let action = format!("recording {} as the model artifact of {what}", artifact.uri);
+                fields.insert("artifactType".into(), json!("model-artifact"));
+                // Artifact names are unique per version: a retried POST whose first answer was lost
+                // gets a 409 instead of a second artifact.
+                fields.insert(
+                    "name".into(),
+                    Value::String(format!("{}-{}", model.name, version.name)),
+                );
+                let path = format!("model_versions/{}/artifacts", version.id);
+                match self
+                    .write(
+                        &action,
+                        reqwest::Method::POST,
+                        &path,
+                        &Value::Object(fields),
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(RegistryError::Http(e @ HttpError::Status { status: 409, .. })) => {
+                        let again = self.model_artifacts(&version.id).await?;
+                        if !again.iter().any(|a| a.records(artifact)) {
+                            return Err(RegistryError::Http(e));
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+                wrote = true;
+            }
+        }
+        if !dry_run {
+            self.restore_rolled_back(&version.id, &what).await?;
+        }
+        Ok(wrote)
+    }
+
+    async fn create_model(&self, name: &str) -> Result<RegisteredModel, RegistryError> {
+        let raw = self
+            .write(
+                &format!("registering model {name}"),
+                reqwest::Method::POST,
+                "registered_models",
+                &json!({"name": name}),
+            )
+            .await?;
+        let raw: RawModel = decode(raw, "registering a model")?;
+        Ok(RegisteredModel {
+            id: raw.id,
+            name: raw.name,
+        })
+    }
+
+    async fn create_version(
+        &self,
+        model: &RegisteredModel,
+        name: &str,
+        _artifact: &ModelArtifact,
+    ) -> Result<ModelVersion, RegistryError> {
+        let raw = self
+            .write(
+                &format!("registering version {name} of model {}", model.name),
+                reqwest::Method::POST,
+                "model_versions",
+                &json!({"name": name, "registeredModelId": model.id}),
+            )
+            .await?;
+        let raw: RawVersion = decode(raw, "registering a version")?;
+        Ok(raw.to_version())
+    }
+
+    /// The API has no DELETE (405): the version is archived, with a description that says why.
+    async fn discard_version(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+    ) -> Result<String, RegistryError> {
+        self.write(
+            &format!("archiving version {} of model {}", version.name, model.name),
+            reqwest::Method::PATCH,
+            &format!("model_versions/{}", version.id),
+            &json!({"state": "ARCHIVED", "description": ROLLED_BACK}),
+        )
+        .await?;
+        Ok(format!(
+            "version {} of model {} was archived (the registry cannot delete versions); \
+             re-run with --register to complete and restore it",
+            version.name, model.name
+        ))
+    }
+
+    async fn discard_model(&self, model: &RegisteredModel) -> Result<String, RegistryError> {
+        self.write(
+            &format!("archiving model {}", model.name),
+            reqwest::Method::PATCH,
+            &format!("registered_models/{}", model.id),
+            &json!({"state": "ARCHIVED", "description": ROLLED_BACK}),
+        )
+        .await?;
+        Ok(format!(
+            "model {} was archived (the registry cannot delete models)",
+            model.name
+        ))
+    }
+}
+
+impl KubeflowRegistry {
+    /// Makes a version (and its model) LIVE again when this tool archived it after a failed
+    /// registration.
+    async fn restore_rolled_back(&self, version_id: &str, what: &str) -> Result<(), RegistryError> {
+        let base = self.api_base().await?;
+        let url = self.url(base, &format!("model_versions/{version_id}"), &[])?;
+        let Answer::Found(version) = self.get::<Value>(&format!("reading {what}"), url).await?
+        else {
+            return Ok(());
+        };
+        let state: RawState = decode(version.clone(), "reading a version")?;
+        if state.state.as_deref() != Some("ARCHIVED")
+            || state.description.as_deref() != Some(ROLLED_BACK)
+        {
+            return Ok(());
+        }
+        tracing::info!("{what}: its model artifact is recorded now; making it LIVE again");
+        let restore = json!({"state": "LIVE", "description": ""});
+        if let Some(model_id) = version["registeredModelId"].as_str() {
+            let url = self.url(base, &format!("registered_models/{model_id}"), &[])?;
+            if let Answer::Found(model) = self.get::<Value>("reading the model", url).await? {
+                let model: RawState = decode(model, "reading a model")?;
+                if model.description.as_deref() == Some(ROLLED_BACK) {
+                    self.write(
+                        &format!("restoring the model of {what}"),
+                        reqwest::Method::PATCH,
+                        &format!("registered_models/{model_id}"),
+                        &restore,
+                    )
+                    .await?;
+                }
+            }
+        }
+        self.write(
+            &format!("restoring {what}"),
+            reqwest::Method::PATCH,
+            &format!("model_versions/{version_id}"),
+            &restore,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn decode<T: DeserializeOwned>(value: Value, action: &str) -> Result<T, RegistryError> {
+    serde_json::from_value(value).map_err(|e| RegistryError::Decode {
+        action: action.to_owned(),
+        url: String::new(),
+        detail: e.to_string(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn artifacts_compare_uri_and_given_formats() {
+        let raw = RawArtifact {
+            id: "1".into(),
+            artifact_type: "model-artifact".into(),
+            uri: Some("oci://q/r@sha256:aa".into()),
+            model_format_name: Some("onnx".into()),
+            model_format_version: None,
+        };
+        let mut wanted = ModelArtifact {
+            uri: "oci://q/r@sha256:aa".into(),
+            format_name: None,
+            format_version: None,
+        };
+        assert!(raw.records(&wanted));
+        wanted.format_name = Some("onnx".into());
+        assert!(raw.records(&wanted));
+        wanted.format_version = Some("1".into());
+        assert!(!raw.records(&wanted));
+        wanted.format_version = None;
+        wanted.uri = "oci://q/r@sha256:bb".into();
+        assert!(!raw.records(&wanted));
+    }
 
     #[test]
     fn registry_names_from_hosts() {

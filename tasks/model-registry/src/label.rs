@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::{ModelRegistry, ModelVersion, RegisteredModel, RegistryError, VersionChange};
+use crate::{
+    ModelArtifact, ModelRegistry, ModelVersion, RegisteredModel, RegistryError, VersionChange,
+};
 
 /// `model:version:env`, the form results and logs use.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -37,6 +39,10 @@ pub struct LabelRequest {
     /// Where the deployed version came from, recorded as `deployed.<env>.<name>` (e.g. `source_commit`,
     /// `source_repo`, `pipeline_run`, `author`); empty values are not recorded.
     pub records: BTreeMap<String, String>,
+    /// The ModelCar to record as the version's model artifact (from an image reference with digest).
+    pub artifact: Option<ModelArtifact>,
+    /// Register the model and the version (with `artifact`) when they are missing, instead of failing.
+    pub register: bool,
     /// Work out the changes, make none.
     pub dry_run: bool,
 }
@@ -48,7 +54,9 @@ pub struct LabelOutcome {
     pub labelled: Vec<VersionRef>,
     /// Versions the label was taken off.
     pub unlabelled: Vec<VersionRef>,
-    /// Versions written to (0 on a re-run: nothing to do).
+    /// Versions registered by this run (`model:version:env`).
+    pub registered: Vec<VersionRef>,
+    /// Versions (and artifacts) written to (0 on a re-run: nothing to do).
     pub writes: usize,
 }
 
@@ -56,6 +64,7 @@ impl LabelOutcome {
     pub fn merge(&mut self, other: LabelOutcome) {
         self.labelled.extend(other.labelled);
         self.unlabelled.extend(other.unlabelled);
+        self.registered.extend(other.registered);
         self.writes += other.writes;
     }
 }
@@ -93,16 +102,59 @@ pub async fn label<R: ModelRegistry>(
     registry.check_environment(&request.env)?;
     non_empty("model name", &request.model)?;
     non_empty("version name", &request.version)?;
-    let model = find_model(registry, &request.model).await?;
-    let Some(target) = registry.find_version(&model, &request.version).await? else {
-        let existing = registry.list_versions(&model).await?;
-        return Err(RegistryError::VersionNotFound {
-            model: model.name,
-            version: request.version.clone(),
-            registry: registry.describe(),
-            existing: existing.into_iter().map(|v| v.name).collect(),
+    if request.register && request.artifact.is_none() {
+        return Err(RegistryError::InvalidInput {
+            what: "registration",
+            value: format!("{}:{}", request.model, request.version),
+            reason: "registering a version needs its image by digest (--image repo@sha256:...), \
+                     recorded as its model artifact"
+                .into(),
         });
+    }
+    let mut outcome = LabelOutcome::default();
+    let (model, target) = match find_or_register(registry, request).await? {
+        Found::Existing(model, target) => (model, target),
+        Found::WouldRegister => {
+            tracing::info!(
+                "dry run: would register {}:{} with its model artifact and label it {}",
+                request.model,
+                request.version,
+                request.env
+            );
+            outcome.writes += 1;
+            outcome.registered.push(VersionRef {
+                model: request.model.clone(),
+                version: request.version.clone(),
+                env: request.env.clone(),
+            });
+            return Ok(outcome);
+        }
+        Found::Registered(model, target) => {
+            outcome.writes += 1;
+            outcome
+                .registered
+                .push(version_ref(&model, &target, &request.env));
+            (model, target)
+        }
     };
+    if let Some(artifact) = &request.artifact
+        && registry
+            .record_artifact(&model, &target, artifact, request.dry_run)
+            .await?
+    {
+        tracing::info!(
+            "{}record {} as the model artifact of {}:{}",
+            if request.dry_run {
+                "dry run: would "
+            } else {
+                ""
+            },
+            artifact.uri,
+            model.name,
+            target.name
+        );
+        outcome.writes += 1;
+    }
     // Read the others before the label moves: an MLflow alias leaves the old version by itself, but
     // the old version's records must go too.
     let others: Vec<ModelVersion> = if request.keep_others {
@@ -116,7 +168,6 @@ pub async fn label<R: ModelRegistry>(
             .collect()
     };
 
-    let mut outcome = LabelOutcome::default();
     let change = labelling_change(&target, request);
     if !change.satisfied_by(&target) {
         tracing::info!(
@@ -150,6 +201,110 @@ pub async fn label<R: ModelRegistry>(
         outcome.merge(take_off(registry, &model, &other, &request.env, request.dry_run).await?);
     }
     Ok(outcome)
+}
+
+enum Found {
+    Existing(RegisteredModel, ModelVersion),
+    /// Registered by this run, model artifact included.
+    Registered(RegisteredModel, ModelVersion),
+    /// A dry run that would register the version.
+    WouldRegister,
+}
+
+/// The requested model and version; with `register`, what is missing is registered, the version with
+/// its model artifact. What this run registered is undone, as far as the API allows, when a later
+/// step of the registration fails: no version is left without its artifact.
+async fn find_or_register<R: ModelRegistry>(
+    registry: &R,
+    request: &LabelRequest,
+) -> Result<Found, RegistryError> {
+    let model = match registry.find_model(&request.model).await? {
+        Some(model) => Some(model),
+        None if request.register => None,
+        None => {
+            return Err(RegistryError::ModelNotFound {
+                model: request.model.clone(),
+                registry: registry.describe(),
+                existing: registry.model_names().await.unwrap_or_default(),
+            });
+        }
+    };
+    if let Some(model) = &model
+        && let Some(version) = registry.find_version(model, &request.version).await?
+    {
+        return Ok(Found::Existing(model.clone(), version));
+    }
+    let Some(artifact) = request.artifact.as_ref().filter(|_| request.register) else {
+        let model = model.expect("a missing model without --register returned above");
+        let existing = registry.list_versions(&model).await?;
+        return Err(RegistryError::VersionNotFound {
+            model: model.name,
+            version: request.version.clone(),
+            registry: registry.describe(),
+            existing: existing.into_iter().map(|v| v.name).collect(),
+        });
+    };
+    if request.dry_run {
+        return Ok(Found::WouldRegister);
+    }
+    let (model, created_model) = match model {
+        Some(model) => (model, false),
+        None => {
+            tracing::info!("registering model {}", request.model);
+            (registry.create_model(&request.model).await?, true)
+        }
+    };
+    tracing::info!(
+        "registering version {} of model {} from {}",
+        request.version,
+        model.name,
+        artifact.uri
+    );
+    let registered = async {
+        let version = registry
+            .create_version(&model, &request.version, artifact)
+            .await?;
+        registry
+            .record_artifact(&model, &version, artifact, false)
+            .await?;
+        Ok::<_, RegistryError>(version)
+    }
+    .await;
+    match registered {
+        Ok(version) => Ok(Found::Registered(model, version)),
+        Err(error) => {
+            let mut undone = Vec::new();
+            // The version, if it was created, is found by its name: the failure may have come after it.
+            let version = registry
+                .find_version(&model, &request.version)
+                .await
+                .ok()
+                .flatten();
+            if let Some(version) = version {
+                undone.push(match registry.discard_version(&model, &version).await {
+                    Ok(done) => done,
+                    Err(e) => format!(
+                        "version {} of model {} was left without its model artifact ({e}); \
+                         re-run with --register to complete it",
+                        version.name, model.name
+                    ),
+                });
+            }
+            if created_model {
+                undone.push(match registry.discard_model(&model).await {
+                    Ok(done) => done,
+                    Err(e) => format!("model {} was left without versions ({e})", model.name),
+                });
+            }
+            if undone.is_empty() {
+                return Err(error);
+            }
+            Err(RegistryError::RolledBack {
+                error: Box::new(error),
+                undone: format!("the registration was rolled back: {}", undone.join("; ")),
+            })
+        }
+    }
 }
 
 /// Takes `env` and its records off one version (the config that deployed it was removed). A model or
@@ -217,6 +372,7 @@ async fn take_off<R: ModelRegistry>(
         labelled: Vec::new(),
         unlabelled: vec![version_ref(model, version, env)],
         writes: 1,
+        ..Default::default()
     })
 }
 
@@ -263,20 +419,6 @@ fn carries(version: &ModelVersion, env: &str) -> bool {
             .all()
             .into_iter()
             .any(|k| version.string_property(k).is_some())
-}
-
-async fn find_model<R: ModelRegistry>(
-    registry: &R,
-    name: &str,
-) -> Result<RegisteredModel, RegistryError> {
-    if let Some(model) = registry.find_model(name).await? {
-        return Ok(model);
-    }
-    Err(RegistryError::ModelNotFound {
-        model: name.to_owned(),
-        registry: registry.describe(),
-        existing: registry.model_names().await.unwrap_or_default(),
-    })
 }
 
 fn version_ref(model: &RegisteredModel, version: &ModelVersion, env: &str) -> VersionRef {

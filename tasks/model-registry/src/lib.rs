@@ -95,6 +95,46 @@ impl VersionChange {
     }
 }
 
+/// The ModelCar a version is served from, recorded as the version's model artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelArtifact {
+    /// `oci://<registry>/<repository>@sha256:<digest>`: the URI OpenShift AI's "Deploy" puts into the
+    /// InferenceService's `storageUri`.
+    pub uri: String,
+    /// e.g. `onnx`, `vLLM`; `None` leaves the artifact's format as it is.
+    pub format_name: Option<String>,
+    pub format_version: Option<String>,
+}
+
+impl ModelArtifact {
+    /// The artifact of the image `registry/repo[:tag]@sha256:<hex>` (an `oci://` prefix is allowed): `None`
+    /// when the reference names no digest, as a tag can move.
+    pub fn from_image(
+        image: &str,
+        format_name: Option<String>,
+        format_version: Option<String>,
+    ) -> Option<ModelArtifact> {
+        let image = image.trim();
+        let image = image.strip_prefix("oci://").unwrap_or(image);
+        let (name, digest) = image.split_once('@')?;
+        let hex = digest.strip_prefix("sha256:")?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || name.is_empty() {
+            return None;
+        }
+        // A tag beside the digest says nothing more: drop it (a ':' after the last '/' is a tag).
+        let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+        let repo = match name[last_slash..].find(':') {
+            Some(colon) => &name[..last_slash + colon],
+            None => name,
+        };
+        Some(ModelArtifact {
+            uri: format!("oci://{repo}@{digest}"),
+            format_name: format_name.filter(|f| !f.is_empty()),
+            format_version: format_version.filter(|f| !f.is_empty()),
+        })
+    }
+}
+
 /// A model registry that can record environments on model versions.
 ///
 /// Implementations retry what is safe to retry and turn refusals into errors that say what to fix.
@@ -148,4 +188,75 @@ pub trait ModelRegistry: Sync {
         version: &ModelVersion,
         change: &VersionChange,
     ) -> impl Future<Output = Result<ModelVersion, RegistryError>> + Send;
+
+    /// Records `artifact` as the version's model artifact. Returns whether it wrote (or, with
+    /// `dry_run`, would write): an artifact already recorded as asked is left alone.
+    fn record_artifact(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+        artifact: &ModelArtifact,
+        dry_run: bool,
+    ) -> impl Future<Output = Result<bool, RegistryError>> + Send {
+        let _ = (model, version, artifact, dry_run);
+        async { Ok(false) }
+    }
+
+    /// Registers a model called `name`.
+    fn create_model(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<RegisteredModel, RegistryError>> + Send {
+        let _ = name;
+        let error = RegistryError::Unsupported {
+            what: "registering a model",
+            registry: self.describe(),
+        };
+        async { Err(error) }
+    }
+
+    /// Registers version `name` of `model` with `artifact` as its model artifact. A backend that can
+    /// create both in one call does (MLflow); the others create the version only, and the caller
+    /// records the artifact next (Kubeflow).
+    fn create_version(
+        &self,
+        model: &RegisteredModel,
+        name: &str,
+        artifact: &ModelArtifact,
+    ) -> impl Future<Output = Result<ModelVersion, RegistryError>> + Send {
+        let _ = (model, name, artifact);
+        let error = RegistryError::Unsupported {
+            what: "registering a version",
+            registry: self.describe(),
+        };
+        async { Err(error) }
+    }
+
+    /// Undoes [`ModelRegistry::create_version`] of this run after a later step failed, as far as the
+    /// API allows. Returns what was done, for messages.
+    fn discard_version(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+    ) -> impl Future<Output = Result<String, RegistryError>> + Send {
+        let _ = (model, version);
+        let error = RegistryError::Unsupported {
+            what: "removing a version",
+            registry: self.describe(),
+        };
+        async { Err(error) }
+    }
+
+    /// Undoes [`ModelRegistry::create_model`] of this run, as far as the API allows.
+    fn discard_model(
+        &self,
+        model: &RegisteredModel,
+    ) -> impl Future<Output = Result<String, RegistryError>> + Send {
+        let _ = model;
+        let error = RegistryError::Unsupported {
+            what: "removing a model",
+            registry: self.describe(),
+        };
+        async { Err(error) }
+    }
 }

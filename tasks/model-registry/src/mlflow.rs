@@ -19,8 +19,33 @@ use run::{GetRun, GetVersion};
 mod run;
 
 use crate::{
-    ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError, VersionChange,
+    ModelArtifact, ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError,
+    VersionChange,
 };
+
+/// The version tag that records the ModelCar a version is served from. A version's `source` is set
+/// when it is created and cannot change afterwards, so the image is recorded as a tag (a registration
+/// by this tool also makes it the source).
+pub const MODELCAR_URI_TAG: &str = "modelcar.uri";
+pub const MODELCAR_FORMAT_TAG: &str = "modelcar.format";
+pub const MODELCAR_FORMAT_VERSION_TAG: &str = "modelcar.format_version";
+
+/// The version tags that record `artifact`.
+fn artifact_tags(artifact: &ModelArtifact) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::from([(MODELCAR_URI_TAG.to_owned(), artifact.uri.clone())]);
+    if let Some(name) = &artifact.format_name {
+        tags.insert(MODELCAR_FORMAT_TAG.to_owned(), name.clone());
+    }
+    if let Some(version) = &artifact.format_version {
+        tags.insert(MODELCAR_FORMAT_VERSION_TAG.to_owned(), version.clone());
+    }
+    tags
+}
+
+#[derive(Debug, Deserialize)]
+struct CreatedVersion {
+    model_version: RawVersion,
+}
 
 #[derive(Debug, Clone)]
 pub struct MlflowOptions {
@@ -459,6 +484,97 @@ impl ModelRegistry for MlflowRegistry {
             });
         }
         Ok(updated)
+    }
+
+    async fn record_artifact(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+        artifact: &ModelArtifact,
+        dry_run: bool,
+    ) -> Result<bool, RegistryError> {
+        let change = VersionChange {
+            set_properties: artifact_tags(artifact),
+            ..Default::default()
+        };
+        if change.satisfied_by(version) {
+            return Ok(false);
+        }
+        if !dry_run {
+            self.update_version(model, version, &change).await?;
+        }
+        Ok(true)
+    }
+
+    async fn create_model(&self, name: &str) -> Result<RegisteredModel, RegistryError> {
+        self.write(
+            &format!("registering model {name}"),
+            reqwest::Method::POST,
+            "registered-models/create",
+            json!({"name": name}),
+        )
+        .await?;
+        Ok(RegisteredModel {
+            id: name.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// One call: the version, its name tag and its ModelCar tags arrive together, with the image as
+    /// the version's source.
+    async fn create_version(
+        &self,
+        model: &RegisteredModel,
+        name: &str,
+        artifact: &ModelArtifact,
+    ) -> Result<ModelVersion, RegistryError> {
+        let mut tags = artifact_tags(artifact);
+        tags.insert(self.options.version_tag.clone(), name.to_owned());
+        let tags: Vec<Value> = tags
+            .into_iter()
+            .map(|(key, value)| json!({"key": key, "value": value}))
+            .collect();
+        let action = format!("registering version {name} of model {}", model.name);
+        let url = self.endpoint("model-versions/create", &[])?;
+        let body = json!({"name": model.name, "source": artifact.uri, "tags": tags});
+        let created: Option<CreatedVersion> = self
+            .call(&action, reqwest::Method::POST, url, Some(body))
+            .await?;
+        let created = created.ok_or_else(|| RegistryError::Decode {
+            action: action.clone(),
+            url: display_url(&self.options.url),
+            detail: "the model is not there (RESOURCE_DOES_NOT_EXIST)".into(),
+        })?;
+        Ok(self.to_version(created.model_version, &[]))
+    }
+
+    async fn discard_version(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+    ) -> Result<String, RegistryError> {
+        self.write(
+            &format!("deleting version {} of model {}", version.name, model.name),
+            reqwest::Method::DELETE,
+            "model-versions/delete",
+            json!({"name": model.name, "version": version.id}),
+        )
+        .await?;
+        Ok(format!(
+            "version {} of model {} was deleted",
+            version.name, model.name
+        ))
+    }
+
+    async fn discard_model(&self, model: &RegisteredModel) -> Result<String, RegistryError> {
+        self.write(
+            &format!("deleting model {}", model.name),
+            reqwest::Method::DELETE,
+            "registered-models/delete",
+            json!({"name": model.name}),
+        )
+        .await?;
+        Ok(format!("model {} was deleted", model.name))
     }
 }
 

@@ -43,6 +43,8 @@ fn registry(fake: &FakeKubeflow) -> KubeflowRegistry {
 
 fn request(model: &str, version: &str, env: &str) -> LabelRequest {
     LabelRequest {
+        artifact: None,
+        register: false,
         records: Default::default(),
         model: model.into(),
         version: version.into(),

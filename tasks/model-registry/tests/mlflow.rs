@@ -152,6 +152,8 @@ fn registry_with(page_size: u32) -> MlflowRegistry {
 
 fn request(model: &str, version: &str, env: &str) -> LabelRequest {
     LabelRequest {
+        artifact: None,
+        register: false,
         records: Default::default(),
         model: model.into(),
         version: version.into(),

@@ -29,6 +29,8 @@ fn registry(fake: &FakeKubeflow) -> KubeflowRegistry {
 
 fn request(version: &str, env: &str) -> LabelRequest {
     LabelRequest {
+        artifact: None,
+        register: false,
         records: Default::default(),
         model: "jukebox".into(),
         version: version.into(),

@@ -11,6 +11,11 @@
 //! - `PATCH` with `customProperties` replaces the whole map (keys left out are deleted); without the field the
 //!   map is kept; unknown fields and malformed `MetadataValue`s are a 400;
 //! - `POST` creates registered models and versions (201; 409 for a taken name; 422 without `name`);
+//! - artifacts: `POST /model_versions/{id}/artifacts` creates one (201; `artifactType` must be one the
+//!   server knows, else 400; a name taken in that version is a 409; the version is not looked up, as
+//!   v0.3.0 does not), `GET` lists them (paged, `artifactType` filters), `GET`/`PATCH
+//!   /model_artifacts/{id}` read and update a model artifact (only the fields sent change; 404 for
+//!   another kind of artifact); artifact ids are a sequence of their own; nothing can be deleted (405);
 //! - errors are `{"code": "Not Found", "message": "... : not found"}` (the status text; a 422 says
 //!   "Bad Request"), worded as v0.3.0 words them; a path that is not served is a plain-text
 //!   `404 page not found`; the proxy answers a missing or wrong Bearer token with a plain-text 401, and a
@@ -88,6 +93,9 @@ struct InjectedWriter {
 struct Faults {
     unavailable: u32,
     forbidden: bool,
+    read_only: bool,
+    /// (method, path part, status, times left)
+    refusals: Vec<(String, String, u16, u32)>,
     writers: Vec<InjectedWriter>,
 }
 
@@ -193,6 +201,66 @@ impl FakeKubeflow {
         lock(&self.shared.faults).forbidden = forbidden;
     }
 
+    /// Reads are answered, every write gets the proxy's 403 (a role that may only read).
+    pub fn set_read_only(&self, read_only: bool) {
+        lock(&self.shared.faults).read_only = read_only;
+    }
+
+    /// The next `times` requests with `method` whose path contains `path_part` are answered `status`,
+    /// changing nothing (0 times: no longer).
+    pub fn refuse(&self, method: &str, path_part: &str, status: u16, times: u32) {
+        let mut faults = lock(&self.shared.faults);
+        faults
+            .refusals
+            .retain(|(m, part, _, _)| !(m == method && part == path_part));
+        faults
+            .refusals
+            .push((method.to_owned(), path_part.to_owned(), status, times));
+    }
+
+    /// The artifacts of a version (by model and version name), oldest first.
+    pub fn artifacts(&self, model: &str, version: &str) -> Vec<Value> {
+        let id = self.version(model, version)["id"]
+            .as_str()
+            .expect("string id")
+            .to_owned();
+        self.store().artifacts_of(&id)
+    }
+
+    /// Adds an artifact to a version directly, as another client would (the POST's body); returns it.
+    pub fn add_artifact(&self, model: &str, version: &str, body: Value) -> Value {
+        let id = self.version(model, version)["id"]
+            .as_str()
+            .expect("string id")
+            .to_owned();
+        let Value::Object(body) = body else {
+            panic!("an artifact is an object")
+        };
+        self.store()
+            .create_artifact(&id, &body)
+            .unwrap_or_else(|e| panic!("seeding an artifact: {}", e.message))
+    }
+
+    /// Patches a version directly (by model and version name), as another client would.
+    pub fn patch_version(&self, model: &str, version: &str, patch: Value) {
+        let id = self.version(model, version)["id"]
+            .as_str()
+            .expect("string id")
+            .to_owned();
+        let Value::Object(patch) = patch else {
+            panic!("a patch is an object")
+        };
+        self.store()
+            .patch_version(&id, &patch)
+            .unwrap_or_else(|e| panic!("patching version {version}: {}", e.message));
+    }
+
+    /// A registered model as the API would return it, by name.
+    pub fn model(&self, name: &str) -> Option<Value> {
+        let query = BTreeMap::from([("name".to_owned(), name.to_owned())]);
+        self.store().find_model(&query).ok()
+    }
+
     /// Another writer sets `key` to the string `value` on the version (by model and version name),
     /// `times` times, at `timing`.
     pub fn inject_writer(
@@ -286,6 +354,21 @@ async fn handle(
                 StatusCode::FORBIDDEN,
                 "Forbidden (user=system:serviceaccount:pipelines:pipeline, verb=get, resource=services, subresource=)",
             );
+        }
+        if faults.read_only && method != Method::GET {
+            return plain(
+                StatusCode::FORBIDDEN,
+                "Forbidden (user=system:serviceaccount:pipelines:pipeline, verb=create, resource=services, subresource=)",
+            );
+        }
+        let path = uri.path().to_owned();
+        if let Some(refusal) = faults.refusals.iter_mut().find(|(m, part, _, left)| {
+            *left > 0 && m.as_str() == method.as_str() && path.contains(part.as_str())
+        }) {
+            refusal.3 -= 1;
+            let status =
+                StatusCode::from_u16(refusal.2).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return ApiError::new(status, "injected failure").into_response();
         }
         if faults.unavailable > 0 {
             faults.unavailable -= 1;
@@ -396,6 +479,20 @@ fn route_request(
             stale_patch(shared, id, &before);
             ok(patched)
         }
+        ("GET", ["model_versions", id, "artifacts"]) => {
+            ok(lock(&shared.store).list_artifacts(id, query, page_size, token)?)
+        }
+        ("POST", ["model_versions", id, "artifacts"]) => {
+            created(lock(&shared.store).create_artifact(id, &parse_body(body)?)?)
+        }
+        ("GET", ["model_artifacts", id]) => ok(lock(&shared.store).model_artifact(id)?),
+        ("PATCH", ["model_artifacts", id]) => {
+            ok(lock(&shared.store).patch_model_artifact(id, &parse_body(body)?)?)
+        }
+        (
+            _,
+            ["model_versions", _, "artifacts"] | ["model_artifacts", _] | ["model_versions", _],
+        ) if method == Method::DELETE => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "")),
         (
             _,
             ["registered_model"]
@@ -404,7 +501,9 @@ fn route_request(
             | ["registered_models", _, "versions"]
             | ["model_version"]
             | ["model_versions"]
-            | ["model_versions", _],
+            | ["model_versions", _]
+            | ["model_versions", _, "artifacts"]
+            | ["model_artifacts", _],
         ) => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "")),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "")),
     }

@@ -37,7 +37,38 @@ pub(crate) struct Store {
     clock_ms: u64,
     models: BTreeMap<u64, Value>,
     versions: BTreeMap<u64, Value>,
+    /// Artifacts have an id sequence of their own (MLMD artifacts, not contexts); each is
+    /// (the version it was posted to, the artifact).
+    last_artifact_id: u64,
+    artifacts: BTreeMap<u64, (String, Value)>,
 }
+
+/// `artifactType` values the server accepts on `POST /model_versions/{id}/artifacts`.
+const ARTIFACT_TYPES: &[&str] = &[
+    "model-artifact",
+    "doc-artifact",
+    "dataset-artifact",
+    "metric",
+    "parameter",
+];
+const MODEL_ARTIFACT_PATCHABLE: &[&str] = &[
+    "artifactType",
+    "customProperties",
+    "description",
+    "externalId",
+    "uri",
+    "state",
+    "modelFormatName",
+    "storageKey",
+    "storagePath",
+    "modelFormatVersion",
+    "serviceAccountName",
+    "modelSourceKind",
+    "modelSourceClass",
+    "modelSourceGroup",
+    "modelSourceId",
+    "modelSourceName",
+];
 
 const VERSION_PATCHABLE: &[&str] = &[
     "customProperties",
@@ -364,6 +395,122 @@ impl Store {
         let model = self.models.get_mut(&key).expect("checked above");
         apply_patch(model, patch, now);
         Ok(model.clone())
+    }
+
+    /// `POST /model_versions/{id}/artifacts`. As v0.3.0 does, the version is not looked up (an unknown
+    /// id still gets the artifact); names are unique per version (409); no name gets a generated one.
+    pub(crate) fn create_artifact(
+        &mut self,
+        version_id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Value, ApiError> {
+        check_id_param("modelversionId", version_id)?;
+        let kind = body.get("artifactType").and_then(Value::as_str);
+        if !kind.is_some_and(|k| ARTIFACT_TYPES.contains(&k)) {
+            return Err(ApiError::bad_request(
+                "invalid artifact type, must be either ModelArtifact, DocArtifact, DataSet, Metric, \
+                 or Parameter: bad request",
+            ));
+        }
+        let mut allowed: Vec<&str> = MODEL_ARTIFACT_PATCHABLE.to_vec();
+        allowed.extend(["name", "id"]);
+        check_patch(body, &allowed)?;
+        let name = match body.get("name").and_then(Value::as_str) {
+            Some(name) if !name.is_empty() => name.to_owned(),
+            _ => format!("00000000-0000-4000-8000-{:012x}", self.last_artifact_id + 1),
+        };
+        let taken = self
+            .artifacts
+            .values()
+            .any(|(parent, a)| parent == version_id && a["name"] == name.as_str());
+        if taken {
+            let kind = if kind == Some("model-artifact") {
+                "model artifact"
+            } else {
+                "artifact"
+            };
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("{kind} with name {name} already exists: conflict"),
+            ));
+        }
+        self.last_artifact_id += 1;
+        let id = self.last_artifact_id;
+        let now = self.tick();
+        let mut artifact = json!({
+            "id": id.to_string(),
+            "name": name,
+            "customProperties": {},
+            "createTimeSinceEpoch": now,
+        });
+        let mut rest = body.clone();
+        rest.remove("name");
+        rest.remove("id");
+        apply_patch(&mut artifact, &rest, now);
+        self.artifacts
+            .insert(id, (version_id.to_owned(), artifact.clone()));
+        Ok(artifact)
+    }
+
+    /// `GET /model_versions/{id}/artifacts` (an unknown version has none).
+    pub(crate) fn list_artifacts(
+        &self,
+        version_id: &str,
+        query: &BTreeMap<String, String>,
+        page_size: Option<usize>,
+        token: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        check_id_param("modelversionId", version_id)?;
+        let kind = query.get("artifactType");
+        let all: Vec<&Value> = self
+            .artifacts
+            .values()
+            .filter(|(parent, _)| parent == version_id)
+            .map(|(_, a)| a)
+            .filter(|a| kind.is_none_or(|k| a["artifactType"] == k.as_str()))
+            .collect();
+        page(&all, page_size, token)
+    }
+
+    pub(crate) fn model_artifact(&self, id: &str) -> Result<Value, ApiError> {
+        let found = parse_id(id).and_then(|n| self.artifacts.get(&n));
+        match found {
+            None => Err(ApiError::not_found(format!(
+                "no artifact found for id {id}: not found"
+            ))),
+            Some((_, a)) if a["artifactType"] != "model-artifact" => Err(ApiError::not_found(
+                format!("artifact with id {id} is not a model artifact: not found"),
+            )),
+            Some((_, a)) => Ok(a.clone()),
+        }
+    }
+
+    /// `PATCH /model_artifacts/{id}`: the fields sent replace theirs, the rest stay; the answer (and
+    /// the artifact from then on) carries `"state": "UNKNOWN"` when it had no state, as v0.3.0's does.
+    pub(crate) fn patch_model_artifact(
+        &mut self,
+        id: &str,
+        patch: &Map<String, Value>,
+    ) -> Result<Value, ApiError> {
+        self.model_artifact(id)?;
+        check_patch(patch, MODEL_ARTIFACT_PATCHABLE)?;
+        let now = self.tick();
+        let key = parse_id(id).expect("found above");
+        let (_, artifact) = self.artifacts.get_mut(&key).expect("found above");
+        apply_patch(artifact, patch, now);
+        if artifact.get("state").is_none() {
+            artifact["state"] = json!("UNKNOWN");
+        }
+        Ok(artifact.clone())
+    }
+
+    /// The artifacts posted to a version, oldest first.
+    pub(crate) fn artifacts_of(&self, version_id: &str) -> Vec<Value> {
+        self.artifacts
+            .values()
+            .filter(|(parent, _)| parent == version_id)
+            .map(|(_, a)| a.clone())
+            .collect()
     }
 
     /// Another process's read-modify-write of one property (keeps the rest of the map).
