@@ -4,6 +4,9 @@
 //! 5xx/429 answers, writes that were applied but answered with an error, and stalled servers all
 //! end in bounded time with nothing lost and nothing written twice.
 
+#[path = "network_faults/scenery.rs"]
+mod scenery;
+
 #[path = "network_faults/origin.rs"]
 mod origin;
 

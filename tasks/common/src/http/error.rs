@@ -130,7 +130,8 @@ impl Transient for HttpError {
 const MESSAGE_LIMIT: usize = 512;
 
 /// Passes a successful response through; turns any other into [`HttpError::Status`] carrying the
-/// start of the server's message (servers explain 4xx in the body).
+/// start of the server's message (servers explain 4xx in the body), or [`HttpError::CrossOrigin`]
+/// for a redirect the client left unfollowed.
 pub async fn check(
     action: &str,
     response: reqwest::Response,
@@ -138,25 +139,13 @@ pub async fn check(
     if response.status().is_success() {
         return Ok(response);
     }
-    if let Some(error) = redirect_elsewhere(
-        action,
+    let (status, url, headers) = (
         response.status(),
-        response.url(),
-        response.headers(),
-    ) {
-        return Err(error);
-    }
-    let status = response.status().as_u16();
-    let url = display_url(response.url());
-    let retry_after = header_string(response.headers(), "retry-after");
+        response.url().clone(),
+        response.headers().clone(),
+    );
     let body = response.text().await.unwrap_or_default();
-    Err(HttpError::Status {
-        action: action.to_owned(),
-        url,
-        status,
-        message: excerpt(&body),
-        retry_after,
-    })
+    Err(refusal(action, status, &url, &headers, &body))
 }
 
 /// The blocking twin of [`check`].
@@ -167,25 +156,33 @@ pub fn check_blocking(
     if response.status().is_success() {
         return Ok(response);
     }
-    if let Some(error) = redirect_elsewhere(
-        action,
+    let (status, url, headers) = (
         response.status(),
-        response.url(),
-        response.headers(),
-    ) {
-        return Err(error);
-    }
-    let status = response.status().as_u16();
-    let url = display_url(response.url());
-    let retry_after = header_string(response.headers(), "retry-after");
+        response.url().clone(),
+        response.headers().clone(),
+    );
     let body = response.text().unwrap_or_default();
-    Err(HttpError::Status {
+    Err(refusal(action, status, &url, &headers, &body))
+}
+
+/// The error for a non-2xx answer.
+fn refusal(
+    action: &str,
+    status: reqwest::StatusCode,
+    url: &reqwest::Url,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> HttpError {
+    if let Some(error) = redirect_elsewhere(action, status, url, headers) {
+        return error;
+    }
+    HttpError::Status {
         action: action.to_owned(),
-        url,
-        status,
-        message: excerpt(&body),
-        retry_after,
-    })
+        url: display_url(url),
+        status: status.as_u16(),
+        message: excerpt(body),
+        retry_after: header_string(headers, "retry-after"),
+    }
 }
 
 /// A redirect the client left unfollowed because it leaves the request's origin.

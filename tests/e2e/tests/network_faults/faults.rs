@@ -6,12 +6,12 @@
 use std::process::Command;
 
 use serde_json::{Value, json};
-use test_fakes::forge_support::DEFAULT_TOKEN;
-use test_fakes::gitea::FakeGitea;
 use test_fakes::kubeflow::FakeKubeflow;
 use test_services::{Fault, FaultProxy, GitServer, Registry, Rule};
 
 use e2e::tool_run::*;
+
+use crate::scenery::*;
 
 fn every_fault_applied(proxy: &FaultProxy, expected: usize) {
     let applied = proxy.faults_applied();
@@ -185,18 +185,7 @@ fn gitops_bump_makes_one_commit_through_every_fault() {
 
 #[test]
 fn pr_create_opens_one_pull_request_through_every_fault() {
-    let git = GitServer::start(GIT_USER, GIT_PASSWORD);
-    git.create_repo("team/gitops");
-    git.seed(
-        "team/gitops",
-        &[(
-            "model-deployments/prod/jukebox/config.yaml",
-            b"version: v1\n",
-        )],
-        "Seed",
-    );
-    let gitea = FakeGitea::start();
-    gitea.add_repo("team/gitops", git.repo_dir("team/gitops"));
+    let (git, gitea) = gitops_on_gitea();
     let proxy = FaultProxy::start("127.0.0.1", &host_of(&gitea.url()));
     for rule in [
         Rule::new(
@@ -223,36 +212,24 @@ fn pr_create_opens_one_pull_request_through_every_fault() {
     let promote = || {
         run(
             "pr-create",
-            &[
-                "--forge",
-                "gitea",
-                "--api-url",
+            &pr_create_args(
                 &proxy.url(),
-                "--repo",
-                "team/gitops",
-                "--repo-url",
-                &git.repo_url("team/gitops"),
-                "--model",
-                "jukebox",
-                "--version",
-                "v2",
-                "--git-username",
-                GIT_USER,
-                "--plain-http",
-                "127.0.0.1",
-                "--idle-timeout",
-                IDLE_SECONDS,
-            ],
-            &[("FORGE_TOKEN", DEFAULT_TOKEN), ("GIT_TOKEN", GIT_PASSWORD)],
+                &git,
+                &["--plain-http", "127.0.0.1", "--idle-timeout", IDLE_SECONDS],
+            )
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+            &PR_CREATE_ENV,
         )
     };
     promote().ok();
     every_fault_applied(&proxy, 4);
-    let open = gitea.open_pulls("team/gitops");
+    let open = gitea.open_pulls(REPO);
     assert_eq!(open.len(), 1, "{open:?}");
-    assert_eq!(gitea.pulls("team/gitops").len(), 1);
+    assert_eq!(gitea.pulls(REPO).len(), 1);
     promote().ok();
-    assert_eq!(gitea.pulls("team/gitops").len(), 1);
+    assert_eq!(gitea.pulls(REPO).len(), 1);
 }
 
 #[test]

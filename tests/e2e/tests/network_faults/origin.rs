@@ -3,13 +3,13 @@
 //! only the origin rule stands between the credentials and the other host.
 
 use serde_json::json;
-use test_fakes::forge_support::DEFAULT_TOKEN;
-use test_fakes::gitea::FakeGitea;
 use test_fakes::kube::{FakeKube, ReadyAfter};
 use test_fakes::kubeflow::FakeKubeflow;
 use test_services::{Fault, FaultProxy, GitServer, Mlflow, Registry, Rule};
 
 use e2e::tool_run::*;
+
+use crate::scenery::*;
 
 const REGISTRY_USER: &str = "ci";
 const REGISTRY_PASSWORD: &str = "registry-Pa55-e1f2";
@@ -170,40 +170,19 @@ fn api_redirects_to_another_host_are_not_followed() {
     };
 
     // pr-create against Gitea.
-    let git = GitServer::start(GIT_USER, GIT_PASSWORD);
-    git.create_repo("team/gitops");
-    git.seed(
-        "team/gitops",
-        &[(
-            "model-deployments/prod/jukebox/config.yaml",
-            b"version: v1\n",
-        )],
-        "Seed",
-    );
-    let gitea = FakeGitea::start();
-    gitea.add_repo("team/gitops", git.repo_dir("team/gitops"));
+    let (git, gitea) = gitops_on_gitea();
     let (front, other) = redirecting(&host_of(&gitea.url()));
     run(
         "pr-create",
-        &[
-            "--forge",
-            "gitea",
-            "--api-url",
+        &pr_create_args(
             &front.url(),
-            "--repo",
-            "team/gitops",
-            "--repo-url",
-            &git.repo_url("team/gitops"),
-            "--model",
-            "jukebox",
-            "--version",
-            "v2",
-            "--git-username",
-            GIT_USER,
-            "--plain-http",
-            &format!("127.0.0.1,{}", other.addr()),
-        ],
-        &[("FORGE_TOKEN", DEFAULT_TOKEN), ("GIT_TOKEN", GIT_PASSWORD)],
+            &git,
+            &["--plain-http", &format!("127.0.0.1,{}", other.addr())],
+        )
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+        &PR_CREATE_ENV,
     )
     .failed(1, &["another origin"]);
     assert!(other.requests().is_empty(), "{:?}", other.requests());

@@ -2,13 +2,13 @@
 //! (exit 2) naming the flag to add, and the server is sent nothing at all.
 
 use serde_json::json;
-use test_fakes::forge_support::DEFAULT_TOKEN;
-use test_fakes::gitea::FakeGitea;
 use test_fakes::kube::{FakeKube, ReadyAfter};
 use test_fakes::kubeflow::FakeKubeflow;
-use test_services::{FaultProxy, GitServer, Mlflow};
+use test_services::{FaultProxy, Mlflow};
 
 use e2e::tool_run::*;
+
+use crate::scenery::*;
 
 fn assert_untouched(proxy: &FaultProxy) {
     assert!(
@@ -96,18 +96,7 @@ fn registry_label_refuses_plain_http_model_registries_and_kubernetes_apis() {
 
 #[test]
 fn pr_create_refuses_a_plain_http_model_registry_before_anything_is_written() {
-    let git = GitServer::start(GIT_USER, GIT_PASSWORD);
-    git.create_repo("team/gitops");
-    git.seed(
-        "team/gitops",
-        &[(
-            "model-deployments/prod/jukebox/config.yaml",
-            b"version: v1\n",
-        )],
-        "Seed",
-    );
-    let gitea = FakeGitea::start();
-    gitea.add_repo("team/gitops", git.repo_dir("team/gitops"));
+    let (git, gitea) = gitops_on_gitea();
     let kubeflow = FakeKubeflow::start();
     let registry = FaultProxy::start("127.0.0.1", &host_of(&kubeflow.url()));
     let forge = FaultProxy::start("127.0.0.1", &host_of(&gitea.url()));
@@ -115,33 +104,26 @@ fn pr_create_refuses_a_plain_http_model_registry_before_anything_is_written() {
     let git_host = host_of(&git.url());
     run(
         "pr-create",
-        &[
-            "--forge",
-            "gitea",
-            "--api-url",
+        &pr_create_args(
             &forge.url(),
-            "--repo",
-            "team/gitops",
-            "--repo-url",
-            &git.repo_url("team/gitops"),
-            "--model",
-            "jukebox",
-            "--version",
-            "v2",
-            "--git-username",
-            GIT_USER,
-            "--registry-url",
-            &registry.url(),
-            "--registry-token-file",
-            path_str(&token),
-            "--plain-http",
-            &format!("{},{git_host}", forge.addr()),
-        ],
-        &[("FORGE_TOKEN", DEFAULT_TOKEN), ("GIT_TOKEN", GIT_PASSWORD)],
+            &git,
+            &[
+                "--registry-url",
+                &registry.url(),
+                "--registry-token-file",
+                path_str(&token),
+                "--plain-http",
+                &format!("{},{git_host}", forge.addr()),
+            ],
+        )
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+        &PR_CREATE_ENV,
     )
     .failed(2, &[&format!("--plain-http {}", registry.addr())]);
     assert_untouched(&registry);
     assert_untouched(&forge);
-    assert!(gitea.open_pulls("team/gitops").is_empty());
-    assert!(git.head("team/gitops", "promote/prod/jukebox").is_none());
+    assert!(gitea.open_pulls(REPO).is_empty());
+    assert!(git.head(REPO, "promote/prod/jukebox").is_none());
 }

@@ -1,0 +1,57 @@
+//! What several scenarios set up the same way: a GitOps repository on the git server with a fake
+//! Gitea over it, and pr-create's command line against a forge URL.
+
+use test_fakes::gitea::FakeGitea;
+use test_services::GitServer;
+
+use e2e::tool_run::{GIT_PASSWORD, GIT_USER};
+
+pub const REPO: &str = "team/gitops";
+
+/// The GitOps repository (prod on v1) on a git server, and a fake Gitea that serves it.
+pub fn gitops_on_gitea() -> (GitServer, FakeGitea) {
+    let git = GitServer::start(GIT_USER, GIT_PASSWORD);
+    git.create_repo(REPO);
+    git.seed(
+        REPO,
+        &[(
+            "model-deployments/prod/jukebox/config.yaml",
+            b"version: v1\n",
+        )],
+        "Seed",
+    );
+    let gitea = FakeGitea::start();
+    gitea.add_repo(REPO, git.repo_dir(REPO));
+    (git, gitea)
+}
+
+/// pr-create's arguments promoting jukebox v2 through the forge API at `api_url`, then `extra`.
+pub fn pr_create_args(api_url: &str, git: &GitServer, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--forge",
+        "gitea",
+        "--api-url",
+        api_url,
+        "--repo",
+        REPO,
+        "--repo-url",
+        &git.repo_url(REPO),
+        "--model",
+        "jukebox",
+        "--version",
+        "v2",
+        "--git-username",
+        GIT_USER,
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// The tokens pr-create reads from the environment.
+pub const PR_CREATE_ENV: [(&str, &str); 2] = [
+    ("FORGE_TOKEN", test_fakes::forge_support::DEFAULT_TOKEN),
+    ("GIT_TOKEN", GIT_PASSWORD),
+];
