@@ -338,6 +338,38 @@ fn every_pipeline_task_matches_its_task() {
     assert_none("Pipeline wiring problems", problems);
 }
 
+/// A Pipeline that takes a setting passes it to every task whose Task takes the same setting: a task
+/// left on its Task's default would silently speak to another kind of server (as the promotion once
+/// read an MLflow registry as Kubeflow). A Task param and a Pipeline param are the same setting when
+/// their names match.
+#[test]
+fn pipeline_settings_reach_every_task_that_takes_them() {
+    let manifests = manifests();
+    let mut problems = Vec::new();
+    for (name, pipeline) in &manifests.pipelines {
+        let spec = &pipeline.spec;
+        for task in spec.tasks.iter().chain(&spec.finally) {
+            let Some(referenced) = task.task_name().and_then(|t| manifests.tasks.get(t)) else {
+                continue;
+            };
+            for task_param in &referenced.spec.params {
+                let same_setting = spec.params.iter().find(|p| p.name == task_param.name);
+                let Some(pipeline_param) = same_setting else {
+                    continue;
+                };
+                if !task.params.iter().any(|p| p.name == task_param.name) {
+                    problems.push(format!(
+                        "Pipeline {name}, task {}: the Pipeline takes {} but does not pass it to the \
+                         Task's param of that name (which falls back to its default)",
+                        task.name, pipeline_param.name
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn model_release_runs_build_then_test_then_label_then_promotion() {
     let manifests = manifests();
