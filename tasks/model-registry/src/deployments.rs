@@ -22,6 +22,9 @@ pub struct DeploymentConfig {
     pub image_repository: Option<String>,
     #[serde(default)]
     pub image_namespace: Option<String>,
+    /// The ModelCar's digest the pipeline wrote beside the version: what the cluster pulls.
+    #[serde(default)]
+    pub image_digest: Option<String>,
 }
 
 /// One environment running one version of a model, as a config file says.
@@ -32,7 +35,8 @@ pub struct Deployment {
     pub version: String,
     /// The config file, for messages.
     pub file: String,
-    /// `<image_repository>/<image_namespace>/<name>:<version>` when the config names a repository.
+    /// `<image_repository>/<image_namespace>/<name>:<version>` when the config names a repository,
+    /// with `@<image_digest>` when it has one.
     pub image: Option<String>,
 }
 
@@ -139,15 +143,35 @@ fn parse(
             return Err(error(key_line(text, key), 1, format!("`{key}` is empty")));
         }
     }
+    let digest = config
+        .image_digest
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
+    if let Some(digest) = digest {
+        let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(error(
+                key_line(text, "image_digest"),
+                1,
+                format!("`image_digest` {digest:?} is not sha256: and 64 lower-case hex digits"),
+            ));
+        }
+    }
     let image = match (&config.image_repository, &config.image_namespace) {
         (Some(repository), Some(namespace)) if !repository.is_empty() && !namespace.is_empty() => {
-            Some(format!(
+            let mut image = format!(
                 "{}/{}/{}:{}",
                 repository.trim_end_matches('/'),
                 namespace.trim_matches('/'),
                 config.name,
                 config.version
-            ))
+            );
+            if let Some(digest) = digest {
+                image.push('@');
+                image.push_str(digest);
+            }
+            Some(image)
         }
         _ => None,
     };
@@ -243,6 +267,35 @@ mod tests {
         );
         let prod_only = plan(&changes, PREFIX, Some("prod")).unwrap();
         assert_eq!(prod_only.len(), 1);
+    }
+
+    #[test]
+    fn the_digest_in_git_is_part_of_the_image_and_checked() {
+        let digest = format!("sha256:{}", "c0".repeat(32));
+        let config = format!("{JUKEBOX_A}image_digest: \"{digest}\"\n");
+        let changes = [ChangedFile {
+            path: "model-deployments/prod/jukebox/config.yaml".into(),
+            old: None,
+            new: Some(config.into_bytes()),
+        }];
+        let actions = plan(&changes, PREFIX, None).unwrap();
+        let [Action::Label(deployment)] = actions.as_slice() else {
+            panic!("{actions:?}");
+        };
+        assert_eq!(
+            deployment.image.as_deref(),
+            Some(format!("quay.io/rhoai/jukebox:a1b2c3d4e5@{digest}").as_str())
+        );
+        let bad = [ChangedFile {
+            path: "model-deployments/prod/jukebox/config.yaml".into(),
+            old: None,
+            new: Some(format!("{JUKEBOX_A}image_digest: latest\n").into_bytes()),
+        }];
+        let error = plan(&bad, PREFIX, None).unwrap_err().to_string();
+        assert!(
+            error.contains("config.yaml:6:") && error.contains("not sha256:"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -571,6 +571,13 @@ fn model_release_then_post_deploy_as_written() {
         recorded.contains(after.as_str()),
         "merge commit not recorded: {recorded}"
     );
+    // The digest the prod config carries is the one recorded for prod: the image built.
+    let prod_image =
+        &world.model_registry.custom_properties(MODEL, &version)["deployed.prod.image"];
+    assert!(
+        prod_image.to_string().contains(&format!("@{digest}")),
+        "prod's image is not the digest built: {prod_image}"
+    );
 
     // A second delivery of the same push (Gitea retries) changes nothing.
     let patches = world.model_registry.count("PATCH");
