@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use e2e::local_run::step_env;
 use e2e::manifests::{Manifests, ParamValue, TaskSpec};
 use e2e::run::{PipelineContext, command_line, step_context, task_order};
-use e2e::tekton_harness::{Harness, ResolvedStep, hub_signature_256};
+use e2e::tekton_harness::{Harness, ResolvedStep, hub_signature_256, webhook_secrets};
 use e2e::triggers::{self, Event};
 use serde_json::{Value, json};
 
@@ -586,25 +586,6 @@ fn push(body_file: &str) -> Event {
         headers: serde_json::from_str(&fixture_text("headers-push.json")).unwrap(),
         body: serde_json::from_str(&fixture_text(body_file)).unwrap(),
     }
-}
-
-/// The Secrets the Triggers' `github` interceptors read the webhook secret from, all holding
-/// `secret`.
-fn webhook_secrets(manifests: &Manifests, secret: &str) -> Value {
-    let mut secrets = serde_json::Map::new();
-    for trigger in manifests.triggers.values() {
-        for interceptor in trigger.spec.interceptors_named("github") {
-            let reference = interceptor.param("secretRef").expect("a secretRef");
-            let name = reference["secretName"].as_str().unwrap();
-            let key = reference["secretKey"].as_str().unwrap();
-            secrets.insert(name.to_string(), json!({ key: secret }));
-        }
-    }
-    assert!(
-        !secrets.is_empty(),
-        "the github interceptors name their Secret"
-    );
-    Value::Object(secrets)
 }
 
 /// The delivery of `event` to an EventListener, the body as `raw` and signed with `key`.
