@@ -237,6 +237,25 @@ pub fn hub_signature_256(secret: &str, body: &[u8]) -> String {
     )
 }
 
+/// The Secrets the Triggers' `github` interceptors read the webhook secret from, all holding
+/// `secret`.
+pub fn webhook_secrets(manifests: &crate::manifests::Manifests, secret: &str) -> Value {
+    let mut secrets = serde_json::Map::new();
+    for trigger in manifests.triggers.values() {
+        for interceptor in trigger.spec.interceptors_named("github") {
+            let reference = interceptor.param("secretRef").expect("a secretRef");
+            let name = reference["secretName"].as_str().unwrap();
+            let key = reference["secretKey"].as_str().unwrap();
+            secrets.insert(name.to_string(), json!({ key: secret }));
+        }
+    }
+    assert!(
+        !secrets.is_empty(),
+        "the github interceptors name their Secret"
+    );
+    Value::Object(secrets)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,23 +275,4 @@ mod tests {
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
     }
-}
-
-/// The Secrets the Triggers' `github` interceptors read the webhook secret from, all holding
-/// `secret`.
-pub fn webhook_secrets(manifests: &crate::manifests::Manifests, secret: &str) -> Value {
-    let mut secrets = serde_json::Map::new();
-    for trigger in manifests.triggers.values() {
-        for interceptor in trigger.spec.interceptors_named("github") {
-            let reference = interceptor.param("secretRef").expect("a secretRef");
-            let name = reference["secretName"].as_str().unwrap();
-            let key = reference["secretKey"].as_str().unwrap();
-            secrets.insert(name.to_string(), json!({ key: secret }));
-        }
-    }
-    assert!(
-        !secrets.is_empty(),
-        "the github interceptors name their Secret"
-    );
-    Value::Object(secrets)
 }
