@@ -3,7 +3,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 
@@ -27,8 +27,10 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     pub initial_delay: Duration,
     pub max_delay: Duration,
-    /// No new attempt starts after this much time since the first.
-    pub max_elapsed: Duration,
+    /// The most time spent pausing between attempts, all pauses together. The attempts themselves
+    /// are bounded by the idle timeout, not by this: a request that stalled for the whole idle
+    /// timeout is still tried again.
+    pub max_waiting: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -37,7 +39,7 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             initial_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(20),
-            max_elapsed: Duration::from_secs(120),
+            max_waiting: Duration::from_secs(120),
         }
     }
 }
@@ -57,16 +59,17 @@ impl RetryPolicy {
             max_attempts,
             initial_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(100),
-            max_elapsed: Duration::from_secs(30),
+            max_waiting: Duration::from_secs(30),
         }
     }
 
-    /// The pause before attempt `next` (2 for the first retry), or `None` to give up.
-    /// Full jitter over the upper half keeps concurrent clients from retrying in step.
+    /// The pause before attempt `next` (2 for the first retry) after pausing `waited` in all so
+    /// far, or `None` to give up. Full jitter over the upper half keeps concurrent clients from
+    /// retrying in step.
     pub fn delay_before(
         &self,
         next: u32,
-        started: Instant,
+        waited: Duration,
         hint: Option<Duration>,
     ) -> Option<Duration> {
         if next > self.max_attempts {
@@ -78,7 +81,7 @@ impl RetryPolicy {
             .min(self.max_delay);
         let jittered = exp / 2 + exp.mul_f64(rand::rng().random::<f64>() / 2.0);
         let delay = hint.map_or(jittered, |server| server.max(jittered));
-        (started.elapsed() + delay <= self.max_elapsed).then_some(delay)
+        (waited + delay <= self.max_waiting).then_some(delay)
     }
 }
 
@@ -90,13 +93,16 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: Transient + Display,
 {
-    let started = Instant::now();
+    let mut waited = Duration::ZERO;
     let mut attempt = 1;
     loop {
         match op(attempt).await {
             Ok(value) => return Ok(value),
-            Err(error) => match next_delay(policy, what, attempt, started, &error) {
-                Some(delay) => tokio::time::sleep(delay).await,
+            Err(error) => match next_delay(policy, what, attempt, waited, &error) {
+                Some(delay) => {
+                    tokio::time::sleep(delay).await;
+                    waited += delay;
+                }
                 None => return Err(error),
             },
         }
@@ -110,13 +116,16 @@ where
     F: FnMut(u32) -> Result<T, E>,
     E: Transient + Display,
 {
-    let started = Instant::now();
+    let mut waited = Duration::ZERO;
     let mut attempt = 1;
     loop {
         match op(attempt) {
             Ok(value) => return Ok(value),
-            Err(error) => match next_delay(policy, what, attempt, started, &error) {
-                Some(delay) => std::thread::sleep(delay),
+            Err(error) => match next_delay(policy, what, attempt, waited, &error) {
+                Some(delay) => {
+                    std::thread::sleep(delay);
+                    waited += delay;
+                }
                 None => return Err(error),
             },
         }
@@ -128,13 +137,13 @@ fn next_delay<E: Transient + Display>(
     policy: &RetryPolicy,
     what: &str,
     attempt: u32,
-    started: Instant,
+    waited: Duration,
     error: &E,
 ) -> Option<Duration> {
     let Verdict::Transient { after } = error.verdict() else {
         return None;
     };
-    let delay = policy.delay_before(attempt + 1, started, after)?;
+    let delay = policy.delay_before(attempt + 1, waited, after)?;
     tracing::warn!(
         "{what}: attempt {attempt}/{} failed ({error}); retrying in {:.1}s",
         policy.max_attempts,
@@ -265,23 +274,45 @@ mod tests {
     #[test]
     fn server_hint_beyond_budget_gives_up() {
         let policy = RetryPolicy {
-            max_elapsed: Duration::from_secs(1),
+            max_waiting: Duration::from_secs(1),
             ..RetryPolicy::fast(5)
         };
         assert_eq!(
-            policy.delay_before(2, Instant::now(), Some(Duration::from_secs(60))),
+            policy.delay_before(2, Duration::ZERO, Some(Duration::from_secs(60))),
             None
         );
+    }
+
+    /// A request that stalled for the whole idle timeout (two minutes by default, as long as the
+    /// default budget of pauses) is still tried again: the budget counts pauses, not attempts.
+    #[tokio::test(start_paused = true)]
+    async fn long_attempts_do_not_use_up_the_retries() {
+        let mut calls = 0;
+        let result: Result<(), E> = retry_async(&RetryPolicy::default(), "test", |_| {
+            calls += 1;
+            async {
+                tokio::time::sleep(Duration::from_secs(120)).await;
+                Err(E(Verdict::Transient { after: None }))
+            }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 5, "every attempt of the policy was made");
     }
 
     #[test]
     fn delays_grow_and_are_capped() {
         let policy = RetryPolicy::default();
-        let now = Instant::now();
-        let d2 = policy.delay_before(2, now, None).unwrap();
+        let none = Duration::ZERO;
+        let d2 = policy.delay_before(2, none, None).unwrap();
         assert!(d2 >= Duration::from_millis(250) && d2 <= Duration::from_millis(500));
-        let d5 = policy.delay_before(5, now, None).unwrap();
+        let d5 = policy.delay_before(5, none, None).unwrap();
         assert!(d5 >= Duration::from_secs(2) && d5 <= Duration::from_secs(4));
-        assert_eq!(policy.delay_before(6, now, None), None);
+        assert_eq!(policy.delay_before(6, none, None), None);
+        assert_eq!(
+            policy.delay_before(3, Duration::from_millis(119_600), None),
+            None,
+            "the pauses' budget is spent"
+        );
     }
 }
