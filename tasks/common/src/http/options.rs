@@ -58,10 +58,6 @@ impl HttpOptions {
         }
     }
 
-    pub fn is_plain_http(&self, host_port: &str) -> bool {
-        host_listed(&self.plain_http_hosts, host_port)
-    }
-
     /// The TLS configuration every client shares.
     pub fn tls_config(&self) -> Result<rustls::ClientConfig, HttpError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
