@@ -164,23 +164,16 @@ impl<'r> Session<'r> {
     }
 
     /// libgit2's local transport updates the target ref without checking its old value, which would
-    /// silently drop a concurrent push. So the objects go over under a private ref, and the branch
-    /// is then moved with a compare-and-swap under git's ref lock.
+    /// silently drop a concurrent push. So the new objects are streamed as a pack straight into the
+    /// target's object database, and the branch is then moved with a compare-and-swap under git's
+    /// ref lock. No temporary ref is created: a concurrent fetch lists the remote's refs and then
+    /// reads each, and would fail on one that vanished in between.
     fn push_local(
         &self,
         commit: git2::Oid,
         target: &str,
         expected: Option<git2::Oid>,
     ) -> Result<PushResult, GitopsError> {
-        let staging = format!(
-            "refs/gitops-staging/{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        );
-        match self.push_refspec(&format!("+{commit}:{staging}"))? {
-            PushResult::Accepted => {}
-            other => return Ok(other),
-        }
         let path = self
             .remote
             .url
@@ -188,14 +181,16 @@ impl<'r> Session<'r> {
             .unwrap_or(&self.remote.url);
         let target_repo = git2::Repository::open(path)
             .map_err(|e| GitopsError::git(format!("opening {path}"), &e))?;
+        // What the target already has need not be sent: the expected tip, or for a forced update
+        // the branch's current tip.
+        let known = expected.or_else(|| target_repo.refname_to_id(target).ok());
+        self.copy_objects(&target_repo, commit, known)
+            .map_err(|e| GitopsError::git(format!("writing objects into {path}"), &e))?;
         let message = format!("gitops: update to {commit}");
         let updated = match expected {
             Some(old) => target_repo.reference_matching(target, commit, true, old, &message),
             None => target_repo.reference(target, commit, true, &message),
         };
-        if let Ok(mut staged) = target_repo.find_reference(&staging) {
-            let _ = staged.delete();
-        }
         match updated {
             Ok(_) => Ok(PushResult::Accepted),
             Err(e)
@@ -208,6 +203,41 @@ impl<'r> Session<'r> {
             }
             Err(e) => Err(GitopsError::git(format!("updating {target} in {path}"), &e)),
         }
+    }
+
+    /// Streams the objects reachable from `commit` but not from `known` (a commit the target has)
+    /// into `target_repo` as one pack.
+    fn copy_objects(
+        &self,
+        target_repo: &git2::Repository,
+        commit: git2::Oid,
+        known: Option<git2::Oid>,
+    ) -> Result<(), git2::Error> {
+        let mut walk = self.repo.revwalk()?;
+        walk.push(commit)?;
+        let in_both = |oid: &git2::Oid| {
+            self.repo.find_commit(*oid).is_ok() && target_repo.find_commit(*oid).is_ok()
+        };
+        if let Some(known) = known.filter(in_both) {
+            walk.hide(known)?;
+        }
+        let mut builder = self.repo.packbuilder()?;
+        builder.insert_walk(&mut walk)?;
+        let odb = target_repo.odb()?;
+        let mut writer = odb.packwriter()?;
+        let mut failure = None;
+        builder.foreach(|chunk| match std::io::Write::write_all(&mut writer, chunk) {
+            Ok(()) => true,
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(git2::Error::from_str(&e.to_string()));
+        }
+        writer.commit()?;
+        Ok(())
     }
 
     fn push_refspec(&self, refspec: &str) -> Result<PushResult, GitopsError> {
