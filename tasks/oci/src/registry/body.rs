@@ -1,7 +1,12 @@
 //! Streaming request bodies. A local blob is read on a blocking thread into a small bounded channel
-//! (at most [`CHANNEL_CHUNKS`] × [`CHUNK_SIZE`] in flight), hashed as it is read, and counted
-//! into the caller's progress: a blob is never held whole in memory. Every chunk handed to the
-//! connection also marks the upload's [`Activity`], which the idle watchdog reads.
+//! (at most [`CHANNEL_CHUNKS`] × [`CHUNK_SIZE`] in flight) and counted into the caller's progress:
+//! a blob is never held whole in memory. Every chunk handed to the connection also marks the
+//! upload's [`Activity`], which the idle watchdog reads.
+//!
+//! The bytes are not hashed again on the way out: the digest was computed when the image was
+//! planned, and the registry verifies it against what it receives (the upload names the digest),
+//! refusing a blob whose content changed since. Only the length is checked here, which names a
+//! changed blob before the registry has to.
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -12,7 +17,6 @@ use common::progress::Progress;
 use futures_util::{Stream, StreamExt};
 
 use crate::blob::LocalBlob;
-use crate::digest::{Digest, HashingReader};
 
 pub(crate) const CHUNK_SIZE: usize = 256 * 1024;
 pub(crate) const CHANNEL_CHUNKS: usize = 4;
@@ -21,16 +25,16 @@ pub(crate) const CHANNEL_CHUNKS: usize = 4;
 #[derive(Debug, Default)]
 pub(crate) struct ReadOutcome {
     pub(crate) io_error: Option<std::io::Error>,
-    /// Digest and size actually read, when they differ from the descriptor's.
-    pub(crate) changed: Option<(Digest, u64)>,
+    /// The size actually read, when it differs from the descriptor's.
+    pub(crate) changed_size: Option<u64>,
 }
 
 pub(crate) type Outcome = Arc<Mutex<ReadOutcome>>;
 
-/// A body streaming `blob`, which must hash to `digest` and be `size` bytes long.
+/// A body streaming `blob`, which must be `size` bytes long (and hash to the digest the upload
+/// names, which the registry checks).
 pub(crate) fn local_blob_body(
     blob: Arc<dyn LocalBlob>,
-    digest: Digest,
     size: u64,
     progress: Option<Arc<Progress>>,
     activity: Arc<Activity>,
@@ -45,9 +49,10 @@ pub(crate) fn local_blob_body(
             let _ = tx.blocking_send(Err(std::io::Error::other(message)));
         };
         let mut reader = match blob.open() {
-            Ok(reader) => HashingReader::new(reader),
+            Ok(reader) => reader,
             Err(error) => return fail(error),
         };
+        let mut read = 0u64;
         loop {
             let mut chunk = vec![0u8; CHUNK_SIZE];
             let n = match read_full(&mut reader, &mut chunk) {
@@ -58,13 +63,13 @@ pub(crate) fn local_blob_body(
                 break;
             }
             chunk.truncate(n);
+            read += n as u64;
             if tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
                 return; // The request was dropped (failed or cancelled).
             }
         }
-        let (actual, read) = reader.finish();
-        if actual != digest || read != size {
-            lock(&report).changed = Some((actual, read));
+        if read != size {
+            lock(&report).changed_size = Some(read);
             let _ = tx.blocking_send(Err(std::io::Error::other("the blob changed while read")));
         }
     });

@@ -69,15 +69,9 @@ pub enum RegistryError {
         source: std::io::Error,
     },
     #[error(
-        "the local blob {digest} changed while it was uploaded (now {actual}, {} instead of {}); do not modify the model directory during a build",
-        human_bytes(*actual_size), human_bytes(*expected_size)
+        "the local blob {digest} changed while it was uploaded ({change}); do not modify the model directory during a build"
     )]
-    LocalBlobChanged {
-        digest: Digest,
-        actual: Digest,
-        actual_size: u64,
-        expected_size: u64,
-    },
+    LocalBlobChanged { digest: Digest, change: BlobChange },
     /// The image is pushed but only some of the tags point at it.
     #[error(transparent)]
     TagsIncomplete(Box<IncompleteTags>),
@@ -133,6 +127,15 @@ fn hint_suffix(hint: &str) -> String {
 }
 
 impl RegistryError {
+    /// The registry refused an upload because the bytes did not hash to the digest it named
+    /// (`DIGEST_INVALID` in the distribution spec).
+    pub(crate) fn is_digest_rejection(&self) -> bool {
+        matches!(self, Self::Http { source, .. } if matches!(
+            source.as_ref(),
+            HttpError::Status { status: 400, message, .. } if message.contains("DIGEST_INVALID")
+        ))
+    }
+
     /// The HTTP status behind this error, if any.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -221,4 +224,31 @@ fn mentions_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
         current = error.source();
     }
     false
+}
+
+/// How a local blob was found to differ from what was planned.
+#[derive(Debug)]
+pub enum BlobChange {
+    Size {
+        actual: u64,
+        expected: u64,
+    },
+    /// Same length, other bytes: the registry computed another digest.
+    Content,
+}
+
+impl std::fmt::Display for BlobChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Size { actual, expected } => write!(
+                f,
+                "{} read instead of {}",
+                human_bytes(*actual),
+                human_bytes(*expected)
+            ),
+            Self::Content => {
+                f.write_str("the registry computed another digest from the bytes read")
+            }
+        }
+    }
 }

@@ -29,7 +29,7 @@ use crate::auth::{Credential, Keychain};
 use crate::reference::api_host;
 use challenge::{Challenge, TokenResponse};
 
-pub use error::{IncompleteTags, RegistryError};
+pub use error::{BlobChange, IncompleteTags, RegistryError};
 pub use pull::{BlobStream, FetchedManifest};
 pub use push::{PushOptions, PushReport};
 

@@ -19,6 +19,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 
 use super::body::{Outcome, counted_body, local_blob_body, lock};
+use super::error::BlobChange;
 use super::{RegistryClient, RegistryError, Session};
 use crate::blob::BlobSource;
 use crate::digest::Digest;
@@ -276,13 +277,8 @@ impl RegistryClient {
         let activity = Arc::new(Activity::default());
         let (body, outcome): (reqwest::Body, Option<Outcome>) = match source {
             BlobSource::Local(blob) => {
-                let (body, outcome) = local_blob_body(
-                    blob.clone(),
-                    digest.clone(),
-                    descriptor.size,
-                    progress,
-                    activity.clone(),
-                );
+                let (body, outcome) =
+                    local_blob_body(blob.clone(), descriptor.size, progress, activity.clone());
                 (body, Some(outcome))
             }
             BlobSource::Remote {
@@ -314,12 +310,13 @@ impl RegistryClient {
         // A problem reading the local file explains a broken upload better than the upload error.
         if let Some(outcome) = outcome {
             let mut outcome = lock(&outcome);
-            if let Some((actual, actual_size)) = outcome.changed.take() {
+            if let Some(actual) = outcome.changed_size.take() {
                 return Err(RegistryError::LocalBlobChanged {
                     digest: digest.clone(),
-                    actual,
-                    actual_size,
-                    expected_size: descriptor.size,
+                    change: BlobChange::Size {
+                        actual,
+                        expected: descriptor.size,
+                    },
                 });
             }
             if let Some(source) = outcome.io_error.take() {
@@ -358,13 +355,23 @@ impl RegistryClient {
                 repository: session.repository.clone(),
             });
         }
-        let response = unless_idle(
+        let local = matches!(source, BlobSource::Local(_));
+        let response = match unless_idle(
             self.check(session, &action, response),
             &activity,
             self.idle_timeout,
         )
         .await
-        .ok_or_else(stalled)??;
+        .ok_or_else(stalled)?
+        {
+            Err(e) if local && e.is_digest_rejection() => {
+                return Err(RegistryError::LocalBlobChanged {
+                    digest: digest.clone(),
+                    change: BlobChange::Content,
+                });
+            }
+            other => other?,
+        };
         self.check_digest_header(session, &action, &response, digest)?;
         Ok(BlobOutcome::Uploaded(descriptor.size))
     }

@@ -232,3 +232,46 @@ async fn layers_in_another_registry_are_streamed_across_and_counted() {
     let inspected = skopeo_inspect(&target.to_string());
     assert_eq!(inspected["Digest"], model.digest().to_string());
 }
+
+/// The digest is computed once, when the image is planned; the registry checks it against what it
+/// receives. A blob that changed in between is refused, and the error names it, whether the
+/// length changed (seen while reading) or only the bytes (seen by the registry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_changed_after_planning_is_refused_by_length_or_by_the_registry() {
+    let registry = Registry::start();
+    let client = plain_client(&registry.host());
+    for (seed, change) in [(7u64, "same length"), (8, "shorter")] {
+        let dir = tempfile::tempdir().unwrap();
+        let image = generated_image(dir.path(), "linux/amd64", MIB, &[seed]);
+        let path = dir.path().join(format!("layer-{seed}"));
+        let changed = match change {
+            "same length" => pseudo_random(MIB, seed + 100),
+            _ => pseudo_random(MIB / 2, seed),
+        };
+        std::fs::write(&path, changed).unwrap();
+        let target =
+            Reference::parse(&format!("{}/models/changed:{seed}", registry.host())).unwrap();
+        let err = client
+            .push(&image, &target, &[], &PushOptions::default())
+            .await
+            .expect_err(change);
+        let layer = &image.layers().next().unwrap().0.digest;
+        let message = err.to_string();
+        assert!(
+            matches!(&err, RegistryError::LocalBlobChanged { digest, .. } if digest == layer),
+            "{change}: {message}"
+        );
+        let expected = match change {
+            "same length" => "the registry computed another digest",
+            _ => "512.0 KiB read instead of 1.0 MiB",
+        };
+        assert!(message.contains(expected), "{change}: {message}");
+        // Nothing was tagged.
+        assert!(
+            client
+                .pull(&target, &Platform::linux_amd64())
+                .await
+                .is_err()
+        );
+    }
+}
