@@ -120,12 +120,9 @@ impl Destinations {
         if let Some((path, tag)) = &self.layout {
             let layout = OciLayout::create(path)
                 .with_context(|| format!("creating the OCI layout {}", path.display()))?;
-            let report = layout
-                .write(artifact, tag, Some(client))
-                .await
-                .with_context(|| {
-                    format!("writing the image to the OCI layout {}", path.display())
-                })?;
+            let report = layout.write(artifact, tag).await.with_context(|| {
+                format!("writing the image to the OCI layout {}", path.display())
+            })?;
             tracing::info!(
                 "OCI layout {}: {} blobs written ({} bytes), {} already present",
                 path.display(),

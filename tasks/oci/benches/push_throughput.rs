@@ -210,7 +210,7 @@ async fn compare(
     let skopeo_image = image_of(&files[2].0, files[2].1.clone(), bytes);
     OciLayout::create(&layout_dir)
         .unwrap()
-        .write(&skopeo_image, "1", None)
+        .write(&skopeo_image, "1")
         .await
         .unwrap();
     let timer = Instant::now();

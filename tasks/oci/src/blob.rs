@@ -4,7 +4,12 @@
 use std::fmt::Debug;
 use std::io::{self, Read};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
 
 use crate::digest::Digest;
 
@@ -14,6 +19,23 @@ pub trait LocalBlob: Send + Sync + Debug {
     fn open(&self) -> io::Result<Box<dyn Read + Send>>;
 }
 
+/// Why a remote blob could not be read; the message names the store and what to do.
+pub type BlobReadError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A remote blob's bytes as they arrive.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BlobReadError>> + Send>>;
+
+/// Bytes kept in a registry repository, readable from wherever the image goes: a sink streams
+/// them, or, knowing where they live, has its registry mount them.
+pub trait RemoteBlob: Send + Sync + Debug {
+    /// `host[:port]` of the registry.
+    fn registry(&self) -> &str;
+    fn repository(&self) -> &str;
+    fn digest(&self) -> &Digest;
+    /// Streams the bytes. The reader verifies the digest of what it reads.
+    fn open(&self) -> BoxFuture<'_, Result<ByteStream, BlobReadError>>;
+}
+
 /// Where the bytes of one blob of an image can be had.
 #[derive(Debug, Clone)]
 pub enum BlobSource {
@@ -21,12 +43,7 @@ pub enum BlobSource {
     Local(Arc<dyn LocalBlob>),
     /// Already stored in a registry repository (a base image's layers). A push to the same registry
     /// mounts it across repositories; elsewhere it is streamed from there.
-    Remote {
-        /// `host[:port]` of the registry.
-        registry: String,
-        repository: String,
-        digest: Digest,
-    },
+    Remote(Arc<dyn RemoteBlob>),
 }
 
 /// A blob kept in memory: only for small JSON (configs, manifests).

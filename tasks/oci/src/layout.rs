@@ -12,12 +12,11 @@ use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::blob::{BlobSource, FileBlob};
+use crate::blob::{BlobReadError, BlobSource, FileBlob};
 use crate::digest::{Digest, HashingWriter};
 use crate::image::{Artifact, Image, ImageError, RawJson};
 use crate::manifest::{Descriptor, ImageIndex, ImageManifest, Platform};
 use crate::media_types;
-use crate::registry::{RegistryClient, RegistryError};
 
 /// The annotation that tags an `index.json` entry.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -73,15 +72,12 @@ pub enum LayoutError {
         #[source]
         source: ImageError,
     },
-    #[error(
-        "layer {digest} is in the registry {registry}; writing it into an OCI layout needs a registry client"
-    )]
-    RemoteWithoutClient { digest: Digest, registry: String },
-    #[error("copying a layer into the OCI layout {}: {source}", path.display())]
-    Registry {
+    #[error("copying layer {digest} into the OCI layout {}: {source}", path.display())]
+    RemoteBlob {
         path: PathBuf,
+        digest: Digest,
         #[source]
-        source: Box<RegistryError>,
+        source: BlobReadError,
     },
 }
 
@@ -267,12 +263,11 @@ impl OciLayout {
     }
 
     /// Writes an image or index and tags it `tag` (replacing an older entry of that tag). Blobs
-    /// already present are skipped; `client` fetches layers that are still in a registry.
+    /// already present are skipped; layers still in a registry are streamed from there.
     pub async fn write<'a>(
         &self,
         artifact: impl Into<Artifact<'a>>,
         tag: &str,
-        client: Option<&RegistryClient>,
     ) -> Result<LayoutReport, LayoutError> {
         let artifact = artifact.into();
         let mut report = LayoutReport {
@@ -289,7 +284,7 @@ impl OciLayout {
             None => report.blobs_skipped += 1,
         };
         for (descriptor, source) in artifact.blobs() {
-            tally(self.write_blob(&descriptor, &source, client).await?);
+            tally(self.write_blob(&descriptor, &source).await?);
         }
         // Manifests after every blob they name, the top one last.
         if let Artifact::Index(index) = artifact {
@@ -320,7 +315,6 @@ impl OciLayout {
         &self,
         descriptor: &Descriptor,
         source: &BlobSource,
-        client: Option<&RegistryClient>,
     ) -> Result<Option<u64>, LayoutError> {
         let target = self.blob_path(&descriptor.digest);
         if std::fs::metadata(&target).is_ok_and(|m| m.len() == descriptor.size) {
@@ -346,29 +340,19 @@ impl OciLayout {
                 .await
                 .expect("blob copy thread panicked")?
             }
-            BlobSource::Remote {
-                registry,
-                repository,
-                digest,
-            } => {
-                let client = client.ok_or_else(|| LayoutError::RemoteWithoutClient {
-                    digest: digest.clone(),
-                    registry: registry.clone(),
-                })?;
-                let registry_error = |source| LayoutError::Registry {
+            BlobSource::Remote(blob) => {
+                let remote_error = |source| LayoutError::RemoteBlob {
                     path: self.root.clone(),
-                    source: Box::new(source),
+                    digest: descriptor.digest.clone(),
+                    source,
                 };
-                let mut stream = client
-                    .fetch_blob(registry, repository, digest)
-                    .await
-                    .map_err(registry_error)?;
+                let mut stream = blob.open().await.map_err(remote_error)?;
                 let mut file = tokio::fs::File::create(&temp.path)
                     .await
                     .map_err(io("creating", &temp.path))?;
                 let (mut hasher, mut size) = (Sha256::new(), 0u64);
                 while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(registry_error)?;
+                    let chunk = chunk.map_err(remote_error)?;
                     hasher.update(&chunk);
                     size += chunk.len() as u64;
                     file.write_all(&chunk)

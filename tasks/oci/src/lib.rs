@@ -25,7 +25,9 @@ pub mod reference;
 pub mod registry;
 
 pub use auth::{AuthError, Credential, Keychain};
-pub use blob::{BlobSource, FileBlob, InMemoryBlob, LocalBlob};
+pub use blob::{
+    BlobReadError, BlobSource, ByteStream, FileBlob, InMemoryBlob, LocalBlob, RemoteBlob,
+};
 pub use digest::{Digest, HashingReader, HashingWriter};
 pub use image::{Artifact, Image, ImageError, Index, IndexBuilder, RawJson};
 pub use layout::{LayoutError, LayoutReport, OciLayout};

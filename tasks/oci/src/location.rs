@@ -72,9 +72,9 @@ pub async fn store<'a>(
         }
         ImageLocation::Layout { path, tag } => {
             let layout = OciLayout::create(path)?;
-            let mut report = layout.write(artifact, tag, Some(client)).await?;
+            let mut report = layout.write(artifact, tag).await?;
             for extra in extra_tags {
-                let again = layout.write(artifact, extra, Some(client)).await?;
+                let again = layout.write(artifact, extra).await?;
                 report.bytes_written += again.bytes_written;
                 report.blobs_written += again.blobs_written;
             }

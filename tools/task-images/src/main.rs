@@ -173,7 +173,7 @@ async fn write_image(cli: &Cli, binary: &Path, base: Option<&oci::Image>) -> Res
     let image = builder.build().context("assembling the image")?;
     let tag = cli.tag.clone().unwrap_or_else(|| cli.image_version.clone());
     layout
-        .write(&image, &tag, None)
+        .write(&image, &tag)
         .await
         .with_context(|| format!("writing the OCI layout {}", partial.display()))?;
     if final_dir.exists() {

@@ -17,7 +17,7 @@ mod pull;
 mod push;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use common::http::{HttpClient, same_origin};
@@ -34,7 +34,16 @@ pub use pull::{BlobStream, FetchedManifest};
 pub use push::{PushOptions, PushReport};
 
 /// Talks to any number of registries with one HTTP client, one keychain and one token cache.
+/// Cloning is cheap and shares all of them: the layers of a pulled image keep a clone, so that
+/// they can be read wherever the image goes.
+#[derive(Clone)]
 pub struct RegistryClient {
+    shared: Arc<Shared>,
+    retry: RetryPolicy,
+}
+
+/// What every clone of a client shares.
+struct Shared {
     http: HttpClient,
     /// For blob uploads, see [`HttpOptions::upload_client`].
     upload_http: HttpClient,
@@ -42,7 +51,6 @@ pub struct RegistryClient {
     /// How long an upload may go without a byte moving.
     idle_timeout: std::time::Duration,
     keychain: Keychain,
-    retry: RetryPolicy,
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, String), HeaderValue>>,
     /// Serialises token fetches, so concurrent uploads that all meet a 401 fetch one token.
@@ -52,7 +60,7 @@ pub struct RegistryClient {
 impl std::fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegistryClient")
-            .field("keychain", &self.keychain)
+            .field("keychain", &self.shared.keychain)
             .finish_non_exhaustive()
     }
 }
@@ -73,15 +81,17 @@ impl RegistryClient {
         let http = options.client()?;
         let upload_http = options.upload_client()?;
         Ok(Self {
-            http,
-            upload_http,
-            idle_timeout: options.idle_timeout,
-            options,
-            keychain,
+            shared: Arc::new(Shared {
+                http,
+                upload_http,
+                idle_timeout: options.idle_timeout,
+                options,
+                keychain,
+                challenges: Mutex::new(HashMap::new()),
+                tokens: Mutex::new(HashMap::new()),
+                authenticating: tokio::sync::Mutex::new(()),
+            }),
             retry: RetryPolicy::default(),
-            challenges: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
-            authenticating: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -103,14 +113,16 @@ impl RegistryClient {
         mount_from: &[String],
     ) -> Result<Session, RegistryError> {
         let host = api_host(registry);
-        let base =
-            Url::parse(&format!("{}://{host}/", self.options.scheme_for(host))).map_err(|e| {
-                RegistryError::Protocol {
-                    what: format!("addressing the registry {registry}"),
-                    message: e.to_string(),
-                }
-            })?;
+        let base = Url::parse(&format!(
+            "{}://{host}/",
+            self.shared.options.scheme_for(host)
+        ))
+        .map_err(|e| RegistryError::Protocol {
+            what: format!("addressing the registry {registry}"),
+            message: e.to_string(),
+        })?;
         let credential = self
+            .shared
             .keychain
             .credential_for(registry, repository)
             .map_err(|source| RegistryError::Auth {
@@ -144,10 +156,10 @@ impl RegistryClient {
     /// The cached authorization for requests of `session`, if any.
     fn authorization(&self, session: &Session) -> Option<HeaderValue> {
         let host = Self::host_of(session);
-        let challenge = lock(&self.challenges).get(&host).cloned()?;
+        let challenge = lock(&self.shared.challenges).get(&host).cloned()?;
         match challenge {
             Challenge::Basic => basic_header(session.credential.as_ref()?),
-            Challenge::Bearer { .. } => lock(&self.tokens)
+            Challenge::Bearer { .. } => lock(&self.shared.tokens)
                 .get(&(host, session.scopes.join(" ")))
                 .cloned(),
         }
@@ -193,7 +205,7 @@ impl RegistryClient {
         build: &impl Fn(&HttpClient) -> Result<RequestBuilder, HttpError>,
         authorization: Option<HeaderValue>,
     ) -> Result<Response, RegistryError> {
-        let (client, request) = build(&self.http)
+        let (client, request) = build(&self.shared.http)
             .map_err(|e| self.http_error(session, e))?
             .build_split();
         let mut request = request.map_err(|e| RegistryError::Protocol {
@@ -234,14 +246,14 @@ impl RegistryClient {
                 challenge: header.split(' ').next().unwrap_or_default().to_owned(),
             });
         };
-        let _guard = self.authenticating.lock().await;
+        let _guard = self.shared.authenticating.lock().await;
         // Another request may have fetched a fresh token while this one waited.
         let current = self.authorization(session);
         if current.is_some() && current != sent {
             return Ok(current);
         }
         let host = Self::host_of(session);
-        lock(&self.challenges).insert(host.clone(), challenge.clone());
+        lock(&self.shared.challenges).insert(host.clone(), challenge.clone());
         match challenge {
             Challenge::Basic => {
                 let header = session.credential.as_ref().and_then(basic_header);
@@ -251,7 +263,7 @@ impl RegistryClient {
                 let token = self
                     .fetch_token(session, &realm, service.as_deref())
                     .await?;
-                lock(&self.tokens).insert((host, session.scopes.join(" ")), token.clone());
+                lock(&self.shared.tokens).insert((host, session.scopes.join(" ")), token.clone());
                 Ok(Some(token))
             }
         }
@@ -281,7 +293,8 @@ impl RegistryClient {
                 if let Some(service) = service {
                     form.append_pair("service", service);
                 }
-                self.http
+                self.shared
+                    .http
                     .post(url.clone())
                     .map_err(|e| self.http_error(session, e))?
                     .header("content-type", "application/x-www-form-urlencoded")
@@ -298,6 +311,7 @@ impl RegistryClient {
                     }
                 }
                 let request = self
+                    .shared
                     .http
                     .get(url.clone())
                     .map_err(|e| self.http_error(session, e))?;

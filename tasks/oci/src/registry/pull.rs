@@ -9,8 +9,12 @@ use futures_util::{Stream, StreamExt};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
 use super::{RegistryClient, RegistryError, Session};
-use crate::blob::BlobSource;
+use crate::blob::{BlobReadError, BlobSource, ByteStream, RemoteBlob};
 use crate::digest::Digest;
 use crate::image::{Image, RawJson};
 use crate::manifest::{ImageIndex, Platform};
@@ -147,10 +151,13 @@ impl RegistryClient {
         let layers = parsed
             .layers
             .iter()
-            .map(|layer| BlobSource::Remote {
-                registry: reference.registry().to_owned(),
-                repository: reference.repository().to_owned(),
-                digest: layer.digest.clone(),
+            .map(|layer| {
+                BlobSource::Remote(Arc::new(RegistryBlob {
+                    client: self.clone(),
+                    registry: reference.registry().to_owned(),
+                    repository: reference.repository().to_owned(),
+                    digest: layer.digest.clone(),
+                }))
             })
             .collect();
         Image::from_raw(&reference.to_string(), manifest.bytes, config, layers).map_err(|source| {
@@ -252,7 +259,8 @@ impl RegistryClient {
             "{action}: following the registry's redirect to {} without credentials",
             display_url(&storage)
         );
-        self.http
+        self.shared
+            .http
             .get(storage.clone())
             .map_err(|e| self.http_error(session, e))?
             .send()
@@ -299,6 +307,44 @@ fn choose_platform(
         wanted: wanted.to_string(),
         available,
     })
+}
+
+/// A layer left in its registry by [`RegistryClient::pull`], read through the client that found it.
+struct RegistryBlob {
+    client: RegistryClient,
+    registry: String,
+    repository: String,
+    digest: Digest,
+}
+
+impl std::fmt::Debug for RegistryBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}@{}", self.registry, self.repository, self.digest)
+    }
+}
+
+impl RemoteBlob for RegistryBlob {
+    fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    fn open(&self) -> BoxFuture<'_, Result<ByteStream, BlobReadError>> {
+        Box::pin(async move {
+            let stream = self
+                .client
+                .fetch_blob(&self.registry, &self.repository, &self.digest)
+                .await?;
+            Ok(Box::pin(stream.map(|chunk| chunk.map_err(BlobReadError::from))) as ByteStream)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -94,11 +94,9 @@ impl RegistryClient {
         let mount_from: Vec<String> = blobs
             .iter()
             .filter_map(|(_, source)| match source {
-                BlobSource::Remote {
-                    registry,
-                    repository,
-                    ..
-                } if registry == target.registry() => Some(repository.clone()),
+                BlobSource::Remote(blob) if blob.registry() == target.registry() => {
+                    Some(blob.repository().to_owned())
+                }
                 _ => None,
             })
             .collect();
@@ -256,12 +254,11 @@ impl RegistryClient {
             return Ok(BlobOutcome::Present);
         }
         let mount = match source {
-            BlobSource::Remote {
-                registry,
-                repository,
-                ..
-            } if *registry == session.registry && *repository != session.repository => {
-                Some(repository.as_str())
+            BlobSource::Remote(blob)
+                if blob.registry() == session.registry
+                    && blob.repository() != session.repository =>
+            {
+                Some(blob.repository())
             }
             _ => None,
         };
@@ -281,12 +278,10 @@ impl RegistryClient {
                     local_blob_body(blob.clone(), descriptor.size, progress, activity.clone());
                 (body, Some(outcome))
             }
-            BlobSource::Remote {
-                registry,
-                repository,
-                ..
-            } => {
-                let from = self.session(registry, repository, false, &[])?;
+            BlobSource::Remote(blob) => {
+                // Read with this client's session for the source repository: its errors and
+                // retries are the registry's own.
+                let from = self.session(blob.registry(), blob.repository(), false, &[])?;
                 let stream = self.fetch_blob_in(&from, digest).await?;
                 (counted_body(stream, progress, activity.clone()), None)
             }
@@ -294,6 +289,7 @@ impl RegistryClient {
         let action = format!("uploading blob {digest}");
         let sent = self.authorization(session);
         let mut request = self
+            .shared
             .upload_http
             .put(url.clone())
             .map_err(|e| self.http_error(session, e))?
@@ -306,7 +302,7 @@ impl RegistryClient {
             request = request.header(AUTHORIZATION, value);
         }
         // However long the upload takes, it is abandoned only when no byte moved for the idle time.
-        let result = unless_idle(request.send(), &activity, self.idle_timeout).await;
+        let result = unless_idle(request.send(), &activity, self.shared.idle_timeout).await;
         // A problem reading the local file explains a broken upload better than the upload error.
         if let Some(outcome) = outcome {
             let mut outcome = lock(&outcome);
@@ -359,7 +355,7 @@ impl RegistryClient {
         let response = match unless_idle(
             self.check(session, &action, response),
             &activity,
-            self.idle_timeout,
+            self.shared.idle_timeout,
         )
         .await
         .ok_or_else(stalled)?

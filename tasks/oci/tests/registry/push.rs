@@ -76,7 +76,7 @@ async fn base_layers_are_mounted_into_another_repository() {
     assert!(
         pulled
             .layers()
-            .all(|(_, source)| matches!(source, oci::BlobSource::Remote { .. }))
+            .all(|(_, source)| matches!(source, oci::BlobSource::Remote(_)))
     );
     let mut builder = ImageBuilder::from_base(&pulled);
     let model_layer: Layer = file_layer(dir.path(), 3 * MIB, 12);
