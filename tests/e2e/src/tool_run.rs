@@ -31,7 +31,8 @@ impl Outcome {
         self.run.status.and_then(|s| s.code())
     }
 
-    pub fn ok(&self) -> &Self {
+    /// Asserts the run succeeded; returns it for reading its results.
+    pub fn ok(self) -> Self {
         assert_eq!(
             self.code(),
             Some(0),
@@ -42,7 +43,8 @@ impl Outcome {
         self
     }
 
-    pub fn failed(&self, code: i32, needles: &[&str]) -> &Self {
+    /// Asserts the run exited with `code` and said each of `needles`.
+    pub fn failed(self, code: i32, needles: &[&str]) -> Self {
         assert_eq!(
             self.code(),
             Some(code),
@@ -58,6 +60,10 @@ impl Outcome {
             );
         }
         self
+    }
+
+    pub fn stderr(&self) -> &str {
+        &self.run.stderr
     }
 
     pub fn result(&self, name: &str) -> String {

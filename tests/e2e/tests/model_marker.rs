@@ -50,7 +50,7 @@ fn only_the_model_trained_from_the_released_commit_is_packaged() {
     let fresh = model_with_marker("# written by the training step\n4f3c2b1a09\n");
     let layout = out.path().join("fresh");
     let outcome = build(fresh.path(), &layout, "0");
-    outcome.ok();
+    let outcome = outcome.ok();
     assert!(outcome.result("IMAGE_DIGEST").starts_with("sha256:"));
     assert!(layout.join("index.json").is_file());
 

@@ -104,7 +104,7 @@ impl World {
 fn a_worse_candidate_is_not_promoted_and_the_failing_rule_is_named() {
     let world = World::new();
     let outcome = world.promote("b2", &["accuracy >= prod", "latency_p95_ms <= 1.1 * prod"]);
-    outcome.failed(
+    let outcome = outcome.failed(
         1,
         &[
             "jukebox b2 is not promoted to prod",

@@ -85,7 +85,7 @@ fn modelcar_build_pushes_one_image_through_every_fault() {
         ],
         &[],
     );
-    outcome.ok();
+    let outcome = outcome.ok();
     every_fault_applied(&proxy, 6);
     let digest = outcome.result("IMAGE_DIGEST");
     let tags = curl_json(&format!("{}/v2/team/jukebox/tags/list", registry.url()));
@@ -178,7 +178,7 @@ fn gitops_bump_makes_one_commit_through_every_fault() {
         "exactly one commit on top of the seed"
     );
     let outcome = bump();
-    outcome.ok();
+    let outcome = outcome.ok();
     assert_eq!(outcome.result("changed"), "false");
     assert_eq!(git.head("gitops", "main"), Some(tip));
 }
