@@ -16,6 +16,7 @@ pub mod progress;
 pub mod results;
 pub mod retry;
 pub mod secret;
+pub mod time;
 
 pub use cli::{CommonArgs, ExitStatus, UsageError, finish, is_usage, parse_args};
 pub use http::{HttpError, HttpOptions};

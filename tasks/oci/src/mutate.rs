@@ -13,6 +13,8 @@ use crate::manifest::{
 };
 use crate::media_types;
 
+pub use common::time::rfc3339_utc;
+
 /// A layer to append: its manifest descriptor, the digest of its uncompressed tar (`diff_id`),
 /// where its bytes are, and the history entry that explains it.
 #[derive(Debug, Clone)]
@@ -192,29 +194,6 @@ fn oci_layer_media_type(media_type: &str) -> String {
     .to_owned()
 }
 
-/// `1700000000` -> `2023-11-14T22:13:20Z`: RFC 3339 in UTC from Unix seconds (e.g. a git commit
-/// time or `SOURCE_DATE_EPOCH`).
-pub fn rfc3339_utc(unix_seconds: i64) -> String {
-    let days = unix_seconds.div_euclid(86_400);
-    let secs = unix_seconds.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,14 +216,6 @@ mod tests {
                 ..History::default()
             },
         }
-    }
-
-    #[test]
-    fn times() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_utc(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339_utc(-1), "1969-12-31T23:59:59Z");
     }
 
     #[test]
