@@ -21,12 +21,34 @@ pub enum HeaderKind<'a> {
 /// The largest value an 11-digit octal field holds (8 GiB - 1 for sizes).
 const OCTAL_11_MAX: u64 = 0o77_777_777_777;
 
-/// The header block(s) for one entry: a PAX extended header first when the path, link target,
-/// size or mtime does not fit ustar, then the ustar header. Always a multiple of 512 bytes.
-/// `path` has no trailing `/`; directories get one in the header, as tar tools expect.
+/// The header block(s) for one entry with the modes of a model layer: directories and executables
+/// 0755, other files 0644, links 0777. See [`encode_header_with_mode`].
 pub fn encode_header(
     path: &str,
     kind: &HeaderKind<'_>,
+    mtime: u64,
+) -> Result<Vec<u8>, ModelCarError> {
+    let mode = match *kind {
+        HeaderKind::Directory => 0o755,
+        HeaderKind::File { executable, .. } => {
+            if executable {
+                0o755
+            } else {
+                0o644
+            }
+        }
+        HeaderKind::Symlink { .. } => 0o777,
+    };
+    encode_header_with_mode(path, kind, mode, mtime)
+}
+
+/// The header block(s) for one entry, owned by root:root: a PAX extended header first when the
+/// path, link target, size or mtime does not fit ustar, then the ustar header. Always a multiple
+/// of 512 bytes. `path` has no trailing `/`; directories get one in the header, as tar tools expect.
+pub fn encode_header_with_mode(
+    path: &str,
+    kind: &HeaderKind<'_>,
+    mode: u32,
     mtime: u64,
 ) -> Result<Vec<u8>, ModelCarError> {
     if path.is_empty() || path.starts_with('/') || path.contains('\0') {
@@ -39,11 +61,9 @@ pub fn encode_header(
         HeaderKind::Directory => format!("{path}/"),
         _ => path.to_owned(),
     };
-    let (type_flag, mode, size, link) = match *kind {
-        HeaderKind::Directory => (b'5', 0o755, 0, ""),
-        HeaderKind::File { size, executable } => {
-            (b'0', if executable { 0o755 } else { 0o644 }, size, "")
-        }
+    let (type_flag, size, link) = match *kind {
+        HeaderKind::Directory => (b'5', 0, ""),
+        HeaderKind::File { size, .. } => (b'0', size, ""),
         HeaderKind::Symlink { target } => {
             if target.contains('\0') {
                 return Err(ModelCarError::UnencodablePath {
@@ -51,7 +71,7 @@ pub fn encode_header(
                     message: "link target contains NUL",
                 });
             }
-            (b'2', 0o777, 0, target)
+            (b'2', 0, target)
         }
     };
 

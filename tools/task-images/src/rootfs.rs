@@ -11,9 +11,11 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use modelcar::tar::{self, HeaderKind};
 use oci::{Digest, HashingWriter};
 
-const BLOCK: usize = 512;
+/// Padding and the end of the archive are zeros.
+static ZEROS: [u8; 1024] = [0; 1024];
 
 pub const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
                           modelcar:x:65532:0:modelcar-gitops:/tmp:/sbin/nologin\n";
@@ -167,7 +169,7 @@ fn write_entries(out: &mut impl Write, entries: &[Entry<'_>], mtime: u64) -> Res
     for entry in entries {
         match entry {
             Entry::Dir { path, mode } => {
-                out.write_all(&header(&format!("{path}/"), *mode, 0, b'5', mtime)?)?
+                out.write_all(&header(path, &HeaderKind::Directory, *mode, mtime)?)?
             }
             Entry::File { path, mode, source } => {
                 let size = match source {
@@ -176,7 +178,11 @@ fn write_entries(out: &mut impl Write, entries: &[Entry<'_>], mtime: u64) -> Res
                         .with_context(|| format!("reading {}", file.display()))?
                         .len(),
                 };
-                out.write_all(&header(path, *mode, size, b'0', mtime)?)?;
+                let kind = HeaderKind::File {
+                    size,
+                    executable: mode & 0o111 != 0,
+                };
+                out.write_all(&header(path, &kind, *mode, mtime)?)?;
                 let copied = match source {
                     Source::Bytes(bytes) => {
                         out.write_all(bytes)?;
@@ -192,40 +198,18 @@ fn write_entries(out: &mut impl Write, entries: &[Entry<'_>], mtime: u64) -> Res
                 if copied != size {
                     bail!("{path} changed while it was being read ({copied} of {size} bytes)");
                 }
-                let padding = (BLOCK - (size as usize % BLOCK)) % BLOCK;
-                out.write_all(&[0; BLOCK][..padding])?;
+                out.write_all(&ZEROS[..tar::padding(size) as usize])?;
             }
         }
     }
-    out.write_all(&[0; 2 * BLOCK])?;
+    out.write_all(&ZEROS[..tar::END_OF_ARCHIVE as usize])?;
     Ok(())
 }
 
-/// A ustar header: owner root:root, the given mode, size and mtime.
-fn header(name: &str, mode: u32, size: u64, kind: u8, mtime: u64) -> Result<[u8; BLOCK]> {
-    if name.len() > 100 {
-        bail!("path {name} is longer than a ustar name (100 bytes)");
-    }
-    if size > 0o77_777_777_777 {
-        bail!("{name} is larger than a ustar entry holds (8 GiB)");
-    }
-    let mut block = [0u8; BLOCK];
-    let mut put =
-        |offset: usize, bytes: &[u8]| block[offset..offset + bytes.len()].copy_from_slice(bytes);
-    put(0, name.as_bytes());
-    put(100, format!("{mode:07o}\0").as_bytes());
-    put(108, b"0000000\0");
-    put(116, b"0000000\0");
-    put(124, format!("{size:011o}\0").as_bytes());
-    put(136, format!("{mtime:011o}\0").as_bytes());
-    put(148, b"        ");
-    put(156, &[kind]);
-    put(257, b"ustar\x0000");
-    put(265, b"root");
-    put(297, b"root");
-    let checksum: u32 = block.iter().map(|b| u32::from(*b)).sum();
-    block[148..156].copy_from_slice(format!("{checksum:06o}\0 ").as_bytes());
-    Ok(block)
+/// The header of one entry, owned by root:root (the model layers' tar writer).
+fn header(path: &str, kind: &HeaderKind<'_>, mode: u32, mtime: u64) -> Result<Vec<u8>> {
+    tar::encode_header_with_mode(path, kind, mode, mtime)
+        .with_context(|| format!("writing the tar header of {path}"))
 }
 
 #[cfg(test)]
@@ -233,15 +217,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers_checksum_and_modes() {
-        let block = header("tmp/", 0o1777, 0, b'5', 0).unwrap();
+    fn the_sticky_tmp_keeps_its_mode() {
+        let block = header("tmp", &HeaderKind::Directory, 0o1777, 0).unwrap();
+        assert_eq!(&block[..4], b"tmp/");
         assert_eq!(&block[100..108], b"0001777\0");
         assert_eq!(&block[257..263], b"ustar\0");
-        let stored = std::str::from_utf8(&block[148..154]).unwrap();
-        let mut zeroed = block;
-        zeroed[148..156].copy_from_slice(b"        ");
-        let sum: u32 = zeroed.iter().map(|b| u32::from(*b)).sum();
-        assert_eq!(u32::from_str_radix(stored, 8).unwrap(), sum);
-        assert!(header(&"x".repeat(101), 0o644, 0, b'0', 0).is_err());
     }
 }
