@@ -2,11 +2,10 @@
 //! an OCI image layout directory.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use common::UsageError;
-use common::progress::Progress;
+use common::progress::{Display, Meter};
 use modelcar::BaseImage;
 use oci::layout::OciLayout;
 use oci::registry::{PushOptions, RegistryClient};
@@ -142,16 +141,17 @@ impl Destinations {
         }
         if let Some((repository, tags)) = &self.registry {
             let name = repository.name();
-            let progress = Arc::new(Progress::new("pushing", artifact.total_size()));
+            let meter = Meter::default();
+            let display = Display::show("pushing", &meter);
             let options = PushOptions {
                 jobs: self.push_jobs,
-                progress: Some(progress.clone()),
+                progress: Some(meter),
             };
             let report = client
                 .push(artifact, repository, tags, &options)
                 .await
                 .with_context(|| format!("pushing the ModelCar to {name}"))?;
-            progress.finish();
+            display.finish();
             tracing::info!(
                 "{name}: uploaded {} bytes in {} blobs; {} blobs mounted, {} already there",
                 report.bytes_uploaded,

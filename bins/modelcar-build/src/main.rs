@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use common::UsageError;
-use common::progress::Progress;
+use common::progress::{Display, Meter};
 use modelcar::{BaseImage, BuildOptions, ImageMetadata, build_modelcars_from, modelcar_index};
 use oci::{Artifact, Keychain, Platform};
 
@@ -92,10 +92,11 @@ fn run(cli: Cli) -> Result<()> {
         allow_entrypoint: cli.allow_entrypoint,
         jobs,
     };
-    let modelcars = build_modelcars_from(&bases, &files, &options, |total| {
-        Progress::new("hashing model layers", total)
-    })
-    .with_context(|| format!("building the ModelCar from {}", cli.model_dir.display()))?;
+    let meter = Meter::default();
+    let display = Display::show("hashing model layers", &meter);
+    let modelcars = build_modelcars_from(&bases, &files, &options, &meter)
+        .with_context(|| format!("building the ModelCar from {}", cli.model_dir.display()))?;
+    display.finish();
     for (modelcar, base) in modelcars.iter().zip(&bases) {
         tracing::info!(
             "image {} ({}): {} model files ({} bytes) in {} layers over {} base layers",

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::progress::Progress;
+use common::progress::Meter;
 use oci::Digest;
 use sha2::{Digest as _, Sha256};
 
@@ -48,7 +48,7 @@ impl<R: Read> Read for Tap<R> {
 }
 
 /// Streams one layer once and returns its digests. `progress` counts uncompressed bytes.
-pub fn measure_layer(layer: &TarLayer, progress: &Progress) -> io::Result<LayerDigests> {
+pub fn measure_layer(layer: &TarLayer, progress: &Meter) -> io::Result<LayerDigests> {
     let compressed = layer.compression() != Compression::None;
     let inner_hasher = compressed.then(|| Arc::new(Mutex::new(Sha256::new())));
     let counted = Arc::new(AtomicU64::new(0));
@@ -100,7 +100,7 @@ pub fn measure_layers(
     names: &[String],
     sizes: &[u64],
     jobs: usize,
-    progress: &Progress,
+    progress: &Meter,
 ) -> Result<Vec<LayerDigests>, ModelCarError> {
     let mut order: Vec<usize> = (0..layers.len()).collect();
     order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));

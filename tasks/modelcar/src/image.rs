@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use common::progress::Progress;
+use common::progress::Meter;
 use oci::{BlobSource, Descriptor, History, Image, ImageBuilder, Index, IndexBuilder, Layer};
 
 use crate::base::BaseImage;
@@ -49,12 +49,12 @@ pub struct ModelCar {
 }
 
 /// Checks the base, validates and plans the model, hashes its layers and assembles the image.
-/// Nothing is written anywhere: a sink does that with the result. `progress` receives the
-/// number of bytes the hashing pass will read and returns the progress display to count them.
+/// Nothing is written anywhere: a sink does that with the result. `progress` learns the number of
+/// bytes the hashing pass will read and counts them as they are read.
 pub fn build_modelcar(
     base: &BaseImage,
     options: &BuildOptions,
-    progress: impl FnOnce(u64) -> Progress,
+    progress: &Meter,
 ) -> Result<ModelCar, ModelCarError> {
     let files = scan_model_dir(&options.model_dir)?;
     build_modelcar_from(base, &files, options, progress)
@@ -66,7 +66,7 @@ pub fn build_modelcar_from(
     base: &BaseImage,
     files: &ModelFiles,
     options: &BuildOptions,
-    progress: impl FnOnce(u64) -> Progress,
+    progress: &Meter,
 ) -> Result<ModelCar, ModelCarError> {
     let mut built = build_modelcars_from(std::slice::from_ref(base), files, options, progress)?;
     Ok(built.remove(0))
@@ -79,7 +79,7 @@ pub fn build_modelcars_from(
     bases: &[BaseImage],
     files: &ModelFiles,
     options: &BuildOptions,
-    progress: impl FnOnce(u64) -> Progress,
+    progress: &Meter,
 ) -> Result<Vec<ModelCar>, ModelCarError> {
     for base in bases {
         base.check_entrypoint(options.allow_entrypoint)?;
@@ -108,7 +108,7 @@ pub fn hash_model_layers(
     files: &ModelFiles,
     options: &BuildOptions,
     base_layers: usize,
-    progress: impl FnOnce(u64) -> Progress,
+    progress: &Meter,
 ) -> Result<ModelLayers, ModelCarError> {
     let plan_options = PlanOptions::new(options.subdir.as_deref(), base_layers)?;
     let planned = plan_layers(files, &plan_options)?;
@@ -137,9 +137,8 @@ pub fn hash_model_layers(
         layers.len(),
     );
 
-    let progress = progress(sizes.iter().sum());
-    let digests = measure_layers(&layers, &names, &sizes, options.jobs, &progress)?;
-    progress.finish();
+    progress.set_total(sizes.iter().sum());
+    let digests = measure_layers(&layers, &names, &sizes, options.jobs, progress)?;
 
     let created = created_time(options);
     let layers = layers

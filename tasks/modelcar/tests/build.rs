@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use common::progress::Progress;
+use common::progress::Meter;
 use modelcar::{
     BaseImage, BuildOptions, Compression, ImageMetadata, ModelCarError, build_modelcar,
 };
@@ -63,7 +63,7 @@ fn build(dir: &Path, jobs: usize) -> modelcar::ModelCar {
     build_modelcar(
         &BaseImage::scratch(Platform::linux_amd64()),
         &options(dir, jobs),
-        |_| Progress::quiet(),
+        &Meter::default(),
     )
     .unwrap()
 }
@@ -130,13 +130,15 @@ fn same_content_same_digest() {
 #[test]
 fn validation_fails_before_hashing() {
     let dir = tempfile::tempdir().unwrap();
+    let meter = Meter::default();
     let err = build_modelcar(
         &BaseImage::scratch(Platform::linux_amd64()),
         &options(dir.path(), 1),
-        |_| panic!("no hashing for an empty model"),
+        &meter,
     )
     .unwrap_err();
     assert!(matches!(err, ModelCarError::ModelDirEmpty { .. }), "{err}");
+    assert_eq!((meter.total(), meter.done()), (0, 0), "nothing was hashed");
 }
 
 #[test]
@@ -148,14 +150,13 @@ fn several_platforms_share_model_layers_hashed_once() {
         BaseImage::scratch(Platform::linux_amd64()),
         BaseImage::scratch(Platform::new("linux", "arm64", None)),
     ];
-    let mut hashing_passes = 0;
-    let built = modelcar::build_modelcars_from(&bases, &files, &options(dir.path(), 2), |_| {
-        hashing_passes += 1;
-        Progress::quiet()
-    })
-    .unwrap();
+    let meter = Meter::default();
+    let built =
+        modelcar::build_modelcars_from(&bases, &files, &options(dir.path(), 2), &meter).unwrap();
+    assert!(meter.total() > 0);
     assert_eq!(
-        hashing_passes, 1,
+        meter.done(),
+        meter.total(),
         "the model is hashed once for all platforms"
     );
     assert_eq!(built.len(), 2);
@@ -185,10 +186,9 @@ fn several_platforms_share_model_layers_hashed_once() {
         index.index().annotations["org.opencontainers.image.revision"],
         "0123456789abcdef0123456789abcdef01234567"
     );
-    let again = modelcar::build_modelcars_from(&bases, &files, &options(dir.path(), 1), |_| {
-        Progress::quiet()
-    })
-    .unwrap();
+    let again =
+        modelcar::build_modelcars_from(&bases, &files, &options(dir.path(), 1), &Meter::default())
+            .unwrap();
     assert_eq!(
         modelcar::modelcar_index(&again).unwrap().digest(),
         index.digest(),

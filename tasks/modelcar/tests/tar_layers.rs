@@ -7,7 +7,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
-use common::progress::Progress;
+use common::progress::Meter;
 use modelcar::plan::{PlanOptions, plan_layers};
 use modelcar::scan::scan_model_dir;
 use modelcar::tar::{HeaderKind, encode_header, padding};
@@ -170,7 +170,7 @@ fn compressed_layers_are_deterministic_and_measured_in_one_pass() {
     sample_model(model.path());
     for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
         let layer = single_layer(model.path(), 0, compression);
-        let measured = modelcar::hash::measure_layer(&layer, &Progress::quiet()).unwrap();
+        let measured = modelcar::hash::measure_layer(&layer, &Meter::default()).unwrap();
         assert_eq!(
             measured.digest,
             digest_with_buffer(&layer, 7),
@@ -199,6 +199,6 @@ fn a_file_changed_during_the_build_is_an_error() {
     sample_model(model.path());
     let layer = single_layer(model.path(), 0, Compression::None);
     fs::write(model.path().join("1/model.onnx"), vec![1u8; 1001]).unwrap();
-    let err = modelcar::hash::measure_layer(&layer, &Progress::quiet()).unwrap_err();
+    let err = modelcar::hash::measure_layer(&layer, &Meter::default()).unwrap_err();
     assert!(err.to_string().contains("changed size"), "{err}");
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use common::http::Activity;
-use common::progress::Progress;
+use common::progress::Meter;
 use futures_util::{Stream, StreamExt};
 
 use crate::blob::LocalBlob;
@@ -36,7 +36,7 @@ pub(crate) type Outcome = Arc<Mutex<ReadOutcome>>;
 pub(crate) fn local_blob_body(
     blob: Arc<dyn LocalBlob>,
     size: u64,
-    progress: Option<Arc<Progress>>,
+    progress: Option<Meter>,
     activity: Arc<Activity>,
 ) -> (reqwest::Body, Outcome) {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
@@ -83,7 +83,7 @@ pub(crate) fn local_blob_body(
 /// go out.
 pub(crate) fn counted_body<S, E>(
     stream: S,
-    progress: Option<Arc<Progress>>,
+    progress: Option<Meter>,
     activity: Arc<Activity>,
 ) -> reqwest::Body
 where

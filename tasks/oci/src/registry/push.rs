@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::HttpError;
 use common::http::{Activity, display_url, unless_idle};
-use common::progress::{Progress, human_bytes};
+use common::progress::{Meter, human_bytes};
 use common::retry::retry_async;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -36,7 +36,7 @@ pub struct PushOptions {
     pub jobs: usize,
     /// Counts bytes as they are uploaded (blobs already in the registry, or mounted, count at
     /// once, and the manifest at the end), so a bar over [`crate::Image::total_size`] ends full.
-    pub progress: Option<Arc<Progress>>,
+    pub progress: Option<Meter>,
 }
 
 impl Default for PushOptions {
@@ -91,6 +91,9 @@ impl RegistryClient {
             tag_refs.push(target.with_tag(tag)?);
         }
         let blobs = artifact.blobs();
+        if let Some(progress) = &options.progress {
+            progress.set_total(artifact.total_size());
+        }
         let mount_from: Vec<String> = blobs
             .iter()
             .filter_map(|(_, source)| match source {

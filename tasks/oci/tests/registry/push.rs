@@ -85,7 +85,7 @@ async fn base_layers_are_mounted_into_another_repository() {
         .annotation("org.opencontainers.image.revision", "0123abc");
     let model = builder.build().unwrap();
     let target = Reference::parse(&format!("{}/models/jukebox:0123abc", registry.host())).unwrap();
-    let progress = std::sync::Arc::new(common::progress::Progress::quiet());
+    let progress = common::progress::Meter::default();
     let options = PushOptions {
         jobs: 2,
         progress: Some(progress.clone()),
@@ -217,7 +217,7 @@ async fn layers_in_another_registry_are_streamed_across_and_counted() {
     builder.append_layer(file_layer(dir.path(), MIB, 82));
     let model = builder.build().unwrap();
     let target = Reference::parse(&format!("{}/models/copied:1", destination.host())).unwrap();
-    let progress = std::sync::Arc::new(common::progress::Progress::quiet());
+    let progress = common::progress::Meter::default();
     let options = PushOptions {
         progress: Some(progress.clone()),
         ..PushOptions::default()

@@ -39,6 +39,16 @@ fn pushes_to_a_plain_registry_and_skopeo_reads_the_model_back() {
         &registry.host(),
     ])
     .ok();
+    // Not on a terminal (a Tekton log): plain progress lines, the last at 100%.
+    for label in ["hashing model layers: ", "pushing: "] {
+        let last = run
+            .stderr()
+            .lines()
+            .filter(|line| line.contains(label))
+            .last()
+            .unwrap_or_else(|| panic!("no {label:?} progress line:\n{}", run.stderr()));
+        assert!(last.contains("(100%)"), "{last}");
+    }
 
     let skopeo = SkopeoAccess::plain();
     let digest = run.result("IMAGE_DIGEST");
