@@ -44,8 +44,7 @@ fn pushes_to_a_plain_registry_and_skopeo_reads_the_model_back() {
         let last = run
             .stderr()
             .lines()
-            .filter(|line| line.contains(label))
-            .last()
+            .rfind(|line| line.contains(label))
             .unwrap_or_else(|| panic!("no {label:?} progress line:\n{}", run.stderr()));
         assert!(last.contains("(100%)"), "{last}");
     }
