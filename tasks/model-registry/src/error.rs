@@ -8,6 +8,12 @@ pub enum RegistryError {
     #[error(transparent)]
     Http(#[from] HttpError),
 
+    #[error("reading the registry token from {}: {message}; check that the file is mounted and readable", path.display())]
+    Token {
+        path: std::path::PathBuf,
+        message: String,
+    },
+
     #[error(
         "{action}: {registry} refused the request ({status}{}); {}",
         if detail.is_empty() { String::new() } else { format!(": {detail}") },

@@ -11,6 +11,7 @@
 //! re-run changes nothing. [`kube`] waits for the KServe InferenceService to serve the version first;
 //! [`deployments`] turns a GitOps push into the list of labels to set and remove.
 
+mod any;
 pub mod deployments;
 mod error;
 pub mod kube;
@@ -23,6 +24,7 @@ mod property;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
+pub use any::{AnyRegistry, RegistryConfig, RegistryKind, RegistryToken, registry_token};
 pub use error::{RegistryError, validate_environment};
 pub use label::{
     LabelOutcome, LabelRequest, PropertyKeys, VersionRef, label, now_rfc3339, property_keys,
