@@ -2,7 +2,6 @@
 //! need it; and the token a registry is called with, found the same way for every tool.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use common::Secret;
@@ -196,88 +195,79 @@ impl ModelRegistry for AnyRegistry {
         delegate!(self, r => r.check_environment(env))
     }
 
-    fn find_model(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Option<RegisteredModel>, RegistryError>> + Send {
-        async move { delegate!(self, r => r.find_model(name).await) }
+    async fn find_model(&self, name: &str) -> Result<Option<RegisteredModel>, RegistryError> {
+        delegate!(self, r => r.find_model(name).await)
     }
 
-    fn model_names(&self) -> impl Future<Output = Result<Vec<String>, RegistryError>> + Send {
-        async move { delegate!(self, r => r.model_names().await) }
+    async fn model_names(&self) -> Result<Vec<String>, RegistryError> {
+        delegate!(self, r => r.model_names().await)
     }
 
-    fn list_versions(
+    async fn list_versions(
         &self,
         model: &RegisteredModel,
-    ) -> impl Future<Output = Result<Vec<ModelVersion>, RegistryError>> + Send {
-        async move { delegate!(self, r => r.list_versions(model).await) }
+    ) -> Result<Vec<ModelVersion>, RegistryError> {
+        delegate!(self, r => r.list_versions(model).await)
     }
 
-    fn find_version(
+    async fn find_version(
         &self,
         model: &RegisteredModel,
         name: &str,
-    ) -> impl Future<Output = Result<Option<ModelVersion>, RegistryError>> + Send {
-        async move { delegate!(self, r => r.find_version(model, name).await) }
+    ) -> Result<Option<ModelVersion>, RegistryError> {
+        delegate!(self, r => r.find_version(model, name).await)
     }
 
-    fn run_metrics(
+    async fn run_metrics(
         &self,
         model: &RegisteredModel,
         version: &ModelVersion,
-    ) -> impl Future<Output = Result<BTreeMap<String, f64>, RegistryError>> + Send {
-        async move { delegate!(self, r => r.run_metrics(model, version).await) }
+    ) -> Result<BTreeMap<String, f64>, RegistryError> {
+        delegate!(self, r => r.run_metrics(model, version).await)
     }
 
-    fn update_version(
+    async fn update_version(
         &self,
         model: &RegisteredModel,
         version: &ModelVersion,
         change: &VersionChange,
-    ) -> impl Future<Output = Result<ModelVersion, RegistryError>> + Send {
-        async move { delegate!(self, r => r.update_version(model, version, change).await) }
+    ) -> Result<ModelVersion, RegistryError> {
+        delegate!(self, r => r.update_version(model, version, change).await)
     }
 
-    fn record_artifact(
+    async fn record_artifact(
         &self,
         model: &RegisteredModel,
         version: &ModelVersion,
         artifact: &ModelArtifact,
         dry_run: bool,
-    ) -> impl Future<Output = Result<bool, RegistryError>> + Send {
-        async move { delegate!(self, r => r.record_artifact(model, version, artifact, dry_run).await) }
+    ) -> Result<bool, RegistryError> {
+        delegate!(self, r => r.record_artifact(model, version, artifact, dry_run).await)
     }
 
-    fn create_model(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<RegisteredModel, RegistryError>> + Send {
-        async move { delegate!(self, r => r.create_model(name).await) }
+    async fn create_model(&self, name: &str) -> Result<RegisteredModel, RegistryError> {
+        delegate!(self, r => r.create_model(name).await)
     }
 
-    fn create_version(
+    async fn create_version(
         &self,
         model: &RegisteredModel,
         name: &str,
         artifact: &ModelArtifact,
-    ) -> impl Future<Output = Result<ModelVersion, RegistryError>> + Send {
-        async move { delegate!(self, r => r.create_version(model, name, artifact).await) }
+    ) -> Result<ModelVersion, RegistryError> {
+        delegate!(self, r => r.create_version(model, name, artifact).await)
     }
 
-    fn discard_version(
+    async fn discard_version(
         &self,
         model: &RegisteredModel,
         version: &ModelVersion,
-    ) -> impl Future<Output = Result<String, RegistryError>> + Send {
-        async move { delegate!(self, r => r.discard_version(model, version).await) }
+    ) -> Result<String, RegistryError> {
+        delegate!(self, r => r.discard_version(model, version).await)
     }
 
-    fn discard_model(
-        &self,
-        model: &RegisteredModel,
-    ) -> impl Future<Output = Result<String, RegistryError>> + Send {
-        async move { delegate!(self, r => r.discard_model(model).await) }
+    async fn discard_model(&self, model: &RegisteredModel) -> Result<String, RegistryError> {
+        delegate!(self, r => r.discard_model(model).await)
     }
 }
 
