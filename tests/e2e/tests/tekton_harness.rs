@@ -50,6 +50,18 @@ fn every_object_is_admitted_by_tektons_webhooks() {
     for run in &manifests.pipeline_runs {
         add("tekton.dev/v1/PipelineRun", run.name());
     }
+    for (_, raw) in manifests
+        .others
+        .iter()
+        .filter(|(_, raw)| raw["kind"] == "TaskRun")
+    {
+        add(
+            "tekton.dev/v1/TaskRun",
+            raw.pointer("/metadata/generateName")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default(),
+        );
+    }
     for name in manifests.triggers.keys() {
         add("triggers.tekton.dev/v1beta1/Trigger", name);
     }
