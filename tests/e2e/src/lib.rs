@@ -2,6 +2,8 @@
 //! references, and doing locally what Tekton Triggers does with a webhook.
 //!
 //! - [`checks`]: the wiring checks the tests share (params given vs declared, references, runs);
+//! - [`forge_shapes`]: forge API answers compared by shape (key paths and JSON types), status and
+//!   headers, for checking the fake forges against the real Gitea;
 //! - [`manifests`]: typed Tasks, Pipelines, PipelineRuns and Triggers objects ([`manifests::Manifests::load`],
 //!   [`manifests::load_tasks`], [`manifests::load_pipeline`]);
 //! - [`refs`]: `$(params.x)`, `$(tasks.t.results.r)`, `$(workspaces.w.path)` ... found, classified and
@@ -19,6 +21,7 @@
 //! - [`triggers`]: CEL filters and overlays, bindings and trigger templates applied to a webhook.
 
 pub mod checks;
+pub mod forge_shapes;
 pub mod local_run;
 pub mod manifests;
 pub mod process;

@@ -301,17 +301,35 @@ fn repo_mut<'a>(state: &'a mut ForgeState, repo: &str) -> &'a mut RepoState {
 
 /// What every handler does first: log, fail on demand, and check the token.
 pub(crate) enum Gate {
-    Pass { can_write: bool },
+    /// `can_write`: the token may write; `anonymous`: no token came (a read the forge serves to
+    /// anyone).
+    Pass {
+        can_write: bool,
+        anonymous: bool,
+    },
     Stop(Response),
 }
 
+/// Why a request was refused before it was looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No token at all.
+    Missing,
+    /// A token the forge does not know.
+    Invalid,
+}
+
+/// Logs the request, fails it on demand, and checks its token. Without a token, a GET passes as
+/// anonymous (reading nothing but what anyone may) when `anonymous_reads` is set; anything else
+/// without a token, and any unknown token, is answered by `unauthorized`.
 pub(crate) fn gate(
     shared: &Shared,
     method: &axum::http::Method,
     uri: &axum::http::Uri,
     token: Option<&str>,
+    anonymous_reads: bool,
     unavailable: impl FnOnce() -> Response,
-    unauthorized: impl FnOnce() -> Response,
+    unauthorized: impl FnOnce(Refusal) -> Response,
 ) -> Gate {
     let mut state = shared.lock();
     let line = match uri.query() {
@@ -327,9 +345,19 @@ pub(crate) fn gate(
         state.fail_next_writes -= 1;
         return Gate::Stop(unavailable());
     }
-    match token.and_then(|t| state.tokens.get(t)) {
-        Some(&can_write) => Gate::Pass { can_write },
-        None => Gate::Stop(unauthorized()),
+    match token {
+        None if anonymous_reads && method == axum::http::Method::GET => Gate::Pass {
+            can_write: false,
+            anonymous: true,
+        },
+        None => Gate::Stop(unauthorized(Refusal::Missing)),
+        Some(token) => match state.tokens.get(token) {
+            Some(&can_write) => Gate::Pass {
+                can_write,
+                anonymous: false,
+            },
+            None => Gate::Stop(unauthorized(Refusal::Invalid)),
+        },
     }
 }
 
@@ -371,27 +399,96 @@ pub(crate) fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a
         .map(|(_, v)| v.as_str())
 }
 
-/// One page of `items` per `page` (1-based) and the page-size parameter.
+/// One page of a list, and where it lies in the whole.
+pub(crate) struct Page<T> {
+    pub items: Vec<T>,
+    /// 1-based.
+    pub page: usize,
+    pub size: usize,
+    pub total: usize,
+}
+
+impl<T> Page<T> {
+    /// How many pages the whole list has (at least one, as the forges count).
+    pub fn pages(&self) -> usize {
+        self.total.div_ceil(self.size).max(1)
+    }
+}
+
+/// One page of `items` per `page` (1-based, below 1 taken as 1) and the page-size parameter
+/// (missing or below 1: `default_size`; above `max_size`: `max_size`, as every forge caps it).
 pub(crate) fn paginate<T: Clone>(
     items: &[T],
     query: &[(String, String)],
     size_param: &str,
     default_size: usize,
-) -> Vec<T> {
+    max_size: usize,
+) -> Page<T> {
     let size = param(query, size_param)
         .and_then(|s| s.parse().ok())
         .filter(|s: &usize| *s > 0)
-        .unwrap_or(default_size);
+        .unwrap_or(default_size)
+        .min(max_size);
     let page = param(query, "page")
         .and_then(|s| s.parse().ok())
         .filter(|p: &usize| *p > 0)
         .unwrap_or(1);
-    items
+    Page {
+        items: items
+            .iter()
+            .skip((page - 1) * size)
+            .take(size)
+            .cloned()
+            .collect(),
+        page,
+        size,
+        total: items.len(),
+    }
+}
+
+/// `query` with `page` set to `page`: in its place when it is there, else last.
+pub(crate) fn with_page(query: &[(String, String)], page: usize) -> Vec<(String, String)> {
+    let mut pairs = query.to_vec();
+    match pairs.iter_mut().find(|(k, _)| k == "page") {
+        Some(pair) => pair.1 = page.to_string(),
+        None => pairs.push(("page".into(), page.to_string())),
+    }
+    pairs
+}
+
+/// `name=value&...`, each percent-encoded.
+pub(crate) fn encode_query(pairs: &[(String, String)]) -> String {
+    let encoded: Vec<String> = pairs
         .iter()
-        .skip((page - 1) * size)
-        .take(size)
-        .cloned()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect();
+    encoded.join("&")
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
         .collect()
+}
+
+/// A JSON answer with extra headers (pagination).
+pub(crate) fn json_with_headers(
+    status: StatusCode,
+    headers: Vec<(&'static str, String)>,
+    value: Value,
+) -> Response {
+    let mut response = json(status, value);
+    for (name, value) in headers {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 fn percent_decode(text: &str, plus_is_space: bool) -> String {
@@ -442,7 +539,34 @@ pub(crate) fn str_list(body: &Value, name: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::{encode_query, paginate, percent_decode, with_page};
+
+    #[test]
+    fn pages() {
+        let query = vec![
+            ("state".to_owned(), "open".to_owned()),
+            ("limit".to_owned(), "2".to_owned()),
+        ];
+        let page = paginate(&[1, 2, 3, 4, 5], &query, "limit", 30, 50);
+        assert_eq!(
+            (page.items, page.page, page.size, page.total),
+            (vec![1, 2], 1, 2, 5)
+        );
+        let capped = paginate(&[1, 2, 3], &[("limit".into(), "9".into())], "limit", 30, 2);
+        assert_eq!(
+            (capped.items.as_slice(), capped.pages()),
+            ([1, 2].as_slice(), 2)
+        );
+        assert_eq!(
+            encode_query(&with_page(&query, 3)),
+            "state=open&limit=2&page=3"
+        );
+        let paged = with_page(
+            &[("page".into(), "1".into()), ("q".into(), "a b".into())],
+            2,
+        );
+        assert_eq!(encode_query(&paged), "page=2&q=a%20b");
+    }
 
     #[test]
     fn decodes() {

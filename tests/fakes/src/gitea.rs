@@ -4,6 +4,15 @@
 //! 409 for a second open pull request with the same head and base, 404 when a branch is missing from
 //! the git repository.
 //!
+//! Checked against the real Gitea by `tests/e2e/tests/forge_conformance.rs`, and as it answers:
+//! errors `{"message", "url"}`; lists newest first, at most 50 a page (30 unless `limit` says),
+//! with `X-Total-Count`, and for pull requests a `Link` header (`next`, `last`, `first`, `prev`);
+//! pull requests without a `state` filter in any state; a pull request's labels by name (by id in
+//! the answer to its creation); `assignees` and `requested_reviewers` `null` when empty in lists but
+//! `[]` in a single pull request; anonymous reads of the (public) repositories, anonymous writes a
+//! 401 "token is required"; the request of a review from the pull request's author a 422; a
+//! comment on a missing issue a 500 (Gitea 1.27.3 does not tell that case apart).
+//!
 //! As the real server: a repository's `permissions` are the user's, whatever the token's scopes (a
 //! read-only token still shows `push: true`); a write with a read-only token is a 403 naming the
 //! missing scope (`write:repository`, or `write:issue` under `/issues`); and opening a pull request
@@ -21,9 +30,20 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::forge_support::{
-    FakeForge, FakePull, ForgeState, Gate, PullState, RepoState, Shared, body_json, gate, json,
-    paginate, param, query, segments, str_field, str_list,
+    FakeForge, FakePull, ForgeState, Gate, PullState, Refusal, RepoState, Shared, body_json,
+    encode_query, gate, json, json_with_headers, paginate, param, query, segments, str_field,
+    str_list, with_page,
 };
+
+/// The page size of a list without `limit` (`DEFAULT_PAGING_NUM`) and the most one page holds
+/// (`MAX_RESPONSE_ITEMS`).
+const DEFAULT_PAGE: usize = 30;
+const MAX_PAGE: usize = 50;
+
+/// Who opens the fake's pull requests (the first user of every fake forge).
+const AUTHOR: (u64, &str) = (1, "promotion-bot");
+
+const TIME: &str = "2026-01-01T00:00:00Z";
 
 /// A running fake Gitea. Derefs to [`FakeForge`] for setup and inspection.
 pub struct FakeGitea(FakeForge);
@@ -51,10 +71,7 @@ fn message(status: StatusCode, text: &str, base: &str) -> Response {
 }
 
 fn not_found(base: &str) -> Response {
-    json(
-        StatusCode::NOT_FOUND,
-        json!({ "errors": [], "message": "The target couldn't be found.", "url": format!("{base}/api/swagger") }),
-    )
+    message(StatusCode::NOT_FOUND, "not found", base)
 }
 
 fn user_json(base: &str, id: u64, login: &str) -> Value {
@@ -72,20 +89,53 @@ fn label_json(base: &str, repo: &str, id: u64, name: &str) -> Value {
     })
 }
 
-fn pull_json(base: &str, path: &str, repo: &RepoState, state: &ForgeState, p: &FakePull) -> Value {
-    let users = |logins: &[String]| -> Vec<Value> {
-        logins
+/// Where a pull request is shown, which changes how Gitea fills some fields in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    /// The answer to its creation: labels by id.
+    Created,
+    /// `GET`/`PATCH` of one pull request: labels by name, empty lists of users (and teams) `[]`.
+    Single,
+    /// An item of a list: labels by name, empty lists of users (and teams) `null`.
+    Listed,
+}
+
+fn pull_json(
+    base: &str,
+    path: &str,
+    repo: &RepoState,
+    state: &ForgeState,
+    p: &FakePull,
+    view: View,
+) -> Value {
+    let users = |logins: &[String]| -> Value {
+        let users: Vec<Value> = logins
             .iter()
             .filter_map(|l| state.user(l))
             .map(|u| user_json(base, u.id, &u.login))
-            .collect()
+            .collect();
+        if users.is_empty() && view == View::Listed {
+            Value::Null
+        } else {
+            Value::Array(users)
+        }
     };
-    let labels: Vec<Value> = p
+    let mut labels: Vec<_> = p
         .labels
         .iter()
         .filter_map(|name| repo.label_named(name))
+        .collect();
+    if view == View::Created {
+        labels.sort_by_key(|l| l.id);
+    } else {
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    let labels: Vec<Value> = labels
+        .into_iter()
         .map(|l| label_json(base, path, l.id, &l.name))
         .collect();
+    let (closed, merged) = (p.state != PullState::Open, p.state == PullState::Merged);
+    let when = |yes: bool| if yes { json!(TIME) } else { Value::Null };
     let branch = |name: &str| {
         json!({
             "label": name, "ref": name, "repo_id": repo.id,
@@ -100,31 +150,83 @@ fn pull_json(base: &str, path: &str, repo: &RepoState, state: &ForgeState, p: &F
         "html_url": format!("{base}/{path}/pulls/{}", p.number),
         "diff_url": format!("{base}/{path}/pulls/{}.diff", p.number),
         "patch_url": format!("{base}/{path}/pulls/{}.patch", p.number),
-        "user": user_json(base, 1, "promotion-bot"),
+        "user": user_json(base, AUTHOR.0, AUTHOR.1),
         "title": p.title,
         "body": p.body,
         "labels": labels,
         "milestone": null,
-        "assignee": assignees.first().cloned(),
-        "assignees": if assignees.is_empty() { Value::Null } else { Value::Array(assignees) },
+        "assignee": assignees.get(0).cloned().unwrap_or(Value::Null),
+        "assignees": assignees,
         "requested_reviewers": users(&p.reviewers),
-        "requested_reviewers_teams": [],
+        "requested_reviewers_teams": users(&[]),
         "state": if p.state == PullState::Open { "open" } else { "closed" },
         "draft": false,
         "is_locked": false,
         "comments": p.comments.len(),
-        "mergeable": p.state == PullState::Open,
-        "merged": p.state == PullState::Merged,
-        "merged_at": null,
-        "merge_commit_sha": null,
+        "mergeable": !merged,
+        "merged": merged,
+        "merged_at": when(merged),
+        "merge_commit_sha": if merged {
+            json!(crate::forge_support::branch_commit(&repo.git_dir, &p.head))
+        } else {
+            Value::Null
+        },
+        "merged_by": if merged { user_json(base, AUTHOR.0, AUTHOR.1) } else { Value::Null },
         "base": branch(&p.base),
         "head": branch(&p.head),
         "merge_base": "",
         "due_date": null,
-        "created_at": "2026-01-01T00:00:00Z",
-        "updated_at": "2026-01-01T00:00:00Z",
-        "closed_at": null,
+        "created_at": TIME,
+        "updated_at": TIME,
+        "closed_at": when(closed),
     })
+}
+
+/// A review request as `POST .../requested_reviewers` answers it.
+fn review_json(base: &str, path: &str, id: u64, number: u64, user: Value) -> Value {
+    json!({
+        "id": id, "user": user, "team": null, "state": "REQUEST_REVIEW", "body": "", "commit_id": "",
+        "stale": false, "official": true, "dismissed": false, "comments_count": 0,
+        "submitted_at": TIME, "updated_at": TIME, "html_url": "",
+        "pull_request_url": format!("{base}/{path}/pulls/{number}"),
+    })
+}
+
+/// One page of a list with `X-Total-Count`, and with `link` Gitea's `Link` header as well: `next`
+/// and `last` unless on the last page, `first` and `prev` unless on the first (a page past the end
+/// counts as the last), each URL the request's with `page` set and the query sorted by name.
+fn list_page(
+    base: &str,
+    uri: &Uri,
+    query: &[(String, String)],
+    all: &[Value],
+    link: bool,
+) -> Response {
+    let page = paginate(all, query, "limit", DEFAULT_PAGE, MAX_PAGE);
+    let mut headers = vec![("x-total-count", page.total.to_string())];
+    let (pages, current) = (page.pages(), page.page.min(page.pages()));
+    let links: Vec<String> = [
+        (current < pages, current + 1, "next"),
+        (current != pages, pages, "last"),
+        (current != 1, 1, "first"),
+        (current > 1, current.saturating_sub(1), "prev"),
+    ]
+    .into_iter()
+    .filter(|(shown, _, _)| *shown)
+    .map(|(_, target, rel)| {
+        let mut pairs = with_page(query, target);
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        format!(
+            "<{base}{}?{}>; rel=\"{rel}\"",
+            uri.path(),
+            encode_query(&pairs)
+        )
+    })
+    .collect();
+    if link && !links.is_empty() {
+        headers.push(("link", links.join(",")));
+    }
+    json_with_headers(StatusCode::OK, headers, Value::Array(page.items))
 }
 
 async fn handle(
@@ -142,11 +244,12 @@ async fn handle(
             v.strip_prefix("token ")
                 .or_else(|| v.strip_prefix("Bearer "))
         });
-    let can_write = match gate(
+    let (can_write, anonymous) = match gate(
         &shared,
         &method,
         &uri,
         token,
+        true,
         || {
             message(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -154,15 +257,18 @@ async fn handle(
                 &base,
             )
         },
-        || {
-            message(
-                StatusCode::UNAUTHORIZED,
-                "invalid username, password or token",
-                &base,
-            )
+        |refusal| {
+            let text = match refusal {
+                Refusal::Missing => "token is required",
+                Refusal::Invalid => "invalid username, password or token",
+            };
+            message(StatusCode::UNAUTHORIZED, text, &base)
         },
     ) {
-        Gate::Pass { can_write } => can_write,
+        Gate::Pass {
+            can_write,
+            anonymous,
+        } => (can_write, anonymous),
         Gate::Stop(response) => return response,
     };
     let Some(segs) = segments(uri.path(), "/api/v1") else {
@@ -201,7 +307,11 @@ async fn handle(
     if let ["users", login] = segs.as_slice() {
         return match state.user(login) {
             Some(u) => json(StatusCode::OK, user_json(&base, u.id, &u.login)),
-            None => not_found(&base),
+            None => message(
+                StatusCode::NOT_FOUND,
+                &format!("user redirect does not exist [name: {login}]"),
+                &base,
+            ),
         };
     }
     let ["repos", owner, name, rest @ ..] = segs.as_slice() else {
@@ -220,8 +330,8 @@ async fn handle(
                 "id": repo.id, "name": name, "full_name": path, "owner": user_json(&base, 1, owner),
                 "private": false, "fork": false, "empty": false, "default_branch": "main",
                 "html_url": format!("{base}/{path}"), "clone_url": format!("{base}/{path}.git"),
-                // The user's permission, not the token's scopes.
-                "permissions": { "admin": false, "push": true, "pull": true },
+                // The user's permission, not the token's scopes; anonymous users may only read.
+                "permissions": { "admin": false, "push": !anonymous, "pull": true },
                 "has_pull_requests": true, "archived": false,
             }),
         ),
@@ -230,53 +340,50 @@ async fn handle(
             match crate::forge_support::branch_commit(&repo.git_dir, &branch) {
                 Some(sha) => json(
                     StatusCode::OK,
-                    json!({ "name": branch, "commit": { "id": sha }, "protected": false, "user_can_push": can_write }),
+                    json!({ "name": branch, "commit": { "id": sha }, "protected": false, "user_can_push": !anonymous }),
                 ),
                 None => not_found(&base),
             }
         }
         (&Method::GET, ["labels"]) => {
-            let all: Vec<Value> = repo
-                .labels
-                .iter()
+            let mut labels: Vec<_> = repo.labels.iter().collect();
+            labels.sort_by(|a, b| a.name.cmp(&b.name));
+            let all: Vec<Value> = labels
+                .into_iter()
                 .map(|l| label_json(&base, &path, l.id, &l.name))
                 .collect();
-            json(
-                StatusCode::OK,
-                Value::Array(paginate(&all, &query, "limit", 30)),
-            )
+            list_page(&base, &uri, &query, &all, false)
         }
         (&Method::GET, ["pulls"]) => {
-            let wanted = param(&query, "state").unwrap_or("open");
+            let wanted = param(&query, "state").unwrap_or("all");
             let base_branch = param(&query, "base_branch");
             let mut pulls: Vec<&FakePull> = repo
                 .pulls
                 .iter()
                 .filter(|p| match wanted {
-                    "all" => true,
+                    "open" => p.is_open(),
                     "closed" => !p.is_open(),
-                    _ => p.is_open(),
+                    _ => true,
                 })
                 .filter(|p| base_branch.is_none_or(|b| p.base == b))
                 .collect();
             pulls.sort_by_key(|p| std::cmp::Reverse(p.number));
             let all: Vec<Value> = pulls
                 .into_iter()
-                .map(|p| pull_json(&base, &path, repo, state, p))
+                .map(|p| pull_json(&base, &path, repo, state, p, View::Listed))
                 .collect();
-            json(
-                StatusCode::OK,
-                Value::Array(paginate(&all, &query, "limit", 30)),
-            )
+            list_page(&base, &uri, &query, &all, true)
         }
-        (&Method::GET, ["pulls", number]) if number.parse::<u64>().is_ok() => {
-            let number: u64 = number.parse().unwrap_or_default();
-            match repo.pulls.iter().find(|p| p.number == number) {
-                Some(p) => json(StatusCode::OK, pull_json(&base, &path, repo, state, p)),
+        (&Method::GET, ["pulls", number]) => {
+            match repo.pulls.iter().find(|p| number.parse() == Ok(p.number)) {
+                Some(p) => json(
+                    StatusCode::OK,
+                    pull_json(&base, &path, repo, state, p, View::Single),
+                ),
                 None => not_found(&base),
             }
         }
-        (&Method::GET, ["pulls", base_branch, head @ ..]) if !head.is_empty() => {
+        (&Method::GET, ["pulls", base_branch, head @ ..]) => {
             // Any state; the oldest of several.
             let head = head.join("/");
             match repo
@@ -285,7 +392,10 @@ async fn handle(
                 .filter(|p| p.base == *base_branch && p.head == head)
                 .min_by_key(|p| p.number)
             {
-                Some(p) => json(StatusCode::OK, pull_json(&base, &path, repo, state, p)),
+                Some(p) => json(
+                    StatusCode::OK,
+                    pull_json(&base, &path, repo, state, p, View::Single),
+                ),
                 None => not_found(&base),
             }
         }
@@ -295,12 +405,24 @@ async fn handle(
             };
             edit_pull(&base, &path, state, number, &body)
         }
+        (&Method::PATCH, ["issues", "comments", id]) => {
+            // The body is validated first; the fake keeps no comment ids, so none is found then.
+            if str_field(&body, "body").is_none() {
+                return message(StatusCode::UNPROCESSABLE_ENTITY, "[Body]: Required", &base);
+            }
+            message(
+                StatusCode::NOT_FOUND,
+                &format!("comment does not exist [id: {id}, issue_id: 0]"),
+                &base,
+            )
+        }
         (&Method::POST, ["issues", number, "comments"]) => {
             let Some(text) = str_field(&body, "body") else {
                 return message(StatusCode::UNPROCESSABLE_ENTITY, "[Body]: Required", &base);
             };
             let id = state.new_id();
             let repo = state.repos.get_mut(&path).expect("repo checked above");
+            let repo_id = repo.id;
             match repo
                 .pulls
                 .iter_mut()
@@ -311,36 +433,77 @@ async fn handle(
                     json(
                         StatusCode::CREATED,
                         json!({ "id": id, "body": text, "html_url": format!("{base}/{path}/pulls/{number}#issuecomment-{id}"),
-                                "user": user_json(&base, 1, "promotion-bot"),
-                                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z" }),
+                                "pull_request_url": format!("{base}/{path}/pulls/{number}"), "issue_url": "",
+                                "user": user_json(&base, AUTHOR.0, AUTHOR.1),
+                                "created_at": TIME, "updated_at": TIME }),
                     )
                 }
-                None => not_found(&base),
+                // Gitea 1.27.3 answers a missing issue here with a 500.
+                None => message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("issue does not exist [id: 0, repo_id: {repo_id}, index: {number}]"),
+                    &base,
+                ),
             }
         }
         (&Method::POST, ["pulls", number, "requested_reviewers"]) => {
             let reviewers = str_list(&body, "reviewers");
-            if let Some(unknown) = reviewers.iter().find(|r| state.user(r).is_none()) {
+            let repo_id = repo.id;
+            let Some(p) = repo.pulls.iter().find(|p| number.parse() == Ok(p.number)) else {
                 return message(
                     StatusCode::NOT_FOUND,
-                    &format!("user does not exist [uid: 0, name: {unknown}]"),
+                    &format!(
+                        "pull request does not exist [id: 0, issue_id: 0, head_repo_id: 0, \
+                         base_repo_id: {repo_id}, head_branch: , base_branch: ]"
+                    ),
                     &base,
                 );
-            }
-            let repo = state.repos.get_mut(&path).expect("repo checked above");
-            let Some(p) = repo
-                .pulls
-                .iter_mut()
-                .find(|p| number.parse() == Ok(p.number))
-            else {
-                return not_found(&base);
             };
-            for r in reviewers {
-                if !p.reviewers.contains(&r) {
-                    p.reviewers.push(r);
+            let number = p.number;
+            let mut new = Vec::new();
+            for login in &reviewers {
+                let Some(user) = state.user(login) else {
+                    return message(
+                        StatusCode::NOT_FOUND,
+                        &format!("user doesn't exist: {login}"),
+                        &base,
+                    );
+                };
+                if user.id == AUTHOR.0 {
+                    return message(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        &format!(
+                            "poster of pr can't be reviewer [user_id: {}, repo_id: {repo_id}]",
+                            user.id
+                        ),
+                        &base,
+                    );
+                }
+                if !p
+                    .reviewers
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(&user.login))
+                    && !new.iter().any(|(_, l): &(u64, String)| *l == user.login)
+                {
+                    new.push((user.id, user.login.clone()));
                 }
             }
-            json(StatusCode::CREATED, json!([]))
+            let mut reviews = Vec::new();
+            for (user_id, login) in new {
+                let id = state.new_id();
+                reviews.push(review_json(
+                    &base,
+                    &path,
+                    id,
+                    number,
+                    user_json(&base, user_id, &login),
+                ));
+                let repo = state.repos.get_mut(&path).expect("repo checked above");
+                if let Some(p) = repo.pulls.iter_mut().find(|p| p.number == number) {
+                    p.reviewers.push(login);
+                }
+            }
+            json(StatusCode::CREATED, Value::Array(reviews))
         }
         _ => not_found(&base),
     }
@@ -352,26 +515,32 @@ const CREATE_WORK: Duration = Duration::from_millis(150);
 /// `POST /repos/{owner}/{repo}/pulls`, first half: the checks, the open one of the same head and
 /// base among them. The answer when one fails.
 fn check_new_pull(base: &str, path: &str, state: &ForgeState, body: &Value) -> Option<Response> {
-    let (Some(head), Some(base_branch)) = (str_field(body, "head"), str_field(body, "base")) else {
-        return Some(message(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "[Head]: Required; [Base]: Required",
-            base,
-        ));
-    };
-    let title = str_field(body, "title").unwrap_or_default();
-    if title.is_empty() {
-        return Some(message(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "[Title]: Required",
-            base,
-        ));
+    // Validation names the first missing field only, in this order.
+    for (field, name) in [("head", "Head"), ("base", "Base"), ("title", "Title")] {
+        if str_field(body, field).is_none_or(str::is_empty) {
+            return Some(message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("[{name}]: Required"),
+                base,
+            ));
+        }
     }
+    let (head, base_branch) = (
+        str_field(body, "head").unwrap_or_default(),
+        str_field(body, "base").unwrap_or_default(),
+    );
     let Some(repo) = state.repos.get(path) else {
         return Some(not_found(base));
     };
-    if !repo.has_branch(base_branch) || !repo.has_branch(head) {
-        return Some(not_found(base));
+    if let Some(missing) = [base_branch, head]
+        .into_iter()
+        .find(|b| !repo.has_branch(b))
+    {
+        return Some(message(
+            StatusCode::NOT_FOUND,
+            &format!("ref \"{missing}\" does not exist"),
+            base,
+        ));
     }
     if head == base_branch {
         return Some(message(
@@ -434,7 +603,7 @@ fn insert_pull(base: &str, path: &str, state: &mut ForgeState, body: &Value) -> 
     let repo = state.repos.get(path).expect("repo checked by the caller");
     json(
         StatusCode::CREATED,
-        pull_json(base, path, repo, state, &pull),
+        pull_json(base, path, repo, state, &pull, View::Created),
     )
 }
 
@@ -487,5 +656,8 @@ fn edit_pull(
     }
     let p = p.clone();
     let repo = &state.repos[path];
-    json(StatusCode::CREATED, pull_json(base, path, repo, state, &p))
+    json(
+        StatusCode::CREATED,
+        pull_json(base, path, repo, state, &p, View::Single),
+    )
 }

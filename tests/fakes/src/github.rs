@@ -3,6 +3,13 @@
 //! `422 Validation Failed` with `errors[]` (a missing branch, or "A pull request already exists for
 //! OWNER:BRANCH."), labels by name through the issues API (unknown names are created, as GitHub does),
 //! reviewers only from collaborators (422 otherwise), non-assignable assignees silently dropped.
+//!
+//! Where GitHub's API and Gitea's agree (pull request fields, comments, `?state=`, `Link` pagination,
+//! newest first), `tests/e2e/tests/forge_conformance.rs` checks this fake against the real Gitea; it
+//! also says there where GitHub differs on purpose. As GitHub: lists at most 100 a page (30 unless
+//! `per_page` says) with a `Link` header (`prev`, `next`, `last`, `first`); `merged` only in a full
+//! pull request (one pull request, not an item of a list); no token is a 401 "Requires
+//! authentication", an unknown one a 401 "Bad credentials".
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -14,8 +21,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::forge_support::{
-    FakeForge, FakeLabel, FakePull, ForgeState, Gate, PullState, RepoState, Shared, body_json,
-    branch_commit, gate, json, paginate, param, query, segments, str_field, str_list,
+    FakeForge, FakeLabel, FakePull, ForgeState, Gate, PullState, Refusal, RepoState, Shared,
+    body_json, branch_commit, encode_query, gate, json, json_with_headers, paginate, param, query,
+    segments, str_field, str_list, with_page,
 };
 
 const DOCS: &str = "https://docs.github.com/rest";
@@ -69,6 +77,8 @@ fn label_json(label: &FakeLabel) -> Value {
             "color": "ededed", "default": false, "description": null })
 }
 
+/// A pull request: `full` as GitHub answers for one pull request (with `merged`), else as an item
+/// of a list ("pull-request-simple").
 fn pull_json(
     base: &str,
     path: &str,
@@ -76,6 +86,7 @@ fn pull_json(
     repo: &RepoState,
     state: &ForgeState,
     p: &FakePull,
+    full: bool,
 ) -> Value {
     let users = |logins: &[String]| -> Vec<Value> {
         logins
@@ -89,7 +100,14 @@ fn pull_json(
                 "sha": branch_commit(&repo.git_dir, name).unwrap_or_default() })
     };
     let assignees = users(&p.assignees);
-    json!({
+    let when = |yes: bool| {
+        if yes {
+            json!("2026-01-01T00:00:00Z")
+        } else {
+            Value::Null
+        }
+    };
+    let mut pull = json!({
         "id": repo.id * 1000 + p.number,
         "number": p.number,
         "url": format!("{base}/api/v3/repos/{path}/pulls/{}", p.number),
@@ -107,10 +125,45 @@ fn pull_json(
         "head": branch(&p.head),
         "base": branch(&p.base),
         "draft": false,
-        "merged_at": null,
+        "merged_at": when(p.state == PullState::Merged),
+        "closed_at": when(p.state != PullState::Open),
         "created_at": "2026-01-01T00:00:00Z",
         "updated_at": "2026-01-01T00:00:00Z",
+    });
+    if full {
+        pull["merged"] = json!(p.state == PullState::Merged);
+        pull["comments"] = json!(p.comments.len());
+    }
+    pull
+}
+
+/// One page of a list with GitHub's `Link` header: `prev` and `first` past the first page, `next`
+/// and `last` before the last one.
+fn list_page(base: &str, uri: &Uri, query: &[(String, String)], all: &[Value]) -> Response {
+    let page = paginate(all, query, "per_page", 30, 100);
+    let (current, pages) = (page.page, page.pages());
+    let links: Vec<String> = [
+        (current > 1, current.saturating_sub(1), "prev"),
+        (current < pages, current + 1, "next"),
+        (current < pages, pages, "last"),
+        (current > 1, 1, "first"),
+    ]
+    .into_iter()
+    .filter(|(shown, _, _)| *shown)
+    .map(|(_, target, rel)| {
+        format!(
+            "<{base}{}?{}>; rel=\"{rel}\"",
+            uri.path(),
+            encode_query(&with_page(query, target))
+        )
     })
+    .collect();
+    let headers = if links.is_empty() {
+        Vec::new()
+    } else {
+        vec![("link", links.join(", "))]
+    };
+    json_with_headers(StatusCode::OK, headers, Value::Array(page.items))
 }
 
 async fn handle(
@@ -133,10 +186,17 @@ async fn handle(
         &method,
         &uri,
         token,
+        false,
         || message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
-        || message(StatusCode::UNAUTHORIZED, "Bad credentials"),
+        |refusal| {
+            let text = match refusal {
+                Refusal::Missing => "Requires authentication",
+                Refusal::Invalid => "Bad credentials",
+            };
+            message(StatusCode::UNAUTHORIZED, text)
+        },
     ) {
-        Gate::Pass { can_write } => can_write,
+        Gate::Pass { can_write, .. } => can_write,
         Gate::Stop(response) => return response,
     };
     let Some(segs) = segments(uri.path(), "/api/v3") else {
@@ -208,18 +268,15 @@ async fn handle(
             pulls.sort_by_key(|p| std::cmp::Reverse(p.number));
             let all: Vec<Value> = pulls
                 .into_iter()
-                .map(|p| pull_json(&base, &path, owner, repo, state, p))
+                .map(|p| pull_json(&base, &path, owner, repo, state, p, false))
                 .collect();
-            json(
-                StatusCode::OK,
-                Value::Array(paginate(&all, &query, "per_page", 30)),
-            )
+            list_page(&base, &uri, &query, &all)
         }
         (&Method::GET, ["pulls", n]) => {
             match number_of(n).and_then(|n| repo.pulls.iter().find(|p| p.number == n)) {
                 Some(p) => json(
                     StatusCode::OK,
-                    pull_json(&base, &path, owner, repo, state, p),
+                    pull_json(&base, &path, owner, repo, state, p, true),
                 ),
                 None => not_found(),
             }
@@ -247,7 +304,7 @@ async fn handle(
             let p = p.clone();
             json(
                 StatusCode::OK,
-                pull_json(&base, &path, owner, &state.repos[&path], state, &p),
+                pull_json(&base, &path, owner, &state.repos[&path], state, &p, true),
             )
         }
         (&Method::POST, ["issues", n, "labels"]) => {
@@ -329,7 +386,7 @@ async fn handle(
             let p = p.clone();
             json(
                 StatusCode::CREATED,
-                pull_json(&base, &path, owner, &state.repos[&path], state, &p),
+                pull_json(&base, &path, owner, &state.repos[&path], state, &p, false),
             )
         }
         (&Method::POST, ["issues", n, "assignees"]) => {
@@ -352,7 +409,7 @@ async fn handle(
             let p = p.clone();
             json(
                 StatusCode::CREATED,
-                pull_json(&base, &path, owner, &state.repos[&path], state, &p),
+                pull_json(&base, &path, owner, &state.repos[&path], state, &p, false),
             )
         }
         _ => not_found(),
@@ -419,6 +476,6 @@ fn create_pull(
     repo.pulls.push(pull.clone());
     json(
         StatusCode::CREATED,
-        pull_json(base, path, owner, &state.repos[path], state, &pull),
+        pull_json(base, path, owner, &state.repos[path], state, &pull, true),
     )
 }

@@ -3,6 +3,13 @@
 //! `{"message": "404 Project Not Found"}`-style errors, 409 with `message: ["Another open merge request
 //! already exists for this source branch: !N"]`, labels by name (unknown names are created, as GitLab
 //! does), users by id, `state_event: close`.
+//!
+//! Lists hold at most 100 a page (20 unless `per_page` says), newest first, with GitLab's
+//! pagination headers: `X-Total`, `X-Total-Pages`, `X-Page`, `X-Per-Page`, `X-Next-Page` and
+//! `X-Prev-Page` (empty at the ends), and `Link` (`prev`, `next`, `first`, `last`).
+//! `tests/e2e/tests/forge_conformance.rs` checks against the real Gitea what the two APIs share
+//! (401 `{"message"}` without a valid token, 404 `{"message"}`, 409 for a duplicate, pagination
+//! and order) and says there what cannot be compared.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -15,7 +22,8 @@ use serde_json::{Value, json};
 
 use crate::forge_support::{
     FakeForge, FakeLabel, FakePull, ForgeState, Gate, PullState, RepoState, Shared, body_json,
-    branch_commit, gate, json, paginate, param, query, segments, str_field,
+    branch_commit, encode_query, gate, json, json_with_headers, paginate, param, query, segments,
+    str_field, with_page,
 };
 
 /// A running fake GitLab. Derefs to [`FakeForge`] for setup and inspection.
@@ -77,6 +85,37 @@ fn mr_json(base: &str, path: &str, repo: &RepoState, state: &ForgeState, p: &Fak
         "created_at": "2026-01-01T00:00:00.000Z",
         "updated_at": "2026-01-01T00:00:00.000Z",
     })
+}
+
+/// One page of a list with GitLab's pagination headers.
+fn list_page(base: &str, uri: &Uri, query: &[(String, String)], all: &[Value]) -> Response {
+    let page = paginate(all, query, "per_page", 20, 100);
+    let (current, pages) = (page.page, page.pages());
+    let next = (current < pages).then_some(current + 1);
+    let prev = (current > 1).then(|| current - 1);
+    let link = |target: usize, rel: &str| {
+        format!(
+            "<{base}{}?{}>; rel=\"{rel}\"",
+            uri.path(),
+            encode_query(&with_page(query, target))
+        )
+    };
+    let mut links = Vec::new();
+    links.extend(prev.map(|p| link(p, "prev")));
+    links.extend(next.map(|n| link(n, "next")));
+    links.push(link(1, "first"));
+    links.push(link(pages, "last"));
+    let shown = |n: Option<usize>| n.map(|n| n.to_string()).unwrap_or_default();
+    let headers = vec![
+        ("x-total", page.total.to_string()),
+        ("x-total-pages", pages.to_string()),
+        ("x-per-page", page.size.to_string()),
+        ("x-page", current.to_string()),
+        ("x-next-page", shown(next)),
+        ("x-prev-page", shown(prev)),
+        ("link", links.join(", ")),
+    ];
+    json_with_headers(StatusCode::OK, headers, Value::Array(page.items))
 }
 
 /// GitLab accepts booleans, lists and comma-separated strings for `labels`.
@@ -151,10 +190,11 @@ async fn handle(
         &method,
         &uri,
         token,
+        false,
         || message(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable"),
-        || message(StatusCode::UNAUTHORIZED, "401 Unauthorized"),
+        |_| message(StatusCode::UNAUTHORIZED, "401 Unauthorized"),
     ) {
-        Gate::Pass { can_write } => can_write,
+        Gate::Pass { can_write, .. } => can_write,
         Gate::Stop(response) => return response,
     };
     let Some(segs) = segments(uri.path(), "/api/v4") else {
@@ -241,10 +281,7 @@ async fn handle(
                 .into_iter()
                 .map(|p| mr_json(&base, &path, repo, state, p))
                 .collect();
-            json(
-                StatusCode::OK,
-                Value::Array(paginate(&all, &query, "per_page", 20)),
-            )
+            list_page(&base, &uri, &query, &all)
         }
         (&Method::GET, ["merge_requests", iid]) => {
             match iid_of(iid).and_then(|n| repo.pulls.iter().find(|p| p.number == n)) {
