@@ -1,11 +1,9 @@
 //! gitops-bump end to end: the real binary against a real git server (lighttpd + `git http-backend`
 //! with basic auth, sshd for the ssh path, a TLS proxy for https).
 
-mod gitops_bump {
-    mod access;
-    mod edits;
-    mod races;
-}
+mod access;
+mod edits;
+mod races;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

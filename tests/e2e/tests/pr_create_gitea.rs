@@ -3,12 +3,10 @@
 //! and pushes; pull requests, labels, reviewers and assignees through the REST API as pr-create uses
 //! it; merges through Gitea's own merge API. Each test has a Gitea of its own.
 
-mod pr_create_gitea {
-    mod access;
-    mod lifecycle;
-    mod merges;
-    mod registry;
-}
+mod access;
+mod lifecycle;
+mod merges;
+mod registry;
 
 use std::collections::HashMap;
 use std::process::{Command, Output};

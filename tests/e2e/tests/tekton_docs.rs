@@ -28,7 +28,7 @@ fn the_task_reference_is_generated_from_the_tasks() {
     assert!(
         current == rendered,
         "{REFERENCE} is not the reference of the Tasks under tekton/tasks; regenerate it with \
-         UPDATE_TEKTON_DOCS=1 cargo test -p e2e --test tekton_docs"
+         UPDATE_TEKTON_DOCS=1 cargo test -p e2e --test scenarios tekton_docs::"
     );
 }
 
@@ -75,7 +75,7 @@ fn render<'a>(tasks: impl Iterator<Item = &'a Task>) -> String {
     let mut out = String::from(
         "# Task reference\n\n\
          Generated from the Tasks in this folder by `tests/e2e/tests/tekton_docs.rs`\n\
-         (`UPDATE_TEKTON_DOCS=1 cargo test -p e2e --test tekton_docs`); do not edit by hand.\n\
+         (`UPDATE_TEKTON_DOCS=1 cargo test -p e2e --test scenarios tekton_docs::`); do not edit by hand.\n\
          A sample TaskRun of each Task is in `../runs/taskruns/`.\n",
     );
     for task in tasks {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use test_services::{Certs, ServerProcess, SshGitServer, free_port, require_tool};
 
-use crate::*;
+use super::*;
 
 #[test]
 fn wrong_or_missing_credentials_fail_within_seconds() {

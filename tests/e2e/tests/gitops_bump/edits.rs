@@ -1,6 +1,6 @@
 //! What a bump writes: exact bytes, strings, idempotency, creation, and refusals.
 
-use crate::*;
+use super::*;
 
 #[test]
 fn happy_path_changes_only_the_values() {

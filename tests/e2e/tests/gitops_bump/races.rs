@@ -1,6 +1,6 @@
 //! Concurrent bumps, and the promotion branch the tool owns.
 
-use crate::*;
+use super::*;
 
 #[test]
 fn eight_models_at_once_all_land() {

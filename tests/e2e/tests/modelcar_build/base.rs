@@ -6,7 +6,7 @@ use std::process::Command;
 
 use test_services::Registry;
 
-use crate::support::*;
+use super::support::*;
 
 #[test]
 fn busybox_base_from_a_layout_and_from_the_registry() {

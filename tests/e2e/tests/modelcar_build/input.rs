@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 use test_services::{Registry, require_tool, workspace_bin, workspace_root};
 
-use crate::support::*;
+use super::support::*;
 
 #[test]
 fn bad_input_is_a_clear_error_and_pushes_nothing() {

@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::json;
 use test_services::Registry;
 
-use crate::support::*;
+use super::support::*;
 
 #[test]
 fn pushes_to_a_plain_registry_and_skopeo_reads_the_model_back() {

@@ -11,7 +11,7 @@ use test_services::{Fault, FaultProxy, GitServer, Registry, Rule};
 
 use e2e::tool_run::*;
 
-use crate::scenery::*;
+use super::scenery::*;
 
 fn every_fault_applied(proxy: &FaultProxy, expected: usize) {
     let applied = proxy.faults_applied();

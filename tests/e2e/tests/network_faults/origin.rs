@@ -9,7 +9,7 @@ use test_services::{Fault, FaultProxy, GitServer, Mlflow, Registry, Rule};
 
 use e2e::tool_run::*;
 
-use crate::scenery::*;
+use super::scenery::*;
 
 const REGISTRY_USER: &str = "ci";
 const REGISTRY_PASSWORD: &str = "registry-Pa55-e1f2";

@@ -8,7 +8,7 @@ use test_services::{FaultProxy, Mlflow};
 
 use e2e::tool_run::*;
 
-use crate::scenery::*;
+use super::scenery::*;
 
 fn assert_untouched(proxy: &FaultProxy) {
     assert!(

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::{Run, World};
+use super::{Run, World};
 
 #[test]
 fn refused_tokens_and_bad_input_write_nothing() {

@@ -2,7 +2,7 @@
 
 use std::process::Stdio;
 
-use crate::{ASSIGNEE, BRANCH, COMMIT_URL, IMAGE, PROD, REVIEWER, Run, World, finish, names};
+use super::{ASSIGNEE, BRANCH, COMMIT_URL, IMAGE, PROD, REVIEWER, Run, World, finish, names};
 
 /// The pull request carries everything a reviewer needs, with the labels, reviewer and assignee
 /// asked for; a re-run leaves it, and the branch, as they are.

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use test_services::ModelRegistry;
 
-use crate::World;
+use super::World;
 
 fn text(s: &str) -> Value {
     json!({"metadataType": "MetadataStringValue", "string_value": s})
