@@ -226,13 +226,15 @@ impl<'r> Session<'r> {
         let odb = target_repo.odb()?;
         let mut writer = odb.packwriter()?;
         let mut failure = None;
-        builder.foreach(|chunk| match std::io::Write::write_all(&mut writer, chunk) {
-            Ok(()) => true,
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
-        })?;
+        builder.foreach(
+            |chunk| match std::io::Write::write_all(&mut writer, chunk) {
+                Ok(()) => true,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            },
+        )?;
         if let Some(e) = failure {
             return Err(git2::Error::from_str(&e.to_string()));
         }
