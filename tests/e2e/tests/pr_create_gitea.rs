@@ -8,6 +8,7 @@ mod pr_create_gitea {
     mod lifecycle;
     mod merges;
     mod registry;
+    mod rules;
 }
 
 use std::collections::HashMap;
