@@ -13,7 +13,8 @@ use gitops::{
 
 /// Set values in one YAML file of a GitOps repository (e.g. a model's version in
 /// model-deployments/<env>/<model>/config.yaml), commit and push. Only the changed values' bytes
-/// change; nothing to change means no commit. Results: commit, changed, file.
+/// change; nothing to change means no commit. Results: commit, changed, file, IMAGE_DIGEST (the
+/// digest written with --digest, empty without).
 #[derive(Parser, Debug)]
 #[command(version, about, max_term_width = 100)]
 struct Cli {
@@ -128,6 +129,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         ("commit", outcome.commit.as_str()),
         ("changed", if outcome.changed { "true" } else { "false" }),
         ("file", outcome.file.as_str()),
+        ("IMAGE_DIGEST", cli.digest.as_deref().unwrap_or_default()),
     ])?;
     Ok(())
 }

@@ -10,19 +10,24 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use common::{CommonArgs, RetryPolicy, Secret, UsageError, finish};
 use forge::promote::{DEFAULT_BODY_TEMPLATE, DEFAULT_BRANCH_TEMPLATE, DEFAULT_TITLE_TEMPLATE};
-use forge::{AnyForge, ForgeConfig, ForgeError, ForgeKind, PromotionRequest};
+use forge::{
+    AnyForge, CommitStatus, ForgeConfig, ForgeError, ForgeKind, PromotionRequest, StatusState,
+};
 use gitops::{
     BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitCredentials, Identity, Remote,
     config_path,
 };
-use model_registry::promotion::Rule;
+use model_registry::promotion::{Rule, Verdict};
+use oci::{Digest, Keychain, Reference, RegistryClient, TagPolicy};
 
 use crate::git_change::GitopsChange;
 
 /// Promote a model version to an environment through a pull request: set the version in the
 /// environment's config file on the branch promote/<env>/<model>, and create the pull request, or
 /// update it, or leave it when it is current. Older promotion pull requests for the same model and
-/// environment are closed. Results: NUMBER, URL, status (created, updated, unchanged, up-to-date), BRANCH.
+/// environment are closed. Results: NUMBER, URL, status (created, updated, unchanged, up-to-date,
+/// blocked), BRANCH, IMAGE_DIGEST (the digest written beside the version), RULES (passed, failed, or
+/// empty without --require).
 #[derive(clap::Parser, Debug)]
 #[command(about, max_term_width = 100, disable_version_flag = true)]
 struct Cli {
@@ -174,6 +179,37 @@ struct Cli {
     )]
     rules: Vec<String>,
 
+    /// What a failing --require rule does. block: nothing is pushed or opened, status is "blocked"
+    /// and the step fails. draft: the pull request is opened (or updated) as a draft listing the
+    /// rules and how each fared, its head commit gets a failing commit status, and the step
+    /// succeeds with RULES "failed". When every rule holds, the head commit gets a passing status
+    /// (and a draft from an earlier failure becomes ready for review).
+    #[arg(long, env = "ON_RULE_FAILURE", value_enum, default_value = "block")]
+    on_rule_failure: OnRuleFailure,
+
+    /// The commit status's context (GitLab: its name) for the --require rules.
+    #[arg(
+        long,
+        env = "STATUS_CONTEXT",
+        default_value = "modelcar-gitops/promotion-rules"
+    )]
+    status_context: String,
+
+    /// When --image names a tag (repository:tag@sha256:...), the image registry is asked what the
+    /// tag names now. fail: another digest than the one written stops the step before anything is
+    /// written (exit 1); warn: it is logged; off: the registry is not asked. A registry that cannot
+    /// be reached or read is logged and the promotion goes on.
+    #[arg(long, env = "TAG_CHECK", default_value = "fail", value_parser = parse_tag_policy)]
+    tag_check: TagPolicy,
+
+    /// A registry auth file (podman's auth.json or docker's config.json) for reading --image's tag.
+    #[arg(long, env = "REGISTRY_AUTH_FILE", value_name = "FILE")]
+    authfile: Option<PathBuf>,
+
+    /// A Tekton dockerconfig workspace (config.json or .dockerconfigjson) for reading --image's tag.
+    #[arg(long, env = "DOCKER_CONFIG_WORKSPACE", value_name = "DIR")]
+    docker_config: Option<PathBuf>,
+
     /// A file holding the forge API token (a mounted Secret). Or set FORGE_TOKEN.
     #[arg(long, env = "FORGE_TOKEN_FILE", value_name = "PATH")]
     token_file: Option<PathBuf>,
@@ -210,6 +246,16 @@ struct Cli {
 
 fn parse_forge(text: &str) -> Result<ForgeKind, String> {
     text.parse()
+}
+
+fn parse_tag_policy(text: &str) -> Result<TagPolicy, String> {
+    text.parse()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnRuleFailure {
+    Block,
+    Draft,
 }
 
 fn main() -> ExitCode {
@@ -258,6 +304,11 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let rules = promotion_rules(cli)?;
     let forge = AnyForge::connect(&config).map_err(|e| explain(e, cli))?;
     let mut request = promotion_request(cli)?;
+    let pinned = pinned_image(cli)?;
+    if let Some((image, digest)) = &pinned {
+        check_tag(cli, image, digest).await?;
+    }
+    let mut judged = Judged::NoRules;
     if let Some(url) = &cli.registry_url {
         let parse = |flag: &str, text: &str| {
             url::Url::parse(text).map_err(|e| usage(format!("{flag} {text:?} is not a URL: {e}")))
@@ -280,7 +331,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         {
             Ok(comparison) => {
                 if !rules.is_empty() {
-                    enforce(cli, &comparison, &rules)?;
+                    judged = enforce(cli, &comparison, &rules)?;
+                    apply_judgement(cli, &judged, &source.web_url, &mut request);
                 }
                 comparison.section(&source.web_url)
             }
@@ -312,8 +364,52 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         ("URL", outcome.url.as_deref().unwrap_or_default()),
         ("status", outcome.status.as_str()),
         ("BRANCH", outcome.branch.as_deref().unwrap_or_default()),
+        ("IMAGE_DIGEST", cli.digest.as_deref().unwrap_or_default()),
+        ("RULES", judged.result()),
     ])?;
     Ok(())
+}
+
+/// The image whose tag is to name the digest written: --image when it names a tag, with --digest
+/// (or its own digest). Refuses an --image whose digest is not --digest.
+fn pinned_image(cli: &Cli) -> anyhow::Result<Option<(Reference, Digest)>> {
+    let Some(text) = &cli.image else {
+        return Ok(None);
+    };
+    let image = Reference::parse(text).map_err(|e| usage(format!("--image: {e}")))?;
+    let digest = match (&cli.digest, image.digest()) {
+        (Some(given), Some(own)) if given.as_str() != own.to_string() => {
+            return Err(usage(format!(
+                "--image {text:?} names digest {own}, but --digest is {given}; give the same image"
+            )));
+        }
+        (Some(given), _) => given
+            .parse::<Digest>()
+            .map_err(|e| usage(format!("--digest: {e}")))?,
+        (None, Some(own)) => own.clone(),
+        (None, None) => return Ok(None),
+    };
+    Ok(image.tag().is_some().then_some((image, digest)))
+}
+
+/// Asks the image registry whether the tag still names the digest written (see --tag-check).
+async fn check_tag(cli: &Cli, image: &Reference, digest: &Digest) -> anyhow::Result<()> {
+    if cli.tag_check == TagPolicy::Off {
+        return Ok(());
+    }
+    let keychain = Keychain::discover(cli.authfile.as_deref(), cli.docker_config.as_deref())
+        .map_err(|e| usage(e.to_string()))?;
+    let client =
+        RegistryClient::new(cli.common.http_options(), keychain)?.with_retry(RetryPolicy::fast(3));
+    oci::verify_tags(&client, &[(image.clone(), digest.clone())], cli.tag_check)
+        .await
+        .with_context(|| {
+            format!(
+                "promoting {} {} to {}: nothing was pushed or opened (--tag-check=warn promotes \
+                 the digest anyway)",
+                cli.model, cli.version, cli.environment
+            )
+        })
 }
 
 /// The --require rules, read before anything is sent.
@@ -332,9 +428,33 @@ fn promotion_rules(cli: &Cli) -> anyhow::Result<Vec<Rule>> {
     Ok(rules)
 }
 
-/// Logs every rule's verdict; when one fails, records status "blocked" and fails the step before
-/// anything is pushed or opened.
-fn enforce(cli: &Cli, comparison: &registry::Comparison, rules: &[Rule]) -> anyhow::Result<()> {
+/// How the candidate fared against the --require rules.
+enum Judged {
+    NoRules,
+    Verdicts(Vec<Verdict>),
+}
+
+impl Judged {
+    fn failed(&self) -> Vec<&Verdict> {
+        match self {
+            Judged::NoRules => Vec::new(),
+            Judged::Verdicts(verdicts) => verdicts.iter().filter(|v| !v.passed).collect(),
+        }
+    }
+
+    /// The RULES result.
+    fn result(&self) -> &'static str {
+        match self {
+            Judged::NoRules => "",
+            Judged::Verdicts(_) if self.failed().is_empty() => "passed",
+            Judged::Verdicts(_) => "failed",
+        }
+    }
+}
+
+/// Logs every rule's verdict. When one fails and failures block, records status "blocked" and
+/// fails the step before anything is pushed or opened.
+fn enforce(cli: &Cli, comparison: &registry::Comparison, rules: &[Rule]) -> anyhow::Result<Judged> {
     let verdicts = comparison
         .judge(rules)
         .map_err(|e| usage(format!("--require: {e}")))?;
@@ -346,19 +466,22 @@ fn enforce(cli: &Cli, comparison: &registry::Comparison, rules: &[Rule]) -> anyh
             verdict.explanation
         );
     }
-    let failed: Vec<String> = verdicts
+    let judged = Judged::Verdicts(verdicts);
+    let failed: Vec<String> = judged
+        .failed()
         .iter()
-        .filter(|v| !v.passed)
         .map(|v| format!("{:?}: {}", v.rule, v.explanation))
         .collect();
-    if failed.is_empty() {
-        return Ok(());
+    if failed.is_empty() || cli.on_rule_failure == OnRuleFailure::Draft {
+        return Ok(judged);
     }
     cli.common.results().write_all([
         ("NUMBER", ""),
         ("URL", ""),
         ("status", "blocked"),
         ("BRANCH", ""),
+        ("IMAGE_DIGEST", ""),
+        ("RULES", "failed"),
     ])?;
     Err(anyhow!(
         "{} {} is not promoted to {}: {}",
@@ -367,6 +490,66 @@ fn enforce(cli: &Cli, comparison: &registry::Comparison, rules: &[Rule]) -> anyh
         cli.environment,
         failed.join("; ")
     ))
+}
+
+/// What the verdicts put on the pull request: a section listing them, draft when one failed, and the
+/// commit status of the promotion branch's head.
+fn apply_judgement(
+    cli: &Cli,
+    judged: &Judged,
+    registry_url: &url::Url,
+    request: &mut PromotionRequest,
+) {
+    let Judged::Verdicts(verdicts) = judged else {
+        return;
+    };
+    let failed = judged.failed();
+    let mut section = String::from("\n### Promotion rules\n\n");
+    if !failed.is_empty() {
+        section.push_str(&format!(
+            "**Draft: {} of {} rules fail.** Merging promotes a version the rules do not let \
+             through; decide by the values below.\n\n",
+            failed.len(),
+            verdicts.len()
+        ));
+    }
+    section.push_str("| rule | verdict |\n|---|---|\n");
+    for verdict in verdicts {
+        let mark = if verdict.passed { "holds" } else { "**fails**" };
+        section.push_str(&format!(
+            "| `{}` | {mark}: {} |\n",
+            verdict.rule.replace('|', "\\|").replace('`', "'"),
+            verdict.explanation.replace('|', "\\|")
+        ));
+    }
+    request.rules_section = Some(section);
+    request.draft = !failed.is_empty();
+    let description = match failed.first() {
+        None => format!(
+            "{} {}: {} promotion rule{} hold",
+            cli.model,
+            cli.version,
+            verdicts.len(),
+            if verdicts.len() == 1 { "" } else { "s" }
+        ),
+        Some(first) => format!(
+            "{} of {} rules fail: {}: {}",
+            failed.len(),
+            verdicts.len(),
+            first.rule,
+            first.explanation
+        ),
+    };
+    request.commit_status = Some(CommitStatus {
+        state: if failed.is_empty() {
+            StatusState::Success
+        } else {
+            StatusState::Failure
+        },
+        context: cli.status_context.clone(),
+        description,
+        target_url: Some(registry_url.to_string()),
+    });
 }
 
 fn promotion_request(cli: &Cli) -> anyhow::Result<PromotionRequest> {
@@ -413,7 +596,6 @@ fn promotion_request(cli: &Cli) -> anyhow::Result<PromotionRequest> {
         assignees: listed(&cli.assignees),
         image: cli.image.clone(),
         source_commit_url: cli.source_commit_url.clone(),
-        registry_section: None,
         ..PromotionRequest::new(&cli.model, &cli.environment, &cli.version)
     })
 }

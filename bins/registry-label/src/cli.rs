@@ -120,6 +120,22 @@ pub struct Cli {
     #[arg(long, env = "GITOPS_BRANCH", default_value = "main")]
     pub branch: String,
 
+    /// With --from-gitops, each config's image (image_repository/image_namespace/name) is asked for
+    /// its tag (the version) before anything is recorded. fail: a tag that names another digest
+    /// than the config's image_digest stops the step (exit 1, nothing recorded); warn: it is logged;
+    /// off: the image registry is not asked. A registry that cannot be reached or read is logged and
+    /// the recording goes on.
+    #[arg(long, env = "TAG_CHECK", default_value = "fail", value_parser = parse_tag_policy)]
+    pub tag_check: oci::TagPolicy,
+
+    /// A registry auth file (podman's auth.json or docker's config.json) for reading image tags.
+    #[arg(long, env = "REGISTRY_AUTH_FILE", value_parser = path_or_empty, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+
+    /// A Tekton dockerconfig workspace (config.json or .dockerconfigjson) for reading image tags.
+    #[arg(long, env = "DOCKER_CONFIG_WORKSPACE", value_parser = path_or_empty, value_name = "DIR")]
+    pub docker_config: Option<PathBuf>,
+
     /// The push's `after` commit.
     #[arg(long, env = "PUSH_AFTER", value_name = "SHA")]
     pub commit: Option<String>,
@@ -248,6 +264,8 @@ impl Cli {
             &mut self.basic_auth_dir,
             &mut self.ssh_dir,
             &mut self.kube_token_file,
+            &mut self.authfile,
+            &mut self.docker_config,
         ] {
             if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
                 *path = None;
@@ -255,6 +273,10 @@ impl Cli {
         }
         self.common.ca_certs.retain(|p| !p.as_os_str().is_empty());
     }
+}
+
+fn parse_tag_policy(text: &str) -> Result<oci::TagPolicy, String> {
+    text.parse()
 }
 
 /// A path, where an empty value is allowed (and later counts as not given).

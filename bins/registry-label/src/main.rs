@@ -57,6 +57,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         let (Action::Label(d) | Action::Unlabel(d)) = action;
         model_registry::validate_environment(&d.env).map_err(|e| usage(e.to_string()))?;
     }
+    if cli.from_gitops.is_some() {
+        check_tags(cli, &actions).await?;
+    }
     if cli.wait_ready {
         wait_for_rollouts(cli, &actions).await?;
     }
@@ -309,6 +312,40 @@ async fn actions_from_push(cli: &Cli, url: &str) -> anyhow::Result<Vec<Action>> 
         }
     }
     Ok(actions)
+}
+
+/// Asks the image registry whether each deployed config's tag still names the digest the config
+/// pins (see --tag-check). A moved tag records nothing.
+async fn check_tags(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> {
+    if cli.tag_check == oci::TagPolicy::Off {
+        return Ok(());
+    }
+    let mut pinned = Vec::new();
+    for action in actions {
+        let Action::Label(d) = action else { continue };
+        let Some(text) = &d.image else { continue };
+        match oci::Reference::parse(text) {
+            Ok(image) => {
+                if let (Some(_), Some(digest)) = (image.tag(), image.digest().cloned()) {
+                    pinned.push((image, digest));
+                }
+            }
+            Err(e) => tracing::warn!("{}: cannot check the image's tag: {e}", d.file),
+        }
+    }
+    if pinned.is_empty() {
+        return Ok(());
+    }
+    let keychain = oci::Keychain::discover(cli.authfile.as_deref(), cli.docker_config.as_deref())
+        .map_err(|e| usage(e.to_string()))?;
+    let client = oci::RegistryClient::new(cli.common.http_options(), keychain)?
+        .with_retry(common::RetryPolicy::fast(3));
+    oci::verify_tags(&client, &pinned, cli.tag_check)
+        .await
+        .context(
+            "checking the deployed images' tags: nothing was recorded (--tag-check=warn records \
+             the digest in Git anyway)",
+        )
 }
 
 /// Waits until every environment about to be labelled serves its version; a timeout labels nothing.

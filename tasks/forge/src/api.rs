@@ -82,6 +82,11 @@ impl Api {
         }
     }
 
+    /// The API's base URL.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
     /// The base URL, for messages.
     pub fn base_display(&self) -> String {
         common::http::display_url(&self.base)

@@ -7,11 +7,24 @@ use serde_json::json;
 use crate::api::{Api, Safety, server_text};
 use crate::error::ForgeError;
 use crate::model::{
-    CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest, PullRequestEdit, User,
-    UserRole,
+    CommitStatus, CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest,
+    PullRequestEdit, StatusState, User, UserRole, cut_draft_prefix,
 };
 
 const PAGE: usize = 50;
+
+/// Gitea's default `[repository.pull-request] WORK_IN_PROGRESS_PREFIXES`: a title starting with one
+/// of them (compared without case) makes the pull request a draft. The first is the one written.
+const WIP_PREFIXES: [&str; 2] = ["WIP:", "[WIP]"];
+
+/// The title Gitea is given: with the draft marker when it is to be a draft.
+fn titled(title: &str, draft: bool) -> String {
+    if draft {
+        format!("{} {title}", WIP_PREFIXES[0])
+    } else {
+        title.to_owned()
+    }
+}
 
 pub struct Gitea {
     api: Api,
@@ -46,6 +59,8 @@ struct GiteaPull {
     #[serde(default)]
     body: Option<String>,
     state: String,
+    #[serde(default)]
+    draft: bool,
     head: GiteaBranchRef,
     base: GiteaBranchRef,
     #[serde(default)]
@@ -54,6 +69,25 @@ struct GiteaPull {
     requested_reviewers: Option<Vec<GiteaUser>>,
     #[serde(default)]
     assignees: Option<Vec<GiteaUser>>,
+}
+
+/// A commit status: Gitea names its state `status` (its create option says `state`).
+#[derive(Deserialize)]
+struct GiteaStatus {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    context: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    target_url: String,
+}
+
+#[derive(Deserialize)]
+struct GiteaCombinedStatus {
+    #[serde(default)]
+    statuses: Option<Vec<GiteaStatus>>,
 }
 
 #[derive(Deserialize)]
@@ -77,10 +111,13 @@ fn user(u: GiteaUser) -> User {
 
 impl From<GiteaPull> for PullRequest {
     fn from(p: GiteaPull) -> Self {
+        let (title, marked) = cut_draft_prefix(&p.title, &WIP_PREFIXES);
         PullRequest {
             number: p.number,
             url: p.html_url,
-            title: p.title,
+            title: title.to_owned(),
+            draft: p.draft || marked,
+            node_id: None,
             body: p.body.unwrap_or_default(),
             head: p.head.name,
             base: p.base.name,
@@ -308,7 +345,7 @@ impl Forge for Gitea {
         let body = json!({
             "head": new.head,
             "base": new.base,
-            "title": new.title,
+            "title": titled(new.title, new.draft),
             "body": new.body,
             "labels": Self::label_ids(new.labels),
         });
@@ -335,7 +372,7 @@ impl Forge for Gitea {
     async fn update(&self, pr: &PullRequest, edit: &PullRequestEdit<'_>) -> Result<(), ForgeError> {
         let action = format!("updating pull request #{} of {}", pr.number, self.repo);
         let body = json!({
-            "title": edit.title,
+            "title": titled(edit.title, edit.draft),
             "body": edit.body,
             "labels": Self::label_ids(edit.labels),
         });
@@ -431,6 +468,62 @@ impl Forge for Gitea {
                 Method::PATCH,
                 &url,
                 Some(&json!({ "assignees": logins })),
+                &action,
+                Safety::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn commit_status(
+        &self,
+        sha: &str,
+        context: &str,
+    ) -> Result<Option<CommitStatus>, ForgeError> {
+        let action = format!("reading the statuses of commit {sha} in {}", self.repo);
+        let combined: GiteaCombinedStatus = self
+            .api
+            .get(&self.repo_url(&["commits", sha, "status"]), &action)
+            .await?;
+        Ok(combined
+            .statuses
+            .unwrap_or_default()
+            .into_iter()
+            .find(|s| s.context == context)
+            .and_then(|s| {
+                Some(CommitStatus {
+                    state: StatusState::from_forge(&s.status)?,
+                    context: s.context,
+                    description: s.description,
+                    target_url: Some(s.target_url).filter(|u| !u.is_empty()),
+                })
+            }))
+    }
+
+    async fn set_commit_status(
+        &self,
+        sha: &str,
+        _branch: &str,
+        status: &CommitStatus,
+    ) -> Result<(), ForgeError> {
+        let action = format!(
+            "setting status {} of {} on commit {sha} in {}",
+            status.state.as_str(),
+            status.context,
+            self.repo
+        );
+        let body = json!({
+            "state": status.state.as_str(),
+            "context": status.context,
+            "description": status.description,
+            "target_url": status.target_url.as_deref().unwrap_or_default(),
+        });
+        // A second status of the same context replaces the first: safe to repeat.
+        self.api
+            .send(
+                Method::POST,
+                &self.repo_url(&["statuses", sha]),
+                Some(&body),
                 &action,
                 Safety::Idempotent,
             )

@@ -8,8 +8,8 @@ use serde_json::json;
 use crate::api::{Api, Safety, server_text};
 use crate::error::ForgeError;
 use crate::model::{
-    CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest, PullRequestEdit, User,
-    UserRole,
+    CommitStatus, CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest,
+    PullRequestEdit, StatusState, User, UserRole,
 };
 
 const PAGE: usize = 100;
@@ -42,11 +42,15 @@ struct GhRef {
 #[derive(Deserialize)]
 struct GhPull {
     number: u64,
+    #[serde(default)]
+    node_id: Option<String>,
     html_url: String,
     title: String,
     #[serde(default)]
     body: Option<String>,
     state: String,
+    #[serde(default)]
+    draft: bool,
     head: GhRef,
     base: GhRef,
     #[serde(default)]
@@ -55,6 +59,24 @@ struct GhPull {
     requested_reviewers: Vec<GhUser>,
     #[serde(default)]
     assignees: Vec<GhUser>,
+}
+
+#[derive(Deserialize)]
+struct GhStatus {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    context: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    target_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GhCombinedStatus {
+    #[serde(default)]
+    statuses: Vec<GhStatus>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +104,8 @@ impl From<GhPull> for PullRequest {
             number: p.number,
             url: p.html_url,
             title: p.title,
+            draft: p.draft,
+            node_id: p.node_id,
             body: p.body.unwrap_or_default(),
             head: p.head.name,
             base: p.base.name,
@@ -115,6 +139,57 @@ impl GitHub {
         let mut segments = vec!["repos", self.owner.as_str(), self.name.as_str()];
         segments.extend_from_slice(rest);
         self.api.url(&segments)
+    }
+
+    /// The GraphQL endpoint: `https://api.github.com/graphql`, GitHub Enterprise Server's
+    /// `https://HOST/api/graphql` beside its `/api/v3`.
+    fn graphql_url(&self) -> reqwest::Url {
+        let mut url = self.api.base().clone();
+        let path = url.path().trim_end_matches('/').to_owned();
+        let root = path.strip_suffix("/v3").unwrap_or(&path).to_owned();
+        url.set_path(&format!("{root}/graphql"));
+        url
+    }
+
+    /// Turns an open pull request into a draft or back into one ready for review. The REST API
+    /// sets `draft` only when opening; changing it takes the GraphQL API.
+    async fn set_draft(&self, pr: &PullRequest, draft: bool) -> Result<(), ForgeError> {
+        let (mutation, what) = if draft {
+            ("convertPullRequestToDraft", "a draft")
+        } else {
+            ("markPullRequestReadyForReview", "ready for review")
+        };
+        let action = format!(
+            "marking pull request #{} of {} {what}",
+            pr.number, self.repo
+        );
+        let id = pr.node_id.as_deref().ok_or_else(|| ForgeError::Rejected {
+            forge: ForgeKind::GitHub,
+            action: action.clone(),
+            message: "the pull request came without its node_id".into(),
+        })?;
+        let query = format!(
+            "mutation($id: ID!) {{ {mutation}(input: {{pullRequestId: $id}}) {{ pullRequest {{ isDraft }} }} }}"
+        );
+        let answer: serde_json::Value = self
+            .api
+            .json(
+                Method::POST,
+                &self.graphql_url(),
+                Some(&json!({ "query": query, "variables": { "id": id } })),
+                &action,
+                Safety::Idempotent,
+            )
+            .await?;
+        // GraphQL answers 200 with `errors` when the mutation was refused.
+        if let Some(errors) = answer.get("errors").filter(|e| !e.is_null()) {
+            return Err(ForgeError::Rejected {
+                forge: ForgeKind::GitHub,
+                action,
+                message: server_text(&json!({ "errors": errors }).to_string()),
+            });
+        }
+        Ok(())
     }
 
     async fn add_labels(&self, number: u64, labels: &[Label]) -> Result<(), ForgeError> {
@@ -277,6 +352,7 @@ impl Forge for GitHub {
             "base": new.base,
             "title": new.title,
             "body": new.body,
+            "draft": new.draft,
         });
         let url = self.repo_url(&["pulls"]);
         let created = match self
@@ -317,6 +393,9 @@ impl Forge for GitHub {
                 Safety::Idempotent,
             )
             .await?;
+        if pr.draft != edit.draft {
+            self.set_draft(pr, edit.draft).await?;
+        }
         let missing: Vec<Label> = edit
             .labels
             .iter()
@@ -403,6 +482,61 @@ impl Forge for GitHub {
                 Method::POST,
                 &url,
                 Some(&json!({ "assignees": logins })),
+                &action,
+                Safety::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn commit_status(
+        &self,
+        sha: &str,
+        context: &str,
+    ) -> Result<Option<CommitStatus>, ForgeError> {
+        let action = format!("reading the statuses of commit {sha} in {}", self.repo);
+        // The combined status holds the latest status of each context.
+        let combined: GhCombinedStatus = self
+            .api
+            .get(&self.repo_url(&["commits", sha, "status"]), &action)
+            .await?;
+        Ok(combined
+            .statuses
+            .into_iter()
+            .find(|s| s.context == context)
+            .and_then(|s| {
+                Some(CommitStatus {
+                    state: StatusState::from_forge(&s.state)?,
+                    context: s.context,
+                    description: s.description.unwrap_or_default(),
+                    target_url: s.target_url.filter(|u| !u.is_empty()),
+                })
+            }))
+    }
+
+    async fn set_commit_status(
+        &self,
+        sha: &str,
+        _branch: &str,
+        status: &CommitStatus,
+    ) -> Result<(), ForgeError> {
+        let action = format!(
+            "setting status {} of {} on commit {sha} in {}",
+            status.state.as_str(),
+            status.context,
+            self.repo
+        );
+        let body = json!({
+            "state": status.state.as_str(),
+            "context": status.context,
+            "description": status.description,
+            "target_url": status.target_url,
+        });
+        self.api
+            .send(
+                Method::POST,
+                &self.repo_url(&["statuses", sha]),
+                Some(&body),
                 &action,
                 Safety::Idempotent,
             )

@@ -8,13 +8,26 @@ use serde_json::json;
 use crate::api::{Api, Safety, server_text};
 use crate::error::ForgeError;
 use crate::model::{
-    CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest, PullRequestEdit, User,
-    UserRole,
+    CommitStatus, CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest,
+    PullRequestEdit, StatusState, User, UserRole, cut_draft_prefix,
 };
 
 const PAGE: usize = 100;
 /// GitLab's Developer role: the least that may push branches and open merge requests.
 const DEVELOPER: u64 = 30;
+
+/// The title prefixes that make a merge request a draft (compared without case); the first is the
+/// one written.
+const DRAFT_PREFIXES: [&str; 3] = ["Draft:", "[Draft]", "(Draft)"];
+
+/// The title GitLab is given: with the draft marker when it is to be a draft.
+fn titled(title: &str, draft: bool) -> String {
+    if draft {
+        format!("{} {title}", DRAFT_PREFIXES[0])
+    } else {
+        title.to_owned()
+    }
+}
 
 pub struct GitLab {
     api: Api,
@@ -41,6 +54,8 @@ struct GlMergeRequest {
     #[serde(default)]
     description: Option<String>,
     state: String,
+    #[serde(default)]
+    draft: bool,
     source_branch: String,
     target_branch: String,
     #[serde(default)]
@@ -49,6 +64,19 @@ struct GlMergeRequest {
     reviewers: Vec<GlUser>,
     #[serde(default)]
     assignees: Vec<GlUser>,
+}
+
+/// A commit status: GitLab names the state `status` and the context `name`.
+#[derive(Deserialize)]
+struct GlStatus {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    target_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -79,10 +107,13 @@ fn user(u: GlUser) -> User {
 
 impl From<GlMergeRequest> for PullRequest {
     fn from(m: GlMergeRequest) -> Self {
+        let (title, marked) = cut_draft_prefix(&m.title, &DRAFT_PREFIXES);
         PullRequest {
             number: m.iid,
             url: m.web_url,
-            title: m.title,
+            title: title.to_owned(),
+            draft: m.draft || marked,
+            node_id: None,
             body: m.description.unwrap_or_default(),
             head: m.source_branch,
             base: m.target_branch,
@@ -308,7 +339,7 @@ impl Forge for GitLab {
         let body = json!({
             "source_branch": new.head,
             "target_branch": new.base,
-            "title": new.title,
+            "title": titled(new.title, new.draft),
             "description": new.body,
             "labels": label_list(new.labels),
         });
@@ -335,7 +366,7 @@ impl Forge for GitLab {
     async fn update(&self, pr: &PullRequest, edit: &PullRequestEdit<'_>) -> Result<(), ForgeError> {
         let action = format!("updating merge request !{} of {}", pr.number, self.project);
         let body = json!({
-            "title": edit.title,
+            "title": titled(edit.title, edit.draft),
             "description": edit.body,
             "labels": label_list(edit.labels),
         });
@@ -383,5 +414,67 @@ impl Forge for GitLab {
         let ids = user_ids(&pr.assignees, assignees);
         self.put_mr(pr.number, json!({ "assignee_ids": ids }), &action)
             .await
+    }
+
+    async fn commit_status(
+        &self,
+        sha: &str,
+        context: &str,
+    ) -> Result<Option<CommitStatus>, ForgeError> {
+        let mut url = self.project_url(&["repository", "commits", sha, "statuses"]);
+        url.query_pairs_mut().append_pair("name", context);
+        let action = format!("reading the statuses of commit {sha} in {}", self.project);
+        // Without `all`, the latest status of each name.
+        let statuses: Vec<GlStatus> = self.api.get(&url, &action).await?;
+        Ok(statuses
+            .into_iter()
+            .find(|s| s.name == context)
+            .and_then(|s| {
+                Some(CommitStatus {
+                    state: StatusState::from_forge(&s.status)?,
+                    context: s.name,
+                    description: s.description.unwrap_or_default(),
+                    target_url: s.target_url.filter(|u| !u.is_empty()),
+                })
+            }))
+    }
+
+    async fn set_commit_status(
+        &self,
+        sha: &str,
+        branch: &str,
+        status: &CommitStatus,
+    ) -> Result<(), ForgeError> {
+        let action = format!(
+            "setting status {} of {} on commit {sha} in {}",
+            status.state.as_str(),
+            status.context,
+            self.project
+        );
+        let state = match status.state {
+            StatusState::Pending => "pending",
+            StatusState::Success => "success",
+            StatusState::Failure => "failed",
+        };
+        let mut body = json!({
+            "state": state,
+            "ref": branch,
+            "name": status.context,
+            "description": status.description,
+        });
+        if let Some(url) = &status.target_url {
+            body["target_url"] = json!(url);
+        }
+        // A finished status of the same name is followed by a new one: safe to repeat.
+        self.api
+            .send(
+                Method::POST,
+                &self.project_url(&["statuses", sha]),
+                Some(&body),
+                &action,
+                Safety::Idempotent,
+            )
+            .await?;
+        Ok(())
     }
 }

@@ -25,8 +25,8 @@ pub use gitea::Gitea;
 pub use github::GitHub;
 pub use gitlab::GitLab;
 pub use model::{
-    CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest, PullRequestEdit, User,
-    UserRole,
+    CommitStatus, CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest,
+    PullRequestEdit, StatusState, User, UserRole,
 };
 pub use promote::{
     ChangeWriter, ConfigChange, PromotionOutcome, PromotionRequest, PromotionStatus, promote,
@@ -219,6 +219,21 @@ impl Forge for AnyForge {
     }
     async fn add_assignees(&self, pr: &PullRequest, assignees: &[User]) -> Result<(), ForgeError> {
         each!(self, f => f.add_assignees(pr, assignees).await)
+    }
+    async fn commit_status(
+        &self,
+        sha: &str,
+        context: &str,
+    ) -> Result<Option<CommitStatus>, ForgeError> {
+        each!(self, f => f.commit_status(sha, context).await)
+    }
+    async fn set_commit_status(
+        &self,
+        sha: &str,
+        branch: &str,
+        status: &CommitStatus,
+    ) -> Result<(), ForgeError> {
+        each!(self, f => f.set_commit_status(sha, branch, status).await)
     }
 }
 

@@ -32,8 +32,8 @@ impl ForgeKind {
                  (labels, comments, assignees), from a user with write access to the repository"
             }
             Self::GitHub => {
-                "a GitHub token with repository permissions pull_requests: write and contents: write \
-                 (fine-grained), or the repo scope (classic)"
+                "a GitHub token with repository permissions pull_requests: write, contents: write and \
+                 commit statuses: write (fine-grained), or the repo scope (classic)"
             }
             Self::GitLab => {
                 "a GitLab token with the api scope, from a user with at least the Developer role on the project"
@@ -99,7 +99,12 @@ pub struct PullRequest {
     /// Gitea and GitHub: the number; GitLab: the project-scoped `iid`.
     pub number: u64,
     pub url: String,
+    /// The title without the draft marker some forges keep in it (Gitea's `WIP:`, GitLab's `Draft:`).
     pub title: String,
+    /// A draft (work in progress): not meant to be merged as it is.
+    pub draft: bool,
+    /// GitHub's global id of the pull request (its GraphQL API's), where the forge has one.
+    pub node_id: Option<String>,
     pub body: String,
     pub head: String,
     pub base: String,
@@ -131,9 +136,11 @@ impl PullRequest {
 pub struct NewPullRequest<'a> {
     pub head: &'a str,
     pub base: &'a str,
+    /// The title without a draft marker: each forge marks a draft its own way.
     pub title: &'a str,
     pub body: &'a str,
     pub labels: &'a [Label],
+    pub draft: bool,
 }
 
 /// A change to an open pull request. `labels` is the whole wanted set (existing ones included).
@@ -142,6 +149,48 @@ pub struct PullRequestEdit<'a> {
     pub title: &'a str,
     pub body: &'a str,
     pub labels: &'a [Label],
+    pub draft: bool,
+}
+
+/// The state of a commit status, in the words every forge understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusState {
+    Pending,
+    Success,
+    Failure,
+}
+
+impl StatusState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+
+    /// A state as a forge answers it (GitLab says `failed` and `running`); `None` for states this
+    /// tool never sets (`error`, `warning`, `canceled`, ...).
+    pub(crate) fn from_forge(text: &str) -> Option<Self> {
+        match text {
+            "success" => Some(Self::Success),
+            "failure" | "failed" => Some(Self::Failure),
+            "pending" | "running" | "created" => Some(Self::Pending),
+            _ => None,
+        }
+    }
+}
+
+/// A status on a commit (a check shown beside the pull request whose head it is), one per context:
+/// a newer status of the same context replaces the older one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitStatus {
+    pub state: StatusState,
+    /// What the status is about, e.g. `modelcar-gitops/promotion-rules` (GitLab: its `name`).
+    pub context: String,
+    /// One line; forges show about 140 characters.
+    pub description: String,
+    pub target_url: Option<String>,
 }
 
 /// The answer to a create: the new pull request, or the forge saying one is already open for this
@@ -223,4 +272,56 @@ pub trait Forge: Send + Sync {
         pr: &PullRequest,
         assignees: &[User],
     ) -> impl Future<Output = Result<(), ForgeError>> + Send;
+
+    /// The latest status of `context` on commit `sha`, if it has one.
+    fn commit_status(
+        &self,
+        sha: &str,
+        context: &str,
+    ) -> impl Future<Output = Result<Option<CommitStatus>, ForgeError>> + Send;
+
+    /// Sets a status on commit `sha` of `branch` (GitLab attaches it to the branch's pipeline).
+    fn set_commit_status(
+        &self,
+        sha: &str,
+        branch: &str,
+        status: &CommitStatus,
+    ) -> impl Future<Output = Result<(), ForgeError>> + Send;
+}
+
+/// `title` without a leading draft marker among `prefixes` (compared without case), and whether
+/// it had one. Spaces after the marker go too.
+pub(crate) fn cut_draft_prefix<'a>(title: &'a str, prefixes: &[&str]) -> (&'a str, bool) {
+    for prefix in prefixes {
+        if let Some(head) = title.get(..prefix.len())
+            && head.eq_ignore_ascii_case(prefix)
+        {
+            return (title[prefix.len()..].trim_start(), true);
+        }
+    }
+    (title, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_draft_prefix;
+
+    #[test]
+    fn draft_prefixes() {
+        let gitea = ["WIP:", "[WIP]"];
+        assert_eq!(
+            cut_draft_prefix("WIP: Promote x", &gitea),
+            ("Promote x", true)
+        );
+        assert_eq!(
+            cut_draft_prefix("[wip]Promote x", &gitea),
+            ("Promote x", true)
+        );
+        assert_eq!(
+            cut_draft_prefix("Promote WIP: x", &gitea),
+            ("Promote WIP: x", false)
+        );
+        assert_eq!(cut_draft_prefix("WI", &gitea), ("WI", false));
+        assert_eq!(cut_draft_prefix("é", &gitea), ("é", false));
+    }
 }

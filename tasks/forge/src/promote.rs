@@ -11,7 +11,8 @@ use common::{RetryPolicy, retry_async};
 use crate::branch::{BranchPattern, check_branch_name};
 use crate::error::ForgeError;
 use crate::model::{
-    CreateOutcome, Forge, Label, NewPullRequest, PullRequest, PullRequestEdit, User, UserRole,
+    CommitStatus, CreateOutcome, Forge, Label, NewPullRequest, PullRequest, PullRequestEdit, User,
+    UserRole,
 };
 use crate::template::render;
 
@@ -33,7 +34,7 @@ Change to `{file}`:
 ```diff
 {diff}
 ```
-{registry}";
+{rules}{registry}";
 
 /// What the git side did: [`ChangeWriter::write`]'s answer.
 #[derive(Debug, Clone)]
@@ -86,6 +87,14 @@ pub struct PromotionRequest {
     /// Markdown for `{registry}`: the candidate's metrics and properties beside the version now
     /// labelled with this environment, from the model registry. Empty when not given.
     pub registry_section: Option<String>,
+    /// Markdown for `{rules}`: how the candidate fared against the promotion rules. Added at the end
+    /// of a body whose template has no `{rules}`. Empty when not given.
+    pub rules_section: Option<String>,
+    /// Open (or turn) the pull request as a draft: not to be merged as it is.
+    pub draft: bool,
+    /// The status to set on the promotion branch's head commit (once; a re-run that finds it there
+    /// sets nothing).
+    pub commit_status: Option<CommitStatus>,
     /// Retries of the create step (each retry looks the pull request up first).
     pub retry: RetryPolicy,
 }
@@ -106,6 +115,9 @@ impl PromotionRequest {
             image: None,
             source_commit_url: None,
             registry_section: None,
+            rules_section: None,
+            draft: false,
+            commit_status: None,
             retry: RetryPolicy::default(),
         }
     }
@@ -214,6 +226,7 @@ pub async fn promote<F: Forge, W: ChangeWriter>(
                 title: &title,
                 body: &body,
                 labels: &labels,
+                draft: request.draft,
             };
             let started = Instant::now();
             let opened = create_or_adopt(forge, &new, &request.retry).await?;
@@ -227,7 +240,7 @@ pub async fn promote<F: Forge, W: ChangeWriter>(
     let (pr, mut status) =
         settle_duplicates(forge, request, &branch, pr, status, create_took).await?;
     if status != PromotionStatus::Created
-        && bring_up_to_date(forge, &pr, &title, &body, &labels).await?
+        && bring_up_to_date(forge, &pr, &title, &body, &labels, request.draft).await?
     {
         status = PromotionStatus::Updated;
     }
@@ -247,6 +260,9 @@ pub async fn promote<F: Forge, W: ChangeWriter>(
         status = PromotionStatus::Updated;
     }
     let superseded = close_superseded(forge, request, &branch, &pr).await?;
+    if let Some(wanted) = &request.commit_status {
+        set_status_once(forge, change.commit.as_deref(), &branch, wanted).await?;
+    }
     tracing::info!(
         "pull request #{} {}: {}",
         pr.number,
@@ -289,6 +305,7 @@ fn render_title_body(
             "registry",
             request.registry_section.as_deref().unwrap_or(""),
         ),
+        ("rules", request.rules_section.as_deref().unwrap_or("")),
         ("branch", branch),
         ("base", request.base.as_str()),
     ];
@@ -299,7 +316,12 @@ fn render_title_body(
             "--title-template must give a non-empty, single-line title".into(),
         ));
     }
-    let body = render("--body-template", &request.body_template, &vars)?;
+    let mut body = render("--body-template", &request.body_template, &vars)?;
+    if let Some(rules) = &request.rules_section
+        && !request.body_template.contains("{rules}")
+    {
+        body = format!("{}\n{rules}", body.trim_end());
+    }
     let body = format!("{}\n\n{}\n", body.trim_end(), request.marker());
     Ok((title, body))
 }
@@ -410,16 +432,21 @@ fn normalized(text: &str) -> String {
     text.replace("\r\n", "\n").trim_end().to_owned()
 }
 
-/// Sets title, body and labels when they differ; labels someone added by hand are kept.
+/// Sets title, body, labels and draft state when they differ; labels someone added by hand are kept.
 async fn bring_up_to_date<F: Forge>(
     forge: &F,
     pr: &PullRequest,
     title: &str,
     body: &str,
     labels: &[Label],
+    draft: bool,
 ) -> Result<bool, ForgeError> {
     let missing: Vec<&Label> = labels.iter().filter(|l| !pr.has_label(&l.name)).collect();
-    if pr.title == title && normalized(&pr.body) == normalized(body) && missing.is_empty() {
+    if pr.title == title
+        && normalized(&pr.body) == normalized(body)
+        && missing.is_empty()
+        && pr.draft == draft
+    {
         return Ok(false);
     }
     let mut wanted = pr.labels.clone();
@@ -431,10 +458,52 @@ async fn bring_up_to_date<F: Forge>(
                 title,
                 body,
                 labels: &wanted,
+                draft,
             },
         )
         .await?;
     Ok(true)
+}
+
+/// Characters of a status description forges show (GitHub's limit).
+const MAX_STATUS_DESCRIPTION: usize = 140;
+
+/// Sets `wanted` on the head commit, unless the commit already has it.
+async fn set_status_once<F: Forge>(
+    forge: &F,
+    head: Option<&str>,
+    branch: &str,
+    wanted: &CommitStatus,
+) -> Result<(), ForgeError> {
+    let Some(head) = head else {
+        tracing::warn!("the promotion branch's commit is not known: no commit status set");
+        return Ok(());
+    };
+    let mut wanted = wanted.clone();
+    if wanted.description.chars().count() > MAX_STATUS_DESCRIPTION {
+        wanted.description = wanted
+            .description
+            .chars()
+            .take(MAX_STATUS_DESCRIPTION - 1)
+            .chain(['…'])
+            .collect();
+    }
+    if forge.commit_status(head, &wanted.context).await?.as_ref() == Some(&wanted) {
+        tracing::info!(
+            "commit {head} already has status {} of {}",
+            wanted.state.as_str(),
+            wanted.context
+        );
+        return Ok(());
+    }
+    forge.set_commit_status(head, branch, &wanted).await?;
+    tracing::info!(
+        "set status {} of {} on commit {head}: {}",
+        wanted.state.as_str(),
+        wanted.context,
+        wanted.description
+    );
+    Ok(())
 }
 
 /// Closes the older open promotion pull requests for this model and environment: those whose head

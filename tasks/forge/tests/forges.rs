@@ -6,8 +6,8 @@ use std::process::Command;
 
 use common::{HttpOptions, RetryPolicy, Secret};
 use forge::{
-    AnyForge, CreateOutcome, Forge, ForgeConfig, ForgeError, ForgeKind, NewPullRequest,
-    PullRequestEdit, UserRole,
+    AnyForge, CommitStatus, CreateOutcome, Forge, ForgeConfig, ForgeError, ForgeKind,
+    NewPullRequest, PullRequestEdit, StatusState, UserRole,
 };
 use test_fakes::forge_support::{DEFAULT_TOKEN, FakeForge, FakePull, PullState};
 use test_fakes::{gitea::FakeGitea, github::FakeGitHub, gitlab::FakeGitLab};
@@ -139,6 +139,7 @@ async fn same_calls_same_outcomes(kind: ForgeKind) {
         title: "Promote a",
         body: "body",
         labels: &labels,
+        draft: false,
     };
     let CreateOutcome::Created(pr) = forge.create(&new).await.unwrap() else {
         panic!("not created")
@@ -168,6 +169,7 @@ async fn same_calls_same_outcomes(kind: ForgeKind) {
                 title: "Promote a again",
                 body: "new body",
                 labels: &labels,
+                draft: false,
             },
         )
         .await
@@ -236,6 +238,7 @@ async fn refusals_name_the_permission(kind: ForgeKind) {
         title: "t",
         body: "b",
         labels: &[],
+        draft: false,
     };
     let error = reader.create(&new).await.unwrap_err();
     assert!(
@@ -261,6 +264,105 @@ async fn unknown_repository(kind: ForgeKind) {
     );
 }
 
+/// A pull request opened as a draft, turned ready and back, each forge marking it its own way
+/// (Gitea and GitLab in the title, GitHub in a flag changed through GraphQL), the title read back
+/// without the marker; and commit statuses set and read back by context.
+async fn drafts_and_statuses(kind: ForgeKind) {
+    let (fake, forge, repo) = start(kind, DEFAULT_TOKEN);
+    let new = NewPullRequest {
+        head: "promote/prod/a",
+        base: "main",
+        title: "Promote a",
+        body: "body",
+        labels: &[],
+        draft: true,
+    };
+    let CreateOutcome::Created(pr) = forge.create(&new).await.unwrap() else {
+        panic!("not created")
+    };
+    assert!(pr.draft, "{pr:?}");
+    assert_eq!(pr.title, "Promote a", "the marker is not part of the title");
+    let stored = fake.pull(REPO, pr.number).unwrap();
+    assert!(stored.draft, "{stored:?}");
+    match kind {
+        ForgeKind::Gitea => assert_eq!(stored.title, "WIP: Promote a"),
+        ForgeKind::GitLab => assert_eq!(stored.title, "Draft: Promote a"),
+        ForgeKind::GitHub => assert_eq!(stored.title, "Promote a"),
+    }
+    for draft in [false, true, false] {
+        let found = forge
+            .find_open("promote/prod/a", "main")
+            .await
+            .unwrap()
+            .unwrap();
+        let edit = PullRequestEdit {
+            title: "Promote a",
+            body: "body",
+            labels: &[],
+            draft,
+        };
+        forge.update(&found, &edit).await.unwrap();
+        let found = forge
+            .find_open("promote/prod/a", "main")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.draft, found.title.as_str()), (draft, "Promote a"));
+        assert_eq!(fake.pull(REPO, pr.number).unwrap().draft, draft);
+    }
+
+    let head = git(repo.path(), &["rev-parse", "refs/heads/promote/prod/a"]);
+    let context = "modelcar-gitops/promotion-rules";
+    assert_eq!(forge.commit_status(&head, context).await.unwrap(), None);
+    let failing = CommitStatus {
+        state: StatusState::Failure,
+        context: context.into(),
+        description: "accuracy 0.91 < 0.93".into(),
+        target_url: Some("https://registry.example/models/a".into()),
+    };
+    forge
+        .set_commit_status(&head, "promote/prod/a", &failing)
+        .await
+        .unwrap();
+    assert_eq!(
+        forge.commit_status(&head, context).await.unwrap().as_ref(),
+        Some(&failing)
+    );
+    let passing = CommitStatus {
+        state: StatusState::Success,
+        description: "2 rules hold".into(),
+        ..failing.clone()
+    };
+    forge
+        .set_commit_status(&head, "promote/prod/a", &passing)
+        .await
+        .unwrap();
+    assert_eq!(
+        forge.commit_status(&head, context).await.unwrap().as_ref(),
+        Some(&passing),
+        "the latest status of the context"
+    );
+    assert_eq!(forge.commit_status(&head, "other").await.unwrap(), None);
+    let statuses = fake.statuses(REPO);
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert_eq!(
+        statuses[0].state,
+        if kind == ForgeKind::GitLab {
+            "failed"
+        } else {
+            "failure"
+        }
+    );
+    // An unknown commit is refused.
+    let unknown = "0".repeat(40);
+    assert!(
+        forge
+            .set_commit_status(&unknown, "promote/prod/a", &passing)
+            .await
+            .is_err()
+    );
+}
+
 macro_rules! each_forge {
     ($($name:ident),*) => {
         mod gitea { $(#[tokio::test] async fn $name() { super::$name(forge::ForgeKind::Gitea).await })* }
@@ -272,7 +374,8 @@ macro_rules! each_forge {
 each_forge!(
     same_calls_same_outcomes,
     refusals_name_the_permission,
-    unknown_repository
+    unknown_repository,
+    drafts_and_statuses
 );
 
 /// A GitLab project in a subgroup: the whole path is one URL-encoded segment.
@@ -290,6 +393,7 @@ async fn gitlab_subgroup_project() {
         title: "t",
         body: "b",
         labels: &[],
+        draft: false,
     };
     let CreateOutcome::Created(mr) = forge.create(&new).await.unwrap() else {
         panic!("not created")

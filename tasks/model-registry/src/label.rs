@@ -38,7 +38,9 @@ pub struct LabelRequest {
     /// When it was deployed (RFC 3339), recorded as `deployed.<env>.at`; see [`now_rfc3339`].
     pub deployed_at: String,
     /// Where the deployed version came from, recorded as `deployed.<env>.<name>` (e.g. `source_commit`,
-    /// `source_repo`, `pipeline_run`, `author`); empty values are not recorded.
+    /// `source_repo`, `pipeline_run`, `author`); empty values are not recorded. The pipeline run,
+    /// like the time, is the deployment's occasion: it moves only when the deployment itself changed,
+    /// so that another run deploying the same (a retried webhook) writes nothing.
     pub records: BTreeMap<String, String>,
     /// The ModelCar to record as the version's model artifact (from an image reference with digest).
     pub artifact: Option<ModelArtifact>,
@@ -391,20 +393,28 @@ fn labelling_change(target: &ModelVersion, request: &LabelRequest) -> VersionCha
             .set_properties
             .insert(keys.gitops_commit.clone(), commit.to_owned());
     }
+    let mut occasion = vec![(keys.at, request.deployed_at.clone())];
     for (name, value) in request.records.iter().filter(|(_, v)| !v.is_empty()) {
-        change.set_properties.insert(
-            format!("{}{name}", record_prefix(&request.env)),
-            value.clone(),
-        );
+        let key = format!("{}{name}", record_prefix(&request.env));
+        if OCCASION_RECORDS.contains(&name.as_str()) {
+            occasion.push((key, value.clone()));
+        } else {
+            change.set_properties.insert(key, value.clone());
+        }
     }
-    // The time moves only when the deployment itself changed, so that a re-run writes nothing.
-    if !change.satisfied_by(target) || target.string_property(&keys.at).is_none() {
-        change
-            .set_properties
-            .insert(keys.at, request.deployed_at.clone());
+    // The time and the run move only when the deployment itself changed, so that a re-run writes
+    // nothing.
+    let changed = !change.satisfied_by(target);
+    for (key, value) in occasion {
+        if changed || target.string_property(&key).is_none() {
+            change.set_properties.insert(key, value);
+        }
     }
     change
 }
+
+/// Records of the occasion of a deployment rather than of what is deployed (with the time).
+const OCCASION_RECORDS: [&str; 1] = ["pipeline_run"];
 
 /// `deployed.<env>.`: the start of every record of a deployment to `env`.
 fn record_prefix(env: &str) -> String {

@@ -196,6 +196,28 @@ async fn provenance_records_follow_the_label() {
         "empty values are not recorded"
     );
 
+    // Another pipeline run deploying the same (a retried webhook) writes nothing: the run that
+    // deployed it stays recorded.
+    let patches = fake.count("PATCH");
+    let mut retried = first.clone();
+    retried
+        .records
+        .insert("pipeline_run".into(), "post-deploy-b9q4m".into());
+    let outcome = label(&registry(&fake), &retried).await.unwrap();
+    assert_eq!(outcome.writes, 0);
+    assert_eq!(fake.count("PATCH"), patches);
+    assert_eq!(
+        fake.custom_properties("jukebox", "a1b2c3d4e5")["deployed.prod.pipeline_run"],
+        string("model-release-x7k2p")
+    );
+    // A changed deployment records its own run.
+    retried.gitops_commit = Some("0d1e2f3a4b5c".into());
+    label(&registry(&fake), &retried).await.unwrap();
+    assert_eq!(
+        fake.custom_properties("jukebox", "a1b2c3d4e5")["deployed.prod.pipeline_run"],
+        string("post-deploy-b9q4m")
+    );
+
     // prod moves back: every record of the old deployment leaves with the label.
     label(&registry(&fake), &request("jukebox", "9f8e7d6c5b", "prod"))
         .await

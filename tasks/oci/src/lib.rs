@@ -10,6 +10,7 @@
 //! - [`registry`]: pull from and push to a registry (token auth, mounts, parallel streaming uploads).
 //! - [`layout`]: read from and write to an OCI image layout directory.
 //! - [`location`]: load from / store to either, as a command line names it.
+//! - [`tag_check`]: whether a tag still names the image a GitOps config pins by digest.
 
 pub mod auth;
 pub mod blob;
@@ -23,6 +24,7 @@ pub mod mutate;
 pub mod platform;
 pub mod reference;
 pub mod registry;
+pub mod tag_check;
 
 pub use auth::{AuthError, Credential, Keychain};
 pub use blob::{
@@ -39,3 +41,4 @@ pub use mutate::{ImageBuilder, Layer, rfc3339_utc};
 pub use platform::InvalidPlatform;
 pub use reference::{ImageLocation, InvalidReference, Reference};
 pub use registry::{PushOptions, PushReport, RegistryClient, RegistryError};
+pub use tag_check::{TagCheck, TagMoved, TagPolicy, check_tag, verify_tags};

@@ -3,6 +3,10 @@
 //! `emptyDir` mounts mapped to per-step folders, env from values and from Secrets, and each step's
 //! results read back from its results folder.
 //!
+//! A PipelineRun gets a name from its Pipeline's as `generateName` would (`<pipeline>-xxxxx`), a
+//! namespace and a uid, and each task's TaskRun is `<PipelineRun>-<task>`: the `$(context.…)`
+//! variables Tekton substitutes.
+//!
 //! What a cluster adds and this does not: images (each step's `command[0]`, `/usr/local/bin/<tool>`,
 //! runs the workspace's binary `<tool>`), `when` expressions and `finally` tasks (the Pipelines here
 //! have none; a Pipeline with them is refused rather than run differently), and parallelism (tasks run
@@ -15,6 +19,7 @@ use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use crate::manifests::{ParamValue, PipelineSpec, Step, Task, TaskSpec};
+use crate::refs::RunIdentity;
 use crate::run::{PipelineContext, command_line, step_context, task_order};
 
 pub use crate::process::{ProcessRun, indent, run_with_timeout, shell_words};
@@ -42,6 +47,8 @@ pub struct LocalCluster {
     pub scratch: PathBuf,
     /// How long a step may run before it is killed and the run fails.
     pub step_timeout: Duration,
+    /// The namespace runs are created in.
+    pub namespace: String,
 }
 
 /// One step as it ran.
@@ -101,6 +108,8 @@ impl std::error::Error for RunError {}
 /// A finished PipelineRun.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineRunOutcome {
+    /// The PipelineRun: its generated name, namespace and uid.
+    pub run: RunIdentity,
     /// (task, result) -> value.
     pub task_results: BTreeMap<(String, String), String>,
     /// The Pipeline's own results.
@@ -212,6 +221,36 @@ impl LocalCluster {
             program: Box::new(test_services::workspace_bin),
             scratch: scratch.to_path_buf(),
             step_timeout: Duration::from_secs(300),
+            namespace: "default".to_string(),
+        }
+    }
+
+    /// A new run of `prefix` in the cluster's namespace: the name as `generateName: <prefix>-` gives
+    /// it (five characters of `[a-z0-9]`), and a uid.
+    pub fn new_run(&self, prefix: &str) -> RunIdentity {
+        use sha2::{Digest, Sha256};
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let seed = Sha256::digest(format!("{prefix} {nanos} {}", std::process::id()));
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        let suffix: String = seed[..5]
+            .iter()
+            .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+            .collect();
+        let hex = hex::encode(&seed[5..21]);
+        RunIdentity {
+            name: format!("{prefix}-{suffix}"),
+            namespace: self.namespace.clone(),
+            uid: format!(
+                "{}-{}-4{}-a{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[13..16],
+                &hex[17..20],
+                &hex[20..32]
+            ),
         }
     }
 
@@ -222,15 +261,18 @@ impl LocalCluster {
             .insert(key.to_string(), value.to_string());
     }
 
-    /// Runs every step of one Task with these params and workspaces (absent optional workspaces are
-    /// unbound); returns the steps and the results they wrote.
+    /// Runs every step of one Task (`task_name`) as the TaskRun `run`, with these params and
+    /// workspaces (absent optional workspaces are unbound); returns the steps and the results they
+    /// wrote.
     pub fn run_task(
         &self,
-        run_name: &str,
+        run: &RunIdentity,
+        task_name: &str,
         task: &TaskSpec,
         params: &BTreeMap<String, ParamValue>,
         workspaces: BTreeMap<String, PathBuf>,
     ) -> Result<(Vec<StepRun>, BTreeMap<String, String>), RunError> {
+        let run_name = run.name.as_str();
         let setup = |message: String| RunError::Setup {
             task: run_name.to_string(),
             message,
@@ -266,7 +308,9 @@ impl LocalCluster {
                 .map_err(|e| setup(format!("create {}: {e}", path.display())))?;
             volumes.insert(name.to_string(), path);
         }
-        let context = step_context(task, params, workspaces, &results_dir).map_err(setup)?;
+        let context = step_context(task, params, workspaces, &results_dir)
+            .map_err(setup)?
+            .with_run(task_name, run);
         let mut steps = Vec::new();
         for step in &task.steps {
             if step.script.is_some() {
@@ -343,12 +387,13 @@ impl LocalCluster {
         Ok((steps, results))
     }
 
-    /// Runs a Pipeline: its tasks in order, each with its params (Pipeline params and earlier
-    /// results substituted) and workspaces (`bound`: the PipelineRun's workspaces, by Pipeline
-    /// workspace name; an optional one left out is unbound).
+    /// Runs the Pipeline `pipeline_name` as a new PipelineRun: its tasks in order, each with its
+    /// params (Pipeline params, earlier results and the run's context substituted) and workspaces
+    /// (`bound`: the PipelineRun's workspaces, by Pipeline workspace name; an optional one left out
+    /// is unbound).
     pub fn run_pipeline(
         &self,
-        run_name: &str,
+        pipeline_name: &str,
         pipeline: &PipelineSpec,
         tasks: &BTreeMap<String, Task>,
         params: &BTreeMap<String, ParamValue>,
@@ -358,6 +403,8 @@ impl LocalCluster {
             task: task.to_string(),
             message,
         };
+        let run = self.new_run(pipeline_name);
+        let run_name = run.name.as_str();
         if !pipeline.finally.is_empty() || pipeline.tasks.iter().any(|t| !t.when.is_empty()) {
             return Err(setup(
                 run_name,
@@ -372,8 +419,13 @@ impl LocalCluster {
                 ));
             }
         }
-        let mut context = PipelineContext::new(pipeline, params).map_err(|e| setup(run_name, e))?;
-        let mut outcome = PipelineRunOutcome::default();
+        let mut context = PipelineContext::new(pipeline, params)
+            .map_err(|e| setup(run_name, e))?
+            .with_run(pipeline_name, &run);
+        let mut outcome = PipelineRunOutcome {
+            run: run.clone(),
+            ..PipelineRunOutcome::default()
+        };
         for task in task_order(pipeline).map_err(|e| setup(run_name, e))? {
             let task_name = task.task_name().unwrap_or("");
             let spec = &tasks
@@ -397,7 +449,8 @@ impl LocalCluster {
                 })
                 .collect();
             let result = self.run_task(
-                &format!("{run_name}-{}", task.name),
+                &context.task_run(task),
+                task_name,
                 spec,
                 &task_params,
                 workspaces,
@@ -499,8 +552,12 @@ mod tests {
         });
         cluster.add_secret("tokens", "t", "s3cret");
         let params = [("WORD".to_string(), ParamValue::String("hello".into()))].into();
+        let run = RunIdentity {
+            name: "run".into(),
+            ..RunIdentity::default()
+        };
         let (steps, results) = cluster
-            .run_task("run", &task, &params, BTreeMap::new())
+            .run_task(&run, "fake-task", &task, &params, BTreeMap::new())
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(results["OUT"], "hello");
         assert_eq!(results["TOKEN"], "s3cretunset--ca=");
@@ -509,7 +566,7 @@ mod tests {
         // A second run gets fresh folders; a required Secret that is missing stops it.
         cluster.secrets.clear();
         let error = cluster
-            .run_task("run", &task, &params, BTreeMap::new())
+            .run_task(&run, "fake-task", &task, &params, BTreeMap::new())
             .unwrap_err()
             .to_string();
         assert!(

@@ -224,6 +224,8 @@ pub struct PipelineTask {
     pub run_after: Vec<String>,
     #[serde(default)]
     pub when: Vec<Value>,
+    #[serde(default)]
+    pub retries: u32,
 }
 
 impl PipelineTask {

@@ -163,17 +163,43 @@ impl fmt::Display for Unresolved {
 
 impl std::error::Error for Unresolved {}
 
-/// The values a Task's step sees: its params (defaults applied), the bound workspaces and the
-/// folder for results.
+/// Who a PipelineRun or TaskRun is, as Tekton's `$(context.…)` variables tell it: the object's
+/// name, namespace and uid (Tekton gives `""` for what the object does not have).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunIdentity {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+}
+
+/// The values a Task's step sees: its params (defaults applied), the bound workspaces, the
+/// folder for results, and the TaskRun's `$(context.…)` variables (none until
+/// [`StepContext::with_run`]: the references are then refused).
 #[derive(Debug, Clone, Default)]
 pub struct StepContext {
     pub params: BTreeMap<String, ParamValue>,
     /// Bound workspaces; a declared but absent optional workspace has path "" and bound "false".
     pub workspaces: BTreeMap<String, PathBuf>,
     pub results_dir: PathBuf,
+    /// `taskRun.name`, ... -> value.
+    pub context: BTreeMap<String, String>,
 }
 
 impl StepContext {
+    /// The context of a TaskRun `run` of the Task `task_name`, as Tekton's TaskRun reconciler gives
+    /// it (`getContextReplacements`): `taskRun.name`, `taskRun.namespace`, `taskRun.uid`,
+    /// `task.name`, and `task.retry-count` (0: no retries here).
+    pub fn with_run(mut self, task_name: &str, run: &RunIdentity) -> Self {
+        self.context = BTreeMap::from([
+            ("taskRun.name".to_string(), run.name.clone()),
+            ("taskRun.namespace".to_string(), run.namespace.clone()),
+            ("taskRun.uid".to_string(), run.uid.clone()),
+            ("task.name".to_string(), task_name.to_string()),
+            ("task.retry-count".to_string(), "0".to_string()),
+        ]);
+        self
+    }
+
     fn lookup(&self, reference: &Reference) -> Result<String, Unresolved> {
         let unresolved = |reason: &str| Unresolved {
             expression: reference.expression.clone(),
@@ -214,6 +240,11 @@ impl StepContext {
                 }
             }
             Target::ResultPath { name } => Ok(self.results_dir.join(name).display().to_string()),
+            Target::Context(path) => self
+                .context
+                .get(path)
+                .cloned()
+                .ok_or_else(|| unresolved("not a TaskRun context variable given to this step")),
             _ => Err(unresolved("not available to a step")),
         }
     }

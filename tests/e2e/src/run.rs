@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::manifests::{ParamSpec, ParamValue, PipelineSpec, PipelineTask, Step, TaskSpec};
-use crate::refs::{self, Selector, StepContext, Target, Unresolved};
+use crate::refs::{self, RunIdentity, Selector, StepContext, Target, Unresolved};
 
 /// `given` over the `declared` defaults; every declared param without a default must be given, and
 /// nothing undeclared may be.
@@ -199,6 +199,7 @@ pub fn step_context(
         params: bind_task_params(&task.params, given)?,
         workspaces,
         results_dir: results_dir.to_path_buf(),
+        context: BTreeMap::new(),
     })
 }
 
@@ -213,12 +214,16 @@ pub fn command_line(step: &Step, context: &StepContext) -> Result<Vec<String>, U
     Ok(line)
 }
 
-/// A PipelineRun in progress: the Pipeline's params and the results of the tasks done so far.
+/// A PipelineRun in progress: the Pipeline's params, the results of the tasks done so far, and the
+/// run's `$(context.…)` variables (none until [`PipelineContext::with_run`]: the references are then
+/// refused).
 #[derive(Debug, Clone, Default)]
 pub struct PipelineContext {
     pub params: BTreeMap<String, ParamValue>,
     /// (task, result) -> value.
     pub results: BTreeMap<(String, String), String>,
+    /// `pipelineRun.name`, ... -> value.
+    pub context: BTreeMap<String, String>,
 }
 
 impl PipelineContext {
@@ -229,11 +234,50 @@ impl PipelineContext {
         Ok(PipelineContext {
             params: bind_pipeline_params(&pipeline.params, given)?,
             results: BTreeMap::new(),
+            context: BTreeMap::new(),
         })
     }
 
-    /// `text` with the Pipeline's params and the recorded results replaced.
+    /// The context of a PipelineRun `run` of the Pipeline `pipeline_name`, as Tekton's PipelineRun
+    /// reconciler gives it (`GetContextReplacements`): `pipelineRun.name`, `pipelineRun.namespace`,
+    /// `pipelineRun.uid` and `pipeline.name`; each task also gets `pipelineTask.retries`.
+    pub fn with_run(mut self, pipeline_name: &str, run: &RunIdentity) -> Self {
+        self.context = BTreeMap::from([
+            ("pipelineRun.name".to_string(), run.name.clone()),
+            ("pipelineRun.namespace".to_string(), run.namespace.clone()),
+            ("pipelineRun.uid".to_string(), run.uid.clone()),
+            ("pipeline.name".to_string(), pipeline_name.to_string()),
+        ]);
+        self
+    }
+
+    /// The name Tekton gives the TaskRun of a pipeline task: `<PipelineRun>-<task>`.
+    pub fn task_run(&self, task: &PipelineTask) -> RunIdentity {
+        RunIdentity {
+            name: format!(
+                "{}-{}",
+                self.context
+                    .get("pipelineRun.name")
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+                task.name
+            ),
+            namespace: self
+                .context
+                .get("pipelineRun.namespace")
+                .cloned()
+                .unwrap_or_default(),
+            uid: String::new(),
+        }
+    }
+
+    /// `text` with the Pipeline's params, the recorded results and the run's context replaced.
     pub fn substitute(&self, text: &str) -> Result<String, Unresolved> {
+        self.substitute_in(text, None)
+    }
+
+    /// [`PipelineContext::substitute`] inside a pipeline task, which also has `pipelineTask.*`.
+    fn substitute_in(&self, text: &str, task: Option<&PipelineTask>) -> Result<String, Unresolved> {
         refs::substitute(text, |reference| {
             let missing = |reason: &str| Unresolved {
                 expression: reference.expression.clone(),
@@ -257,6 +301,14 @@ impl PipelineContext {
                     .get(&(task.clone(), result.clone()))
                     .cloned()
                     .ok_or_else(|| missing("that task has not produced this result")),
+                Target::Context(path) if !self.context.is_empty() => match (path.as_str(), task) {
+                    ("pipelineTask.retries", Some(task)) => Ok(task.retries.to_string()),
+                    _ => self
+                        .context
+                        .get(path)
+                        .cloned()
+                        .ok_or_else(|| missing("not a PipelineRun context variable")),
+                },
                 _ => Err(missing("not resolvable in a Pipeline task's params")),
             }
         })
@@ -286,20 +338,21 @@ impl PipelineContext {
         task.params
             .iter()
             .map(|param| {
+                let substitute = |text: &str| self.substitute_in(text, Some(task));
                 let value = match &param.value {
                     ParamValue::String(s) => match self.whole_array(s) {
                         Some(items) => ParamValue::Array(items),
-                        None => ParamValue::String(self.substitute(s)?),
+                        None => ParamValue::String(substitute(s)?),
                     },
                     ParamValue::Array(items) => ParamValue::Array(
                         items
                             .iter()
-                            .map(|i| self.substitute(i))
+                            .map(|i| substitute(i))
                             .collect::<Result<_, _>>()?,
                     ),
                     ParamValue::Object(map) => ParamValue::Object(
                         map.iter()
-                            .map(|(k, v)| Ok((k.clone(), self.substitute(v)?)))
+                            .map(|(k, v)| Ok((k.clone(), substitute(v)?)))
                             .collect::<Result<_, Unresolved>>()?,
                     ),
                 };

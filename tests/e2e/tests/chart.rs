@@ -122,6 +122,36 @@ fn the_digest_in_git_is_the_digest_pulled() {
     assert_eq!(predictor["imagePullSecrets"][0]["name"], "quay-conn");
 }
 
+/// KServe's image volume mode: the same image by digest, under the `oci+native` scheme (the
+/// image's /models mounted at /mnt/models, no sidecar); the example configs say `oci`.
+#[test]
+fn the_storage_scheme_selects_the_modelcar_or_the_image_volume() {
+    for env in ["test", "prod"] {
+        let config = std::fs::read_to_string(example(env)).unwrap();
+        assert!(config.contains("\nstorage_scheme: oci\n"), "{config}");
+    }
+    for (scheme, expected) in [
+        ("oci", format!("oci://quay.io/user1/jukebox@{DIGEST}")),
+        (
+            "oci+native",
+            format!("oci+native://quay.io/user1/jukebox@{DIGEST}"),
+        ),
+    ] {
+        let objects = render(
+            &example("prod"),
+            &[
+                &format!("image_digest={DIGEST}"),
+                &format!("storage_scheme={scheme}"),
+            ],
+        );
+        let isvc = of_kind(&objects, "InferenceService");
+        assert_eq!(
+            isvc["spec"]["predictor"]["model"]["storageUri"],
+            expected.as_str()
+        );
+    }
+}
+
 #[test]
 fn values_that_would_render_an_invalid_inference_service_fail_naming_the_key() {
     let cases: &[(&[&str], &[&str])] = &[
@@ -131,6 +161,8 @@ fn values_that_would_render_an_invalid_inference_service_fail_naming_the_key() {
         (&["deployment_mode=Knative"], &["deployment_mode"]),
         (&["version=bad tag"], &["version"]),
         (&["storage_scheme=s3"], &["storage_scheme"]),
+        // KServe's planned storage-initializer mode, which this chart does not offer.
+        (&["storage_scheme=oci+fetch"], &["storage_scheme"]),
     ];
     for (sets, needles) in cases {
         let output = helm_template(&example("test"), sets);

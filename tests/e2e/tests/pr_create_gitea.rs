@@ -7,6 +7,7 @@ mod access;
 mod lifecycle;
 mod merges;
 mod registry;
+mod rules;
 
 use std::collections::HashMap;
 use std::process::{Command, Output};

@@ -9,6 +9,7 @@ mod gitops_bump;
 mod model_marker;
 mod modelcar_build;
 mod modelcar_platforms;
+mod moved_tags;
 mod network_faults;
 mod pr_create;
 mod pr_create_gitea;

@@ -14,6 +14,7 @@ use e2e::local_run::{
     TEKTON_RESULTS, run_with_timeout, shell_words, step_env, tool_of, with_mounts,
 };
 use e2e::manifests::{Manifests, ParamValue, TaskSpec};
+use e2e::refs::RunIdentity;
 use e2e::run::{PipelineContext, command_line, step_context, task_order};
 use test_services::workspace_bin;
 
@@ -370,8 +371,14 @@ fn every_pipeline_step_is_accepted_as_its_pipeline_calls_it() {
                 if all_params && !git_credentials_bound(names.iter()) {
                     given.insert("GIT_USERNAME".into(), ParamValue::String("oauth2".into()));
                 }
+                let run = RunIdentity {
+                    name: format!("{name}-run"),
+                    namespace: "default".into(),
+                    uid: String::new(),
+                };
                 let mut context = PipelineContext::new(spec, &given)
-                    .unwrap_or_else(|e| panic!("Pipeline {name}: {e}"));
+                    .unwrap_or_else(|e| panic!("Pipeline {name}: {e}"))
+                    .with_run(name, &run);
                 let bound: BTreeMap<String, PathBuf> = names
                     .iter()
                     .map(|w| (w.clone(), scratch.workspace(w)))

@@ -7,7 +7,10 @@
 //!
 //! The PipelineRuns are the checked-in ones: model-release's example run (tekton/runs), and the
 //! post-deploy run the gitops Trigger creates from a Gitea push delivery of the merge, with the
-//! installation settings (addresses) replaced by the test cluster's, as tekton/README.md says to.
+//! installation settings (addresses) replaced by the test cluster's, as tekton/README.md says to;
+//! the GitOps repository is examples/gitops-repo with its image_repository set to the test registry.
+//! Each run gets a generated name, which the Model Registry records; before promoting and before
+//! recording prod, the version's tag is read back from the registry and must name the digest in Git.
 //!
 //! What differs from a cluster: `WAIT_READY` stays "false" (its default; the Tasks do not expose the
 //! Kubernetes API address, so the fake Kubernetes API cannot be put in), and modelcar-build's
@@ -134,7 +137,20 @@ impl World {
     fn start() -> World {
         let git = GitServer::start(GIT_USER, GIT_TOKEN);
         git.create_repo(REPO);
-        let template = files_below(&e2e::repo_root().join("examples/gitops-repo"));
+        let registry = Registry::start_tls_with_auth(REGISTRY_USER, REGISTRY_PASSWORD);
+        // The example configs, with the image repository this cluster pushes to (as a user puts
+        // theirs in).
+        let template: Vec<(String, Vec<u8>)> =
+            files_below(&e2e::repo_root().join("examples/gitops-repo"))
+                .into_iter()
+                .map(|(path, contents)| {
+                    let text = String::from_utf8(contents).unwrap().replace(
+                        "image_repository: quay.io\n",
+                        &format!("image_repository: {}\n", registry.host()),
+                    );
+                    (path, text.into_bytes())
+                })
+                .collect();
         let files: Vec<(&str, &[u8])> = template
             .iter()
             .map(|(path, contents)| (path.as_str(), contents.as_slice()))
@@ -143,7 +159,6 @@ impl World {
         let gitea = FakeGitea::start();
         gitea.add_repo(REPO, git.repo_dir(REPO));
         let model_registry = FakeKubeflow::start();
-        let registry = Registry::start_tls_with_auth(REGISTRY_USER, REGISTRY_PASSWORD);
         let route_certs = Certs::generate(&[]);
         let routes = TlsProxy::start(
             &route_certs,
@@ -440,12 +455,12 @@ impl World {
         assert_eq!(params["AFTER"], ParamValue::String(after.into()));
         let mut workspaces = BTreeMap::new();
         for binding in &pipeline_run.workspaces {
-            assert_eq!(
-                binding.name, "ssl-ca-directory",
-                "the template binds {}",
-                binding.name
-            );
-            workspaces.insert(binding.name.clone(), self.ssl_ca_directory());
+            let path = match binding.name.as_str() {
+                "ssl-ca-directory" => self.ssl_ca_directory(),
+                "dockerconfig" => self.dockerconfig(),
+                other => panic!("the template binds workspace {other}: map it here"),
+            };
+            workspaces.insert(binding.name.clone(), path);
         }
         (params, workspaces)
     }
@@ -517,6 +532,8 @@ fn model_release_then_post_deploy_as_written() {
         "digest not in the test config:\n{test_config}"
     );
     assert!(file("main", PROD_CONFIG).contains("version: latest"));
+    // The tasks that wrote the digest into Git report it.
+    assert_eq!(release.task_result("deploy-test", "IMAGE_DIGEST"), digest);
     // The version is labelled "test" with its image and GitOps commit.
     assert_eq!(labels(&world.model_registry, &version), ["test"]);
     let properties = world.model_registry.custom_properties(MODEL, &version);
@@ -535,6 +552,16 @@ fn model_release_then_post_deploy_as_written() {
             "{record} not recorded: {recorded}"
         );
     }
+    // The PipelineRun that built and deployed it, by the name Tekton gave it.
+    assert!(
+        release.run.name.starts_with("model-release-") && release.run.name.len() == 19,
+        "{}",
+        release.run.name
+    );
+    assert_eq!(
+        properties["deployed.test.pipeline_run"]["string_value"],
+        release.run.name.as_str()
+    );
     // The prod pull request is open in Gitea, from the promotion branch, with the version on it.
     let open = world.gitea.open_pulls(REPO);
     assert_eq!(open.len(), 1, "{open:?}");
@@ -546,6 +573,25 @@ fn model_release_then_post_deploy_as_written() {
         pull.number.to_string()
     );
     assert_eq!(release.task_result("promote-prod", "status"), "created");
+    assert_eq!(release.task_result("promote-prod", "IMAGE_DIGEST"), digest);
+    assert_eq!(release.task_result("promote-prod", "RULES"), "");
+    // Before promoting, the version's tag was read back from the registry (through the
+    // dockerconfig workspace): it still names the digest built.
+    let step = |outcome: &PipelineRunOutcome, task: &str| {
+        outcome
+            .steps
+            .iter()
+            .find(|s| s.task == task)
+            .unwrap_or_else(|| panic!("no step of {task}"))
+            .stderr
+            .clone()
+    };
+    let checked = format!("{image}:{version} names {digest}, the digest in Git");
+    assert!(
+        step(&release, "promote-prod").contains(&checked),
+        "{}",
+        step(&release, "promote-prod")
+    );
     assert!(pull.body.contains(digest.as_str()), "{}", pull.body);
     let promoted = file(&pull.head, PROD_CONFIG);
     assert!(promoted.contains(&version), "{promoted}");
@@ -577,6 +623,16 @@ fn model_release_then_post_deploy_as_written() {
     assert!(
         prod_image.to_string().contains(&format!("@{digest}")),
         "prod's image is not the digest built: {prod_image}"
+    );
+    // Its tag was checked against the registry first, and the post-deploy run is recorded.
+    assert!(
+        step(&post_deploy, "label-deployed").contains(&checked),
+        "{}",
+        step(&post_deploy, "label-deployed")
+    );
+    assert_eq!(
+        world.model_registry.custom_properties(MODEL, &version)["deployed.prod.pipeline_run"]["string_value"],
+        post_deploy.run.name.as_str()
     );
 
     // A second delivery of the same push (Gitea retries) changes nothing.

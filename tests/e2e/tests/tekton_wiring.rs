@@ -418,6 +418,22 @@ fn model_release_runs_build_then_test_then_label_then_promotion() {
         "promote-prod",
         "$(tasks.build-modelcar.results.IMAGE_DIGEST)"
     ));
+    assert!(uses("label-test", "$(context.pipelineRun.name)"));
+    // The tasks that write the digest into Git report it back.
+    for (task, tool) in [
+        ("deploy-test", "gitops-bump"),
+        ("promote-prod", "pr-create"),
+    ] {
+        assert_eq!(task_of(task), tool);
+        assert!(
+            manifests.tasks[tool]
+                .spec
+                .results
+                .iter()
+                .any(|r| r.name == "IMAGE_DIGEST"),
+            "Task {tool} declares no IMAGE_DIGEST result"
+        );
+    }
     let post_deploy = &manifests.pipelines["post-deploy"].spec;
     assert_eq!(post_deploy.tasks.len(), 1);
     assert_eq!(
@@ -445,18 +461,26 @@ fn example_runs_match_their_pipelines() {
 /// step's command line comes out with no reference left and with the values that flowed in.
 #[test]
 fn the_pipelines_resolve_to_concrete_command_lines() {
+    use e2e::refs::RunIdentity;
     use e2e::run::{PipelineContext, command_line, step_context, task_order};
     use std::path::PathBuf;
 
     let manifests = manifests();
     let string = |s: &str| ParamValue::String(s.to_string());
-    let run = |pipeline: &str, given: &[(&str, &str)]| -> Vec<(String, Vec<String>)> {
-        let pipeline = &manifests.pipelines[pipeline].spec;
+    let run = |name: &str, given: &[(&str, &str)]| -> Vec<(String, Vec<String>)> {
+        let pipeline = &manifests.pipelines[name].spec;
         let given = given
             .iter()
             .map(|(k, v)| (k.to_string(), string(v)))
             .collect();
-        let mut context = PipelineContext::new(pipeline, &given).unwrap();
+        let identity = RunIdentity {
+            name: format!("{name}-x7k2p"),
+            namespace: "team".into(),
+            uid: "5d0c7e3a-1b2f-4c6d-8e9f-0a1b2c3d4e5f".into(),
+        };
+        let mut context = PipelineContext::new(pipeline, &given)
+            .unwrap()
+            .with_run(name, &identity);
         let mut lines = Vec::new();
         for task in task_order(pipeline).unwrap() {
             let spec = &manifests.tasks[task.task_name().unwrap()].spec;
@@ -476,7 +500,8 @@ fn the_pipelines_resolve_to_concrete_command_lines() {
                 .collect();
             let step_context =
                 step_context(spec, &params, workspaces, &PathBuf::from("/tekton/results"))
-                    .unwrap_or_else(|e| panic!("{}: {e}", task.name));
+                    .unwrap_or_else(|e| panic!("{}: {e}", task.name))
+                    .with_run(task.task_name().unwrap(), &context.task_run(task));
             for step in &spec.steps {
                 let line = command_line(step, &step_context)
                     .unwrap_or_else(|e| panic!("{}: {e}", task.name));
@@ -550,6 +575,14 @@ fn the_pipelines_resolve_to_concrete_command_lines() {
         "--gitops-commit=deploy-test-commit"
     ));
     assert!(has(&release, "promote-prod", "--env=prod"));
+    // The run that built and deployed the version is recorded with it; the digest is reported.
+    assert!(has(
+        &release,
+        "label-test",
+        "--pipeline-run=model-release-x7k2p"
+    ));
+    assert!(has(&release, "promote-prod", "--tag-check=fail"));
+    assert!(has(&release, "promote-prod", "--on-rule-failure=block"));
     assert!(has(&release, "promote-prod", "--repo=alice/mlops-gitops"));
 
     let post_deploy = run(
@@ -567,6 +600,11 @@ fn the_pipelines_resolve_to_concrete_command_lines() {
     assert!(has(&post_deploy, "label-deployed", "--commit=e5f6a7b"));
     assert!(has(&post_deploy, "label-deployed", "--before=9a8b7c6"));
     assert!(has(&post_deploy, "label-deployed", "--only-env=prod"));
+    assert!(has(
+        &post_deploy,
+        "label-deployed",
+        "--pipeline-run=post-deploy-x7k2p"
+    ));
     assert!(has(
         &post_deploy,
         "label-deployed",

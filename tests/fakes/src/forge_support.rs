@@ -34,6 +34,20 @@ pub struct FakePull {
     pub reviewers: Vec<String>,
     pub assignees: Vec<String>,
     pub comments: Vec<String>,
+    /// A draft: GitHub's `draft` flag; on Gitea and GitLab, whether the title has a draft prefix.
+    pub draft: bool,
+}
+
+/// A commit status as the fake keeps it, in the forge's own words (GitLab: `failed`, its `name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeStatus {
+    pub sha: String,
+    pub state: String,
+    pub context: String,
+    pub description: String,
+    pub target_url: String,
+    /// GitLab's `ref`; empty elsewhere.
+    pub reference: String,
 }
 
 impl FakePull {
@@ -50,6 +64,7 @@ impl FakePull {
             reviewers: Vec::new(),
             assignees: Vec::new(),
             comments: Vec::new(),
+            draft: false,
         }
     }
 
@@ -75,6 +90,8 @@ pub(crate) struct RepoState {
     pub git_dir: PathBuf,
     pub labels: Vec<FakeLabel>,
     pub pulls: Vec<FakePull>,
+    /// Every status set, oldest first.
+    pub statuses: Vec<FakeStatus>,
 }
 
 impl RepoState {
@@ -90,6 +107,46 @@ impl RepoState {
     pub fn label_named(&self, name: &str) -> Option<&FakeLabel> {
         self.labels.iter().find(|l| l.name == name)
     }
+
+    /// The full id of a commit of the repository on disk, from its id or a prefix of it.
+    pub fn commit(&self, sha: &str) -> Option<String> {
+        if sha.is_empty() || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let output = Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.git_dir)
+            .args(["rev-parse", "--verify", "--quiet"])
+            .arg(format!("{sha}^{{commit}}"))
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    /// The latest status of each context on commit `sha`, newest first.
+    pub fn latest_statuses(&self, sha: &str) -> Vec<&FakeStatus> {
+        let mut seen = Vec::new();
+        let mut latest = Vec::new();
+        for status in self.statuses.iter().rev().filter(|s| s.sha == sha) {
+            if !seen.contains(&&status.context) {
+                seen.push(&status.context);
+                latest.push(status);
+            }
+        }
+        latest
+    }
+}
+
+/// Whether `title` starts with one of `prefixes`, compared without case.
+pub(crate) fn has_prefix(title: &str, prefixes: &[&str]) -> bool {
+    prefixes.iter().any(|p| {
+        title
+            .get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    })
 }
 
 /// The commit a branch points at in a bare repository, read with git itself.
@@ -197,6 +254,7 @@ impl FakeForge {
                 git_dir: git_dir.into(),
                 labels: Vec::new(),
                 pulls: Vec::new(),
+                statuses: Vec::new(),
             },
         );
     }
@@ -284,6 +342,11 @@ impl FakeForge {
     /// looking at them: the request was not processed.
     pub fn fail_next_writes(&self, n: u32) {
         self.shared.lock().fail_next_writes = n;
+    }
+
+    /// Every commit status set in `repo`, oldest first.
+    pub fn statuses(&self, repo: &str) -> Vec<FakeStatus> {
+        repo_mut(&mut self.shared.lock(), repo).statuses.clone()
     }
 
     /// `METHOD /path?query` of every request so far.

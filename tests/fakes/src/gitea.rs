@@ -18,6 +18,11 @@
 //! missing scope (`write:repository`, or `write:issue` under `/issues`); and opening a pull request
 //! checks for an open one of the same head and base and inserts the new one a moment later, with no
 //! lock in between, so two creates at once can both succeed.
+//!
+//! Drafts are titles starting with `WIP:` or `[WIP]` (any case; Gitea's default
+//! `WORK_IN_PROGRESS_PREFIXES`), shown as `draft`. Commit statuses: `POST /statuses/{sha}` takes
+//! `state`, and answers (as the combined `GET /commits/{ref}/status` does) with it under `status`; an
+//! unknown commit is Gitea's 500.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -30,9 +35,9 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::forge_support::{
-    FakeForge, FakePull, ForgeState, Gate, PullState, Refusal, RepoState, Shared, body_json,
-    encode_query, gate, json, json_with_headers, paginate, param, query, segments, str_field,
-    str_list, with_page,
+    FakeForge, FakePull, FakeStatus, ForgeState, Gate, PullState, Refusal, RepoState, Shared,
+    body_json, encode_query, gate, has_prefix, json, json_with_headers, paginate, param, query,
+    segments, str_field, str_list, with_page,
 };
 
 /// The page size of a list without `limit` (`DEFAULT_PAGING_NUM`) and the most one page holds
@@ -44,6 +49,9 @@ const MAX_PAGE: usize = 50;
 const AUTHOR: (u64, &str) = (1, "promotion-bot");
 
 const TIME: &str = "2026-01-01T00:00:00Z";
+
+/// Gitea's default work-in-progress title prefixes.
+const WIP_PREFIXES: [&str; 2] = ["WIP:", "[WIP]"];
 
 /// A running fake Gitea. Derefs to [`FakeForge`] for setup and inspection.
 pub struct FakeGitea(FakeForge);
@@ -160,7 +168,7 @@ fn pull_json(
         "requested_reviewers": users(&p.reviewers),
         "requested_reviewers_teams": users(&[]),
         "state": if p.state == PullState::Open { "open" } else { "closed" },
-        "draft": false,
+        "draft": has_prefix(&p.title, &WIP_PREFIXES),
         "is_locked": false,
         "comments": p.comments.len(),
         "mergeable": !merged,
@@ -446,6 +454,84 @@ async fn handle(
                 ),
             }
         }
+        (&Method::POST, ["statuses", sha]) => {
+            let state_name = str_field(&body, "state").unwrap_or_default();
+            if ![
+                "pending", "success", "error", "failure", "warning", "skipped",
+            ]
+            .contains(&state_name)
+            {
+                return message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "[State]: invalid commit status state",
+                    &base,
+                );
+            }
+            let Some(commit) = repo.commit(sha) else {
+                return message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("GetCommit[{sha}]: object does not exist [id: {sha}, rel_path: ]"),
+                    &base,
+                );
+            };
+            let status = FakeStatus {
+                sha: commit,
+                state: state_name.to_owned(),
+                context: str_field(&body, "context")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+                description: str_field(&body, "description")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+                target_url: str_field(&body, "target_url")
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+                reference: String::new(),
+            };
+            let id = state.new_id();
+            let answer = status_json(&base, &path, id, &status);
+            let repo = state.repos.get_mut(&path).expect("repo checked above");
+            repo.statuses.push(status);
+            json(StatusCode::CREATED, answer)
+        }
+        (&Method::GET, ["commits", reference @ .., "status"]) if !reference.is_empty() => {
+            let reference = reference.join("/");
+            let Some(commit) = crate::forge_support::branch_commit(&repo.git_dir, &reference)
+                .or_else(|| repo.commit(&reference))
+            else {
+                return not_found(&base);
+            };
+            let latest = repo.latest_statuses(&commit);
+            let combined = if latest.is_empty() {
+                "pending"
+            } else if let Some(bad) = latest
+                .iter()
+                .find(|s| matches!(s.state.as_str(), "error" | "failure"))
+            {
+                bad.state.as_str()
+            } else if latest.iter().any(|s| s.state == "pending") {
+                "pending"
+            } else {
+                "success"
+            };
+            let statuses: Vec<Value> = latest
+                .iter()
+                .enumerate()
+                .map(|(i, s)| status_json(&base, &path, i as u64 + 1, s))
+                .collect();
+            json(
+                StatusCode::OK,
+                json!({
+                    "state": combined, "sha": commit, "total_count": statuses.len(),
+                    "statuses": if statuses.is_empty() { Value::Null } else { Value::Array(statuses) },
+                    "commit_url": format!("{base}/api/v1/repos/{path}/commits/{commit}"),
+                    "url": format!("{base}/api/v1/repos/{path}/commits/{commit}/status"),
+                }),
+            )
+        }
         (&Method::POST, ["pulls", number, "requested_reviewers"]) => {
             let reviewers = str_list(&body, "reviewers");
             let repo_id = repo.id;
@@ -507,6 +593,17 @@ async fn handle(
         }
         _ => not_found(&base),
     }
+}
+
+/// A commit status as Gitea shows it: the state under `status`.
+fn status_json(base: &str, path: &str, id: u64, status: &FakeStatus) -> Value {
+    json!({
+        "id": id, "status": status.state, "target_url": status.target_url,
+        "description": status.description, "context": status.context,
+        "url": format!("{base}/api/v1/repos/{path}/statuses/{}", status.sha),
+        "creator": user_json(base, 1, "promotion-bot"),
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+    })
 }
 
 /// How long the fake takes between its check for an open pull request and the insert.
@@ -592,6 +689,7 @@ fn insert_pull(base: &str, path: &str, state: &mut ForgeState, body: &Value) -> 
         str_field(body, "body").unwrap_or_default(),
     );
     pull.labels = labels;
+    pull.draft = has_prefix(title, &WIP_PREFIXES);
     pull.assignees = str_list(body, "assignees");
     pull.reviewers = str_list(body, "reviewers");
     pull.number = repo.next_number();
@@ -635,6 +733,7 @@ fn edit_pull(
     };
     if let Some(title) = str_field(body, "title") {
         p.title = title.to_owned();
+        p.draft = has_prefix(title, &WIP_PREFIXES);
     }
     if let Some(text) = str_field(body, "body") {
         p.body = text.to_owned();

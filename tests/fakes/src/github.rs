@@ -10,6 +10,11 @@
 //! `per_page` says) with a `Link` header (`prev`, `next`, `last`, `first`); `merged` only in a full
 //! pull request (one pull request, not an item of a list); no token is a 401 "Requires
 //! authentication", an unknown one a 401 "Bad credentials".
+//!
+//! Drafts: `draft` is set when opening (REST), and changed by the GraphQL mutations
+//! `convertPullRequestToDraft` and `markPullRequestReadyForReview` (at `/api/graphql`, which answers
+//! 200 with `errors` when it refuses). Commit statuses: `POST /statuses/{sha}` (422 for an unknown
+//! state or commit) and the combined `GET /commits/{ref}/status` with the latest of each context.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -21,9 +26,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::forge_support::{
-    FakeForge, FakeLabel, FakePull, ForgeState, Gate, PullState, Refusal, RepoState, Shared,
-    body_json, branch_commit, encode_query, gate, json, json_with_headers, paginate, param, query,
-    segments, str_field, str_list, with_page,
+    FakeForge, FakeLabel, FakePull, FakeStatus, ForgeState, Gate, PullState, Refusal, RepoState,
+    Shared, body_json, branch_commit, encode_query, gate, json, json_with_headers, paginate, param,
+    query, segments, str_field, str_list, with_page,
 };
 
 const DOCS: &str = "https://docs.github.com/rest";
@@ -109,6 +114,7 @@ fn pull_json(
     };
     let mut pull = json!({
         "id": repo.id * 1000 + p.number,
+        "node_id": node_id(repo, p),
         "number": p.number,
         "url": format!("{base}/api/v3/repos/{path}/pulls/{}", p.number),
         "html_url": format!("{base}/{path}/pull/{}", p.number),
@@ -124,7 +130,7 @@ fn pull_json(
         "requested_teams": [],
         "head": branch(&p.head),
         "base": branch(&p.base),
-        "draft": false,
+        "draft": p.draft,
         "merged_at": when(p.state == PullState::Merged),
         "closed_at": when(p.state != PullState::Open),
         "created_at": "2026-01-01T00:00:00Z",
@@ -166,6 +172,69 @@ fn list_page(base: &str, uri: &Uri, query: &[(String, String)], all: &[Value]) -
     json_with_headers(StatusCode::OK, headers, Value::Array(page.items))
 }
 
+/// The GraphQL id of a pull request.
+fn node_id(repo: &RepoState, p: &FakePull) -> String {
+    format!("PR_kwDO{}", repo.id * 1000 + p.number)
+}
+
+/// `POST /api/graphql`: the two mutations that change a pull request's draft state.
+fn graphql(state: &mut ForgeState, can_write: bool, body: &Value) -> Response {
+    let query = str_field(body, "query").unwrap_or_default();
+    let id = body
+        .pointer("/variables/id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let (mutation, draft) = if query.contains("convertPullRequestToDraft") {
+        ("convertPullRequestToDraft", true)
+    } else if query.contains("markPullRequestReadyForReview") {
+        ("markPullRequestReadyForReview", false)
+    } else {
+        return json(
+            StatusCode::OK,
+            json!({ "errors": [{ "message": "this fake knows two mutations only" }] }),
+        );
+    };
+    let refused = |kind: &str, text: String| {
+        json(
+            StatusCode::OK,
+            json!({ "data": { mutation: null },
+                    "errors": [{ "type": kind, "path": [mutation], "message": text }] }),
+        )
+    };
+    if !can_write {
+        return refused(
+            "FORBIDDEN",
+            "Resource not accessible by personal access token".into(),
+        );
+    }
+    for repo in state.repos.values_mut() {
+        let ids: Vec<String> = repo.pulls.iter().map(|p| node_id(repo, p)).collect();
+        if let Some(i) = ids.iter().position(|n| n == id) {
+            repo.pulls[i].draft = draft;
+            return json(
+                StatusCode::OK,
+                json!({ "data": { mutation: { "pullRequest": { "isDraft": draft } } } }),
+            );
+        }
+    }
+    refused(
+        "NOT_FOUND",
+        format!("Could not resolve to a node with the global id of '{id}'"),
+    )
+}
+
+fn status_json(base: &str, path: &str, id: u64, status: &FakeStatus) -> Value {
+    json!({
+        "url": format!("{base}/api/v3/repos/{path}/statuses/{}", status.sha),
+        "id": id, "node_id": format!("SC_{id}"), "state": status.state,
+        "description": if status.description.is_empty() { Value::Null } else { json!(status.description) },
+        "target_url": if status.target_url.is_empty() { Value::Null } else { json!(status.target_url) },
+        "context": status.context,
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        "creator": user_json(base, 1, "promotion-bot"),
+    })
+}
+
 async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -199,6 +268,9 @@ async fn handle(
         Gate::Pass { can_write, .. } => can_write,
         Gate::Stop(response) => return response,
     };
+    if uri.path() == "/api/graphql" && method == Method::POST {
+        return graphql(&mut shared.lock(), can_write, &body_json(&body));
+    }
     let Some(segs) = segments(uri.path(), "/api/v3") else {
         return not_found();
     };
@@ -389,6 +461,73 @@ async fn handle(
                 pull_json(&base, &path, owner, &state.repos[&path], state, &p, false),
             )
         }
+        (&Method::POST, ["statuses", sha]) => {
+            let state_name = str_field(&body, "state").unwrap_or_default();
+            if !["error", "failure", "pending", "success"].contains(&state_name) {
+                return validation(
+                    json!([{ "resource": "Status", "field": "state", "code": "invalid" }]),
+                );
+            }
+            let Some(commit) = repo.commit(sha) else {
+                return message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("No commit found for SHA: {sha}"),
+                );
+            };
+            let status = FakeStatus {
+                sha: commit,
+                state: state_name.to_owned(),
+                context: str_field(&body, "context").unwrap_or("default").to_owned(),
+                description: str_field(&body, "description")
+                    .unwrap_or_default()
+                    .to_owned(),
+                target_url: str_field(&body, "target_url")
+                    .unwrap_or_default()
+                    .to_owned(),
+                reference: String::new(),
+            };
+            let id = state.new_id();
+            let answer = status_json(&base, &path, id, &status);
+            let repo = state.repos.get_mut(&path).expect("repo checked above");
+            repo.statuses.push(status);
+            json(StatusCode::CREATED, answer)
+        }
+        (&Method::GET, ["commits", reference @ .., "status"]) if !reference.is_empty() => {
+            let reference = reference.join("/");
+            let Some(commit) =
+                branch_commit(&repo.git_dir, &reference).or_else(|| repo.commit(&reference))
+            else {
+                return message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("No commit found for SHA: {reference}"),
+                );
+            };
+            let latest = repo.latest_statuses(&commit);
+            let combined = if latest
+                .iter()
+                .any(|s| matches!(s.state.as_str(), "error" | "failure"))
+            {
+                "failure"
+            } else if latest.is_empty() || latest.iter().any(|s| s.state == "pending") {
+                "pending"
+            } else {
+                "success"
+            };
+            let statuses: Vec<Value> = latest
+                .iter()
+                .enumerate()
+                .map(|(i, s)| status_json(&base, &path, i as u64 + 1, s))
+                .collect();
+            json(
+                StatusCode::OK,
+                json!({
+                    "state": combined, "statuses": statuses, "sha": commit,
+                    "total_count": statuses.len(),
+                    "commit_url": format!("{base}/api/v3/repos/{path}/commits/{commit}"),
+                    "url": format!("{base}/api/v3/repos/{path}/commits/{commit}/status"),
+                }),
+            )
+        }
         (&Method::POST, ["issues", n, "assignees"]) => {
             let Some(n) = number_of(n) else {
                 return not_found();
@@ -468,6 +607,7 @@ fn create_pull(
         title,
         str_field(body, "body").unwrap_or_default(),
     );
+    pull.draft = body.get("draft").and_then(Value::as_bool).unwrap_or(false);
     pull.number = repo.next_number();
     let repo = state
         .repos

@@ -10,6 +10,12 @@
 //! `tests/e2e/tests/forge_conformance.rs` checks against the real Gitea what the two APIs share
 //! (401 `{"message"}` without a valid token, 404 `{"message"}`, 409 for a duplicate, pagination
 //! and order) and says there what cannot be compared.
+//!
+//! Drafts are titles starting with `Draft:`, `[Draft]` or `(Draft)` (any case), shown as `draft`.
+//! Commit statuses: `POST /projects/:id/statuses/:sha` (`state` one of GitLab's, `name` or
+//! `context`, `ref`; 400 for an unknown state or for the same state again while the latest of that
+//! name is still pending or running; 404 for an unknown commit) and
+//! `GET /projects/:id/repository/commits/:sha/statuses` (the latest of each name unless `all`).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -21,10 +27,13 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::forge_support::{
-    FakeForge, FakeLabel, FakePull, ForgeState, Gate, PullState, RepoState, Shared, body_json,
-    branch_commit, encode_query, gate, json, json_with_headers, paginate, param, query, segments,
-    str_field, with_page,
+    FakeForge, FakeLabel, FakePull, FakeStatus, ForgeState, Gate, PullState, RepoState, Shared,
+    body_json, branch_commit, encode_query, gate, has_prefix, json, json_with_headers, paginate,
+    param, query, segments, str_field, with_page,
 };
+
+/// The title prefixes that make a merge request a draft.
+const DRAFT_PREFIXES: [&str; 3] = ["Draft:", "[Draft]", "(Draft)"];
 
 /// A running fake GitLab. Derefs to [`FakeForge`] for setup and inspection.
 pub struct FakeGitLab(FakeForge);
@@ -78,7 +87,8 @@ fn mr_json(base: &str, path: &str, repo: &RepoState, state: &ForgeState, p: &Fak
         "assignee": assignees.first().cloned(),
         "assignees": assignees,
         "reviewers": users(&p.reviewers),
-        "draft": false,
+        "draft": has_prefix(&p.title, &DRAFT_PREFIXES),
+        "work_in_progress": has_prefix(&p.title, &DRAFT_PREFIXES),
         "sha": branch_commit(&repo.git_dir, &p.head).unwrap_or_default(),
         "user_notes_count": p.comments.len(),
         "web_url": format!("{base}/{path}/-/merge_requests/{}", p.number),
@@ -306,6 +316,7 @@ async fn handle(
             };
             if let Some(title) = str_field(&body, "title") {
                 p.title = title.to_owned();
+                p.draft = has_prefix(title, &DRAFT_PREFIXES);
             }
             if let Some(text) = str_field(&body, "description") {
                 p.body = text.to_owned();
@@ -330,6 +341,97 @@ async fn handle(
                 mr_json(&base, &path, &state.repos[&path], state, &p),
             )
         }
+        (&Method::POST, ["statuses", sha]) => {
+            let state_name = str_field(&body, "state").unwrap_or_default();
+            if ![
+                "pending", "running", "success", "failed", "canceled", "skipped",
+            ]
+            .contains(&state_name)
+            {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": "state does not have a valid value" }),
+                );
+            }
+            let Some(commit) = repo.commit(sha) else {
+                return message(StatusCode::NOT_FOUND, "404 Commit Not Found");
+            };
+            let name = str_field(&body, "name")
+                .or_else(|| str_field(&body, "context"))
+                .unwrap_or("default")
+                .to_owned();
+            let reference = str_field(&body, "ref").unwrap_or("main").to_owned();
+            let unfinished = repo
+                .statuses
+                .iter()
+                .rev()
+                .find(|s| s.sha == commit && s.context == name && s.reference == reference)
+                .filter(|s| matches!(s.state.as_str(), "pending" | "running"));
+            if let Some(latest) = unfinished
+                && latest.state == state_name
+            {
+                let event = if state_name == "running" {
+                    "run"
+                } else {
+                    "enqueue"
+                };
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "Cannot transition status via :{event} from :{state_name} (Reason(s): Status cannot transition via \"{event}\")"
+                    ),
+                );
+            }
+            let status = FakeStatus {
+                sha: commit,
+                state: state_name.to_owned(),
+                context: name,
+                description: str_field(&body, "description")
+                    .unwrap_or_default()
+                    .to_owned(),
+                target_url: str_field(&body, "target_url")
+                    .unwrap_or_default()
+                    .to_owned(),
+                reference,
+            };
+            let id = state.new_id();
+            let answer = status_json(&base, id, &status);
+            let repo = state.repos.get_mut(&path).expect("repo checked above");
+            repo.statuses.push(status);
+            json(StatusCode::CREATED, answer)
+        }
+        (&Method::GET, ["repository", "commits", sha, "statuses"]) => {
+            let Some(commit) = repo.commit(sha) else {
+                return message(StatusCode::NOT_FOUND, "404 Commit Not Found");
+            };
+            let all = param(&query, "all") == Some("true");
+            let name = param(&query, "name");
+            let reference = param(&query, "ref");
+            let mut found: Vec<(usize, &FakeStatus)> = repo
+                .statuses
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.sha == commit)
+                .filter(|(_, s)| name.is_none_or(|n| s.context == n))
+                .filter(|(_, s)| reference.is_none_or(|r| s.reference == r))
+                .collect();
+            if !all {
+                // The latest of each name: the last one set.
+                let mut kept: Vec<(usize, &FakeStatus)> = Vec::new();
+                for (i, s) in found.into_iter().rev() {
+                    if !kept.iter().any(|(_, k)| k.context == s.context) {
+                        kept.push((i, s));
+                    }
+                }
+                kept.reverse();
+                found = kept;
+            }
+            let list: Vec<Value> = found
+                .into_iter()
+                .map(|(i, s)| status_json(&base, i as u64 + 1, s))
+                .collect();
+            list_page(&base, &uri, &query, &list)
+        }
         (&Method::POST, ["merge_requests", iid, "notes"]) => {
             let Some(text) = str_field(&body, "body") else {
                 return json(
@@ -352,6 +454,18 @@ async fn handle(
         }
         _ => message(StatusCode::NOT_FOUND, "404 Not Found"),
     }
+}
+
+fn status_json(base: &str, id: u64, status: &FakeStatus) -> Value {
+    json!({
+        "id": id, "sha": status.sha, "ref": status.reference, "status": status.state,
+        "name": status.context,
+        "target_url": if status.target_url.is_empty() { Value::Null } else { json!(status.target_url) },
+        "description": if status.description.is_empty() { Value::Null } else { json!(status.description) },
+        "created_at": "2026-01-01T00:00:00.000Z", "started_at": null, "finished_at": null,
+        "allow_failure": false, "coverage": null, "pipeline_id": id,
+        "author": user_json(base, 1, "promotion-bot"),
+    })
 }
 
 fn create_mr(base: &str, path: &str, state: &mut ForgeState, body: &Value) -> Response {
@@ -401,6 +515,7 @@ fn create_mr(base: &str, path: &str, state: &mut ForgeState, body: &Value) -> Re
         str_field(body, "description").unwrap_or_default(),
     );
     mr.labels = labels;
+    mr.draft = has_prefix(&mr.title, &DRAFT_PREFIXES);
     mr.number = repo.next_number();
     mr.assignees = ids(body.get("assignee_ids"))
         .map(|ids| logins_of(state, &ids))

@@ -21,7 +21,7 @@ use crate::manifest::{ImageIndex, Platform};
 use crate::media_types;
 use crate::reference::Reference;
 
-const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+pub(super) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 /// Manifests and configs are small JSON; a larger answer is not one.
 const MAX_MANIFEST_BYTES: usize = 4 << 20;
 const MAX_CONFIG_BYTES: usize = 32 << 20;

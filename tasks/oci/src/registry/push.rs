@@ -20,6 +20,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCAT
 
 use super::body::{Outcome, counted_body, local_blob_body, lock};
 use super::error::BlobChange;
+use super::pull::MANIFEST_ACCEPT;
 use super::{RegistryClient, RegistryError, Session};
 use crate::blob::BlobSource;
 use crate::digest::Digest;
@@ -457,6 +458,43 @@ impl RegistryClient {
         .await
     }
 
+    /// The digest `reference`'s tag (or digest) names now, `None` when the registry has no such
+    /// manifest: a `HEAD`, and a `GET` when the registry answers the `HEAD` without a digest.
+    pub async fn resolve(&self, reference: &Reference) -> Result<Option<Digest>, RegistryError> {
+        let session = self.session(reference.registry(), reference.repository(), false, &[])?;
+        let manifest_reference = reference.manifest_reference();
+        let url = session.url(&format!("manifests/{manifest_reference}"));
+        let action = format!("resolving {manifest_reference}");
+        let headed = retry_async(&self.retry, &action, |_| async {
+            let response = self
+                .send(&session, &action, |http| {
+                    Ok(http.head(url.clone())?.header(ACCEPT, MANIFEST_ACCEPT))
+                })
+                .await?;
+            if response.status() == StatusCode::NOT_FOUND {
+                return Ok::<_, RegistryError>(None);
+            }
+            let response = self.check(&session, &action, response).await?;
+            Ok(Some(
+                response
+                    .headers()
+                    .get(DIGEST_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<Digest>().ok()),
+            ))
+        })
+        .await?;
+        match headed {
+            None => Ok(None),
+            Some(Some(digest)) => Ok(Some(digest)),
+            Some(None) => match self.fetch_manifest(reference).await {
+                Ok(fetched) => Ok(Some(fetched.digest)),
+                Err(e) if e.status() == Some(404) => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
     /// The digest `reference` (tag or digest) currently names in the session's repository.
     async fn manifest_digest(
         &self,
@@ -468,10 +506,7 @@ impl RegistryClient {
         retry_async(&self.retry, &action, |_| async {
             let response = self
                 .send(session, &action, |http| {
-                    Ok(http.head(url.clone())?.header(
-                        ACCEPT,
-                        "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json",
-                    ))
+                    Ok(http.head(url.clone())?.header(ACCEPT, MANIFEST_ACCEPT))
                 })
                 .await?;
             if response.status() == StatusCode::NOT_FOUND {

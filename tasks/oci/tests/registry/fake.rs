@@ -1,5 +1,6 @@
 //! Behaviour a real local registry cannot be made to show: expiring bearer tokens, OAuth2 refresh
-//! tokens, a transient 503 in the middle of a push, and a registry that denies the manifest.
+//! tokens, a transient 503 in the middle of a push, a registry that denies the manifest, and one
+//! that answers a manifest `HEAD` without its digest.
 //! A small fake speaks the distribution API for pushes, issues bearer tokens, and misbehaves once
 //! as each test asks.
 
@@ -10,7 +11,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use common::{HttpOptions, RetryPolicy};
-use oci::{Digest, Keychain, PushOptions, Reference, RegistryClient};
+use oci::{Digest, Keychain, PushOptions, Reference, RegistryClient, TagCheck, check_tag};
 
 use crate::support::*;
 
@@ -30,6 +31,8 @@ enum Misbehaviour {
     /// Its token realm is on another host (127.0.0.2), and uploads go to object storage on a third
     /// (127.0.0.3), which takes them by their URL alone.
     RealmAndStorageElsewhere,
+    /// Answers a manifest `HEAD` without `Docker-Content-Digest` (the header is optional).
+    NoDigestOnHead,
 }
 
 #[derive(Default)]
@@ -94,7 +97,7 @@ async fn handle(
         } else {
             let query = uri.query().unwrap_or_default();
             assert!(
-                query.contains("scope=repository%3Amodels%2Ffake%3Apull%2Cpush"),
+                query.contains("scope=repository%3Amodels%2Ffake%3Apull"),
                 "{query}"
             );
         }
@@ -177,6 +180,15 @@ async fn handle(
             return (StatusCode::CREATED, digest_header(&digest), "").into_response();
         }
         return match fake.manifests.get(reference) {
+            Some(_)
+                if method == Method::HEAD && fake.misbehaviour == Misbehaviour::NoDigestOnHead =>
+            {
+                StatusCode::OK.into_response()
+            }
+            Some(bytes) if method == Method::GET => {
+                let digest = Digest::sha256_of(bytes).to_string();
+                (StatusCode::OK, digest_header(&digest), bytes.clone()).into_response()
+            }
             Some(bytes) => {
                 let digest = Digest::sha256_of(bytes).to_string();
                 (StatusCode::OK, digest_header(&digest), "").into_response()
@@ -447,4 +459,53 @@ async fn credentials_go_to_the_realm_and_tokens_to_the_registry_only() {
         "registry, realm and storage all used: {by_host:?}"
     );
     assert_eq!(state.manifests["v1"], image.manifest_bytes());
+}
+
+/// A tag is resolved by a manifest `HEAD`, or by a `GET` when the registry leaves the digest out,
+/// and compared with the digest pinned for it: the same, moved (naming both), gone, unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_is_resolved_and_compared_with_the_pinned_digest() {
+    for misbehaviour in [Misbehaviour::None, Misbehaviour::NoDigestOnHead] {
+        let fake = start(misbehaviour).await;
+        let dir = tempfile::tempdir().unwrap();
+        let image = generated_image(dir.path(), "linux/amd64", 1000, &[81]);
+        let tagged = Reference::parse(&format!("{}/models/fake:v1", fake.addr)).unwrap();
+        let client = client(&fake.addr, Keychain::anonymous());
+        let pushed = client
+            .push(&image, &tagged, &[], &PushOptions::default())
+            .await
+            .unwrap()
+            .digest;
+        assert_eq!(
+            client.resolve(&tagged).await.unwrap(),
+            Some(pushed.clone()),
+            "{misbehaviour:?}"
+        );
+        assert_eq!(
+            check_tag(&client, &tagged, &pushed).await,
+            Ok(TagCheck::Same)
+        );
+        let pinned = Digest::sha256_of(b"the image built before");
+        let moved = check_tag(&client, &tagged, &pinned).await.unwrap_err();
+        assert_eq!(
+            (moved.tag.as_str(), &moved.now, &moved.pinned),
+            ("v1", &pushed, &pinned)
+        );
+        assert_eq!(moved.repository, format!("{}/models/fake", fake.addr));
+        let gone = tagged.with_tag("v9").unwrap();
+        assert!(
+            matches!(check_tag(&client, &gone, &pushed).await, Ok(TagCheck::Unchecked(why)) if why.contains("no tag v9")),
+            "{misbehaviour:?}"
+        );
+    }
+    // Nothing listens there: the check cannot be made, which is not a verdict.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let tagged = Reference::parse(&format!("{addr}/models/fake:v1")).unwrap();
+    let pinned = Digest::sha256_of(b"x");
+    assert!(matches!(
+        check_tag(&client(&addr, Keychain::anonymous()), &tagged, &pinned).await,
+        Ok(TagCheck::Unchecked(_))
+    ));
 }

@@ -36,6 +36,11 @@ fn happy_path_changes_only_the_values() {
     assert_eq!(run.result("commit"), head);
     assert_eq!(run.result("changed"), "true");
     assert_eq!(run.result("file"), JUKEBOX);
+    assert_eq!(
+        run.result("IMAGE_DIGEST"),
+        "",
+        "no --digest, no digest written"
+    );
 
     let expected = CONFIG
         .replace("version: \"v0.9\"", "version: \"1234567\"")
@@ -69,6 +74,37 @@ fn happy_path_changes_only_the_values() {
     );
     assert!(!run.stderr().contains(PASSWORD));
     assert!(!String::from_utf8_lossy(&run.output.stdout).contains(PASSWORD));
+}
+
+/// The digest is written beside the version and reported, also by a re-run that finds it there.
+#[test]
+fn the_digest_written_is_reported() {
+    let repo = jukebox_repo("digest");
+    let digest = format!("sha256:{}", "4d".repeat(32));
+    let args = [
+        "--model",
+        "jukebox",
+        "--env",
+        "test",
+        "--set",
+        "version=1234567",
+        "--digest",
+        &digest,
+    ];
+    let first = repo.bump(&args);
+    first.assert_ok();
+    assert_eq!(first.result("IMAGE_DIGEST"), digest);
+    assert!(
+        repo.file("main", JUKEBOX)
+            .unwrap()
+            .contains(&format!("image_digest: {digest}")),
+        "{}",
+        repo.file("main", JUKEBOX).unwrap()
+    );
+    let again = repo.bump(&args);
+    again.assert_ok();
+    assert_eq!(again.result("changed"), "false");
+    assert_eq!(again.result("IMAGE_DIGEST"), digest);
 }
 
 #[test]
