@@ -3,50 +3,51 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use clap::Parser;
-use common::{CommonArgs, Secret, UsageError, finish};
+use common::{CommonArgs, UsageError, finish};
+use gitops::cli::GitCredentialArgs;
 use gitops::{
-    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitCredentials, GitopsError, Identity,
-    Remote, config_path,
+    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Identity, Remote,
+    config_path,
 };
 
 /// Set values in one YAML file of a GitOps repository (e.g. a model's version in
 /// model-deployments/<env>/<model>/config.yaml), commit and push. Only the changed values' bytes
-/// change; nothing to change means no commit. Results: commit, changed, file, IMAGE_DIGEST (the
+/// change; nothing to change means no commit. Results: COMMIT, CHANGED, FILE, IMAGE_DIGEST (the
 /// digest written with --digest, empty without).
 #[derive(Parser, Debug)]
 #[command(version, about, max_term_width = 100)]
 struct Cli {
     /// The GitOps repository: https://host/org/repo.git, ssh://git@host/org/repo.git or git@host:org/repo.git.
-    #[arg(long, env = "REPO_URL")]
+    #[arg(long, env = "MODELCAR_REPO_URL")]
     repo_url: String,
 
     /// The branch to edit (and push to, unless --push-branch is given).
-    #[arg(long, env = "BRANCH", default_value = "main")]
+    #[arg(long, env = "MODELCAR_BRANCH", default_value = "main")]
     branch: String,
 
     /// The file to edit, relative to the repository root. Or give --model and --env.
-    #[arg(long, env = "FILE", value_name = "PATH")]
+    #[arg(long, env = "MODELCAR_FILE", value_name = "PATH")]
     file: Option<String>,
 
     /// The model (application) name; with --env picks the file through --path-pattern.
-    #[arg(long, env = "MODEL")]
+    #[arg(long, env = "MODELCAR_MODEL")]
     model: Option<String>,
 
     /// The environment (test, prod, ...); with --model picks the file through --path-pattern.
-    #[arg(long = "env", env = "DEPLOY_ENV", value_name = "ENV")]
+    #[arg(long = "env", env = "MODELCAR_ENV", value_name = "ENV")]
     environment: Option<String>,
 
     /// Where a model's config lives; {model} and {env} are replaced.
-    #[arg(long, env = "PATH_PATTERN", default_value = DEFAULT_PATH_PATTERN)]
+    #[arg(long, env = "MODELCAR_PATH_PATTERN", default_value = DEFAULT_PATH_PATTERN)]
     path_pattern: String,
 
     /// KEY=VALUE to set; KEY may be a dotted path into nested maps (image.tag). Repeatable
     /// (in the environment: one per line). Values are always written as strings.
     #[arg(
         long = "set",
-        env = "SET",
+        env = "MODELCAR_SET",
         value_name = "KEY=VALUE",
         value_delimiter = '\n',
         required_unless_present = "digest"
@@ -55,19 +56,19 @@ struct Cli {
 
     /// The image's manifest digest (sha256:...), set at --digest-key in the same commit: what the
     /// cluster pulls. Checked before anything is written.
-    #[arg(long, env = "IMAGE_DIGEST", value_name = "SHA256")]
+    #[arg(long, env = "MODELCAR_DIGEST", value_name = "SHA256")]
     digest: Option<String>,
 
     /// The key the digest is set at.
-    #[arg(long, env = "DIGEST_KEY", default_value = "image_digest")]
+    #[arg(long, env = "MODELCAR_DIGEST_KEY", default_value = "image_digest")]
     digest_key: String,
 
     /// Create the file (or fill an empty `---` file) when it does not exist yet.
-    #[arg(long, env = "CREATE")]
+    #[arg(long, env = "MODELCAR_CREATE")]
     create: bool,
 
     /// The commit message. Default: names the model, environment, old and new version and source commit.
-    #[arg(long, env = "COMMIT_MESSAGE")]
+    #[arg(long, env = "MODELCAR_MESSAGE")]
     message: Option<String>,
 
     /// Author and committer name of the commit.
@@ -83,29 +84,24 @@ struct Cli {
     author_email: String,
 
     /// The source repository commit the model version was built from (named in the commit message).
-    #[arg(long, env = "SOURCE_COMMIT")]
+    #[arg(long, env = "MODELCAR_SOURCE_COMMIT")]
     source_commit: Option<String>,
 
     /// Push the commit to this branch instead of --branch (force-pushed: a branch this tool owns,
     /// e.g. promote/prod/jukebox for a pull request).
-    #[arg(long, env = "PUSH_BRANCH")]
+    #[arg(long, env = "MODELCAR_PUSH_BRANCH")]
     push_branch: Option<String>,
 
-    /// The user for https; the token comes from --token-file or GIT_TOKEN.
-    #[arg(long, env = "GIT_USERNAME")]
-    username: Option<String>,
+    #[command(flatten)]
+    git: GitCredentialArgs,
 
-    /// A file holding the https token or password (a mounted Secret).
-    #[arg(long, env = "GIT_TOKEN_FILE", value_name = "PATH")]
-    token_file: Option<PathBuf>,
+    /// Former spelling of --git-username.
+    #[arg(long = "username", hide = true, conflicts_with = "username")]
+    former_username: Option<String>,
 
-    /// A Tekton basic-auth workspace (.git-credentials with https://user:token@host).
-    #[arg(long, env = "BASIC_AUTH_DIR", value_name = "DIR")]
-    basic_auth_dir: Option<PathBuf>,
-
-    /// A Tekton ssh-directory workspace (id_ed25519 or id_rsa, and known_hosts) for ssh URLs.
-    #[arg(long, env = "SSH_DIR", value_name = "DIR")]
-    ssh_dir: Option<PathBuf>,
+    /// Former spelling of --git-token-file.
+    #[arg(long = "token-file", hide = true, conflicts_with = "token_file")]
+    former_token_file: Option<PathBuf>,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -126,9 +122,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         eprint!("{}", outcome.diff);
     }
     cli.common.results().write_all([
-        ("commit", outcome.commit.as_str()),
-        ("changed", if outcome.changed { "true" } else { "false" }),
-        ("file", outcome.file.as_str()),
+        ("COMMIT", outcome.commit.as_str()),
+        ("CHANGED", if outcome.changed { "true" } else { "false" }),
+        ("FILE", outcome.file.as_str()),
         ("IMAGE_DIGEST", cli.digest.as_deref().unwrap_or_default()),
     ])?;
     Ok(())
@@ -181,16 +177,11 @@ fn request(cli: &Cli) -> anyhow::Result<BumpRequest> {
 }
 
 fn auth(cli: &Cli) -> anyhow::Result<GitAuth> {
-    let token = Secret::from_file_or_env(cli.token_file.as_deref(), "GIT_TOKEN")
-        .context("reading the git token")?;
-    GitCredentials {
-        username: cli.username.clone(),
-        token,
-        basic_auth_dir: cli.basic_auth_dir.clone(),
-        ssh_dir: cli.ssh_dir.clone(),
-    }
-    .choose(&cli.repo_url)
-    .map_err(|e| usage(e.to_string()))
+    let mut git = cli.git.clone();
+    git.username = git.username.or_else(|| cli.former_username.clone());
+    git.token_file = git.token_file.or_else(|| cli.former_token_file.clone());
+    git.auth(&cli.repo_url, None)
+        .map_err(|e| usage(e.to_string()))
 }
 
 fn explain(error: GitopsError, cli: &Cli, request: &BumpRequest) -> anyhow::Error {

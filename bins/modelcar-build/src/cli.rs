@@ -8,61 +8,81 @@ use clap::{Parser, ValueEnum};
 /// Package a model directory as a KServe ModelCar (an OCI image with the model under /models) and
 /// push it to a registry and/or write it to an OCI image layout. No container daemon is needed.
 #[derive(Debug, Parser)]
-#[command(name = "modelcar-build", version, disable_version_flag = true)]
+#[command(name = "modelcar-build", version)]
 pub struct Cli {
     /// The directory holding the model files (e.g. `1/model.onnx`, `artifacts/*.pkl`).
-    #[arg(long, env = "MODEL_DIR", value_name = "DIR")]
+    #[arg(long, env = "MODELCAR_MODEL_DIR", value_name = "DIR")]
     pub model_dir: PathBuf,
 
     /// Destination repository, REGISTRY/REPO (e.g. quay.io/team/jukebox). Without it the image is
     /// written to --oci-layout only.
-    #[arg(long, env = "IMAGE", value_name = "REGISTRY/REPO")]
+    #[arg(long, env = "MODELCAR_IMAGE", value_name = "REGISTRY/REPO")]
     pub image: Option<String>,
 
-    /// A tag to push; repeatable. The source commit should come first. Default: --revision.
-    #[arg(long = "tag", env = "TAGS", value_delimiter = ',', value_name = "TAG")]
+    /// A tag to push; repeatable. The source commit should come first. Default: --source-commit.
+    #[arg(
+        long = "tag",
+        env = "MODELCAR_TAG",
+        value_delimiter = ',',
+        value_name = "TAG"
+    )]
     pub tags: Vec<String>,
 
     /// The source git commit (annotation org.opencontainers.image.revision; the default tag).
-    #[arg(long, env = "REVISION", value_name = "COMMIT")]
-    pub revision: Option<String>,
+    #[arg(
+        long,
+        alias = "revision",
+        env = "MODELCAR_SOURCE_COMMIT",
+        value_name = "COMMIT"
+    )]
+    pub source_commit: Option<String>,
 
     /// A version marker in the model directory (relative path) that the training step writes last,
     /// naming the commit it trained from: the model is packaged only once the marker names
-    /// --revision and no model file is newer than it.
-    #[arg(long, env = "MODEL_MARKER", value_name = "FILE", requires = "revision")]
-    pub marker: Option<std::path::PathBuf>,
-
-    /// How long to wait for the marker to name --revision (training may still be finishing).
+    /// --source-commit and no model file is newer than it.
     #[arg(
         long,
-        env = "MODEL_MARKER_TIMEOUT",
+        env = "MODELCAR_MARKER",
+        value_name = "FILE",
+        requires = "source_commit"
+    )]
+    pub marker: Option<std::path::PathBuf>,
+
+    /// How long to wait for the marker to name --source-commit (training may still be finishing).
+    #[arg(
+        long,
+        env = "MODELCAR_MARKER_TIMEOUT",
         value_name = "SECONDS",
         default_value_t = 0
     )]
     pub marker_timeout: u64,
 
     /// URL of the model's source repository (annotation org.opencontainers.image.source).
-    #[arg(long, env = "SOURCE_URL", value_name = "URL")]
-    pub source: Option<String>,
+    #[arg(
+        long,
+        alias = "source",
+        env = "MODELCAR_SOURCE_REPO",
+        value_name = "URL"
+    )]
+    pub source_repo: Option<String>,
 
     /// The model version (annotation org.opencontainers.image.version).
-    #[arg(long, env = "MODEL_VERSION", value_name = "VERSION")]
-    pub version: Option<String>,
+    #[arg(long, env = "MODELCAR_MODEL_VERSION", value_name = "VERSION")]
+    pub model_version: Option<String>,
 
     /// A human-readable name (annotation org.opencontainers.image.title).
-    #[arg(long, env = "MODEL_TITLE", value_name = "TITLE")]
+    #[arg(long, env = "MODELCAR_TITLE", value_name = "TITLE")]
     pub title: Option<String>,
 
     /// Put the files under /models/SUBDIR instead of /models.
-    #[arg(long, env = "MODEL_SUBDIR", value_name = "SUBDIR")]
+    #[arg(long, env = "MODELCAR_SUBDIR", value_name = "SUBDIR")]
     pub subdir: Option<String>,
 
     /// The base image: a registry reference, `oci:DIR[:TAG]` (an OCI layout), or `scratch` (no base,
     /// hence no shell).
     #[arg(
         long,
-        env = "BASE_IMAGE",
+        env = "MODELCAR_BASE",
         value_name = "IMAGE",
         default_value = "registry.access.redhat.com/ubi9/ubi-minimal"
     )]
@@ -73,7 +93,7 @@ pub struct Cli {
     /// layers, under an OCI image index.
     #[arg(
         long,
-        env = "PLATFORM",
+        env = "MODELCAR_PLATFORM",
         value_delimiter = ',',
         default_value = "linux/amd64",
         value_name = "OS/ARCH[/VARIANT]"
@@ -81,12 +101,12 @@ pub struct Cli {
     pub platform: Vec<String>,
 
     /// Layer compression. `none` suits weights (they do not compress) and KServe's oci+fetch.
-    #[arg(long, env = "COMPRESSION", value_enum, default_value_t = CompressionArg::None)]
+    #[arg(long, env = "MODELCAR_COMPRESSION", value_enum, default_value_t = CompressionArg::None)]
     pub compression: CompressionArg,
 
     /// Also (or, without --image, only) write the image to an OCI image layout directory,
     /// tagged TAG (default: the first tag, or `latest`).
-    #[arg(long, env = "OCI_LAYOUT", value_name = "DIR[:TAG]")]
+    #[arg(long, env = "MODELCAR_OCI_LAYOUT", value_name = "DIR[:TAG]")]
     pub oci_layout: Option<String>,
 
     /// A registry auth file (podman's auth.json or docker's config.json format).
@@ -94,15 +114,15 @@ pub struct Cli {
     pub authfile: Option<PathBuf>,
 
     /// A Tekton `dockerconfig` workspace: a directory holding config.json or .dockerconfigjson.
-    #[arg(long, env = "DOCKER_CONFIG_WORKSPACE", value_name = "DIR")]
+    #[arg(long, env = "MODELCAR_DOCKER_CONFIG", value_name = "DIR")]
     pub docker_config: Option<PathBuf>,
 
     /// Accept a base image that has an ENTRYPOINT (it receives KServe's command as arguments).
-    #[arg(long, env = "ALLOW_ENTRYPOINT")]
+    #[arg(long, env = "MODELCAR_ALLOW_ENTRYPOINT")]
     pub allow_entrypoint: bool,
 
     /// Threads hashing layers (default: the number of CPUs).
-    #[arg(long, env = "JOBS")]
+    #[arg(long, env = "MODELCAR_JOBS")]
     pub jobs: Option<usize>,
 
     /// File mtimes and the image's `created` time, as seconds since the epoch (default 0, so the
@@ -117,10 +137,6 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: common::CommonArgs,
-
-    /// Print the version of modelcar-build.
-    #[arg(short = 'V', long = "tool-version", action = clap::ArgAction::Version)]
-    pub tool_version: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,20 +167,37 @@ mod tests {
     }
 
     #[test]
-    fn model_version_is_a_flag_not_the_tool_version() {
+    fn the_model_version_has_its_own_flag_and_old_spellings_still_parse() {
         let cli = Cli::try_parse_from([
             "modelcar-build",
             "--model-dir",
             "m",
-            "--version",
+            "--model-version",
             "3",
             "--tag",
             "a,b",
+            "--revision",
+            "abc1234",
+            "--source",
+            "https://git.example.com/m",
         ])
         .unwrap();
-        assert_eq!(cli.version.as_deref(), Some("3"));
+        assert_eq!(cli.model_version.as_deref(), Some("3"));
         assert_eq!(cli.tags, ["a", "b"]);
         assert_eq!(cli.platform, ["linux/amd64"]);
+        assert_eq!(cli.source_commit.as_deref(), Some("abc1234"));
+        assert_eq!(
+            cli.source_repo.as_deref(),
+            Some("https://git.example.com/m")
+        );
+    }
+
+    #[test]
+    fn version_prints_the_tools_version() {
+        let err = Cli::try_parse_from(["modelcar-build", "--version"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+        let err = Cli::try_parse_from(["modelcar-build", "-V"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl Destinations {
             add_tag(&mut tags, tag);
         }
         if tags.is_empty()
-            && let Some(revision) = &cli.revision
+            && let Some(revision) = &cli.source_commit
         {
             add_tag(&mut tags, revision);
         }

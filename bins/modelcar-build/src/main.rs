@@ -28,7 +28,7 @@ fn run(cli: Cli) -> Result<()> {
     let base_location = Base::parse(&cli.base)?;
     modelcar::plan::PlanOptions::new(cli.subdir.as_deref(), 0)
         .map_err(|e| UsageError(e.to_string()))?;
-    if let (Some(marker), Some(revision)) = (&cli.marker, &cli.revision) {
+    if let (Some(marker), Some(revision)) = (&cli.marker, &cli.source_commit) {
         if marker.is_absolute() || marker.components().any(|c| c.as_os_str() == "..") {
             return Err(UsageError(format!(
                 "--marker {}: give a path inside --model-dir, relative to it",
@@ -84,9 +84,9 @@ fn run(cli: Cli) -> Result<()> {
         compression: cli.compression.into(),
         source_date_epoch: cli.source_date_epoch,
         metadata: ImageMetadata {
-            revision: cli.revision.clone(),
-            source: cli.source.clone(),
-            version: cli.version.clone(),
+            revision: cli.source_commit.clone(),
+            source: cli.source_repo.clone(),
+            version: cli.model_version.clone(),
             title: cli.title.clone(),
         },
         allow_entrypoint: cli.allow_entrypoint,

@@ -13,10 +13,11 @@ use forge::promote::{DEFAULT_BODY_TEMPLATE, DEFAULT_BRANCH_TEMPLATE, DEFAULT_TIT
 use forge::{
     AnyForge, CommitStatus, ForgeConfig, ForgeError, ForgeKind, PromotionRequest, StatusState,
 };
+use gitops::cli::GitCredentialArgs;
 use gitops::{
-    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitCredentials, Identity, Remote,
-    config_path,
+    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, Identity, Remote, config_path,
 };
+use model_registry::RegistryKind;
 use model_registry::promotion::{Rule, Verdict};
 use oci::{Digest, Keychain, Reference, RegistryClient, TagPolicy};
 
@@ -25,145 +26,159 @@ use crate::git_change::GitopsChange;
 /// Promote a model version to an environment through a pull request: set the version in the
 /// environment's config file on the branch promote/<env>/<model>, and create the pull request, or
 /// update it, or leave it when it is current. Older promotion pull requests for the same model and
-/// environment are closed. Results: NUMBER, URL, status (created, updated, unchanged, up-to-date,
+/// environment are closed. Results: NUMBER, URL, STATUS (created, updated, unchanged, up-to-date,
 /// blocked), BRANCH, IMAGE_DIGEST (the digest written beside the version), RULES (passed, failed, or
 /// empty without --require).
 #[derive(clap::Parser, Debug)]
-#[command(about, max_term_width = 100, disable_version_flag = true)]
+#[command(about, version, max_term_width = 100)]
 struct Cli {
     /// The forge: gitea, github or gitlab.
-    #[arg(long, env = "FORGE", value_parser = parse_forge)]
+    #[arg(long, env = "MODELCAR_FORGE", value_parser = parse_forge)]
     forge: ForgeKind,
 
     /// The forge's URL (web or API): https://gitea.example.com, https://ghe.example.com/api/v3.
     /// Default: api.github.com or gitlab.com; required for Gitea.
-    #[arg(long, env = "FORGE_API_URL")]
-    api_url: Option<String>,
+    #[arg(long, alias = "api-url", env = "MODELCAR_FORGE_API_URL")]
+    forge_api_url: Option<String>,
 
     /// The repository, OWNER/NAME (GitLab: the project's full path, GROUP/SUBGROUP/PROJECT).
-    #[arg(long, env = "FORGE_REPO", value_name = "OWNER/NAME")]
-    repo: String,
+    #[arg(
+        long,
+        alias = "repo",
+        env = "MODELCAR_FORGE_REPO",
+        value_name = "OWNER/NAME"
+    )]
+    forge_repo: String,
 
-    /// The git clone URL (https or ssh). Default: derived from --api-url and --repo.
-    #[arg(long, env = "REPO_URL")]
+    /// The git clone URL (https or ssh). Default: derived from --forge-api-url and --forge-repo.
+    #[arg(long, env = "MODELCAR_REPO_URL")]
     repo_url: Option<String>,
 
     /// The branch the pull request merges into.
-    #[arg(long, env = "BASE_BRANCH", default_value = "main")]
-    base: String,
+    #[arg(long, alias = "base", env = "MODELCAR_BRANCH", default_value = "main")]
+    branch: String,
 
     /// The model (application) name.
-    #[arg(long, env = "MODEL")]
+    #[arg(long, env = "MODELCAR_MODEL")]
     model: String,
 
     /// The environment to promote to.
     #[arg(
         long = "env",
-        env = "DEPLOY_ENV",
+        env = "MODELCAR_ENV",
         value_name = "ENV",
         default_value = "prod"
     )]
     environment: String,
 
-    /// The version to promote (set at --version-key).
-    #[arg(long, env = "VERSION")]
-    version: String,
+    /// The model version to promote (set at --version-key).
+    #[arg(long, env = "MODELCAR_MODEL_VERSION")]
+    model_version: String,
 
     /// The key the version is set at.
-    #[arg(long, env = "VERSION_KEY", default_value = "version")]
+    #[arg(long, env = "MODELCAR_VERSION_KEY", default_value = "version")]
     version_key: String,
 
     /// The image's manifest digest (sha256:...), set at --digest-key beside the version: what the
     /// cluster pulls. Checked before anything is written.
-    #[arg(long, env = "IMAGE_DIGEST", value_name = "SHA256")]
+    #[arg(long, env = "MODELCAR_DIGEST", value_name = "SHA256")]
     digest: Option<String>,
 
     /// The key the digest is set at.
-    #[arg(long, env = "DIGEST_KEY", default_value = "image_digest")]
+    #[arg(long, env = "MODELCAR_DIGEST_KEY", default_value = "image_digest")]
     digest_key: String,
 
     /// Other KEY=VALUE to set (dotted keys reach into maps). Repeatable; in the environment one a line.
     #[arg(
         long = "set",
-        env = "SET",
+        env = "MODELCAR_SET",
         value_name = "KEY=VALUE",
         value_delimiter = '\n'
     )]
     sets: Vec<String>,
 
     /// The config file, relative to the repository root. Default: from --path-pattern.
-    #[arg(long, env = "FILE", value_name = "PATH")]
+    #[arg(long, env = "MODELCAR_FILE", value_name = "PATH")]
     file: Option<String>,
 
     /// Where a model's config lives; {model} and {env} are replaced.
-    #[arg(long, env = "PATH_PATTERN", default_value = DEFAULT_PATH_PATTERN)]
+    #[arg(long, env = "MODELCAR_PATH_PATTERN", default_value = DEFAULT_PATH_PATTERN)]
     path_pattern: String,
 
     /// Create the config file when the environment has none yet.
-    #[arg(long, env = "CREATE")]
+    #[arg(long, env = "MODELCAR_CREATE")]
     create: bool,
 
     /// The promotion branch; {model}, {env} and {version}. With {version} in it, each version gets its
     /// own branch and pull request, and those of older versions are closed.
-    #[arg(long, env = "BRANCH_TEMPLATE", default_value = DEFAULT_BRANCH_TEMPLATE)]
+    #[arg(long, env = "MODELCAR_BRANCH_TEMPLATE", default_value = DEFAULT_BRANCH_TEMPLATE)]
     branch_template: String,
 
     /// The pull request's title; {model}, {env}, {old_version}, {new_version}, {image}, {file}, ...
-    #[arg(long, env = "TITLE_TEMPLATE", default_value = DEFAULT_TITLE_TEMPLATE)]
+    #[arg(long, env = "MODELCAR_TITLE_TEMPLATE", default_value = DEFAULT_TITLE_TEMPLATE)]
     title_template: String,
 
     /// The pull request's body; also {diff}, {source_commit_url}, {registry}. Default: model,
     /// old -> new version, image, source commit and the config diff.
-    #[arg(long, env = "BODY_TEMPLATE", conflicts_with = "body_template_file")]
+    #[arg(
+        long,
+        env = "MODELCAR_BODY_TEMPLATE",
+        conflicts_with = "body_template_file"
+    )]
     body_template: Option<String>,
 
     /// A file holding the body template.
-    #[arg(long, env = "BODY_TEMPLATE_FILE", value_name = "PATH")]
+    #[arg(long, env = "MODELCAR_BODY_TEMPLATE_FILE", value_name = "PATH")]
     body_template_file: Option<PathBuf>,
 
     /// A label to put on the pull request (must exist). Repeatable or comma-separated.
-    #[arg(long = "label", env = "LABELS", value_delimiter = ',')]
+    #[arg(long = "label", env = "MODELCAR_LABEL", value_delimiter = ',')]
     labels: Vec<String>,
 
     /// A user to ask for a review. Repeatable or comma-separated.
-    #[arg(long = "reviewer", env = "REVIEWERS", value_delimiter = ',')]
+    #[arg(long = "reviewer", env = "MODELCAR_REVIEWER", value_delimiter = ',')]
     reviewers: Vec<String>,
 
     /// A user to assign. Repeatable or comma-separated.
-    #[arg(long = "assignee", env = "ASSIGNEES", value_delimiter = ',')]
+    #[arg(long = "assignee", env = "MODELCAR_ASSIGNEE", value_delimiter = ',')]
     assignees: Vec<String>,
 
     /// The image reference with its digest (registry/repo@sha256:...), shown to the reviewer.
-    #[arg(long, env = "IMAGE")]
+    #[arg(long, env = "MODELCAR_IMAGE")]
     image: Option<String>,
 
     /// A link to the source commit the version was built from.
-    #[arg(long, env = "SOURCE_COMMIT_URL")]
+    #[arg(long, env = "MODELCAR_SOURCE_COMMIT_URL")]
     source_commit_url: Option<String>,
 
     /// The source commit id (named in the commit message).
-    #[arg(long, env = "SOURCE_COMMIT")]
+    #[arg(long, env = "MODELCAR_SOURCE_COMMIT")]
     source_commit: Option<String>,
 
-    /// The Model Registry's web address, linked in the body, which then also shows the candidate
-    /// version's properties beside the version now labelled with --env.
-    #[arg(long, env = "REGISTRY_URL")]
+    /// The Model Registry's REST endpoint: the body then shows the candidate version's properties
+    /// beside the version now labelled with --env.
+    #[arg(long, alias = "registry-api-url", env = "MODELCAR_REGISTRY_URL")]
     registry_url: Option<String>,
 
-    /// The Model Registry's REST endpoint those properties are read from. Default: --registry-url.
-    #[arg(long, env = "REGISTRY_API_URL")]
-    registry_api_url: Option<String>,
+    /// The Model Registry's web address (its dashboard), linked in the body. Default: --registry-url.
+    #[arg(long, env = "MODELCAR_REGISTRY_WEB_URL")]
+    registry_web_url: Option<String>,
 
     /// The Model Registry's kind.
-    #[arg(long, env = "REGISTRY_KIND", value_enum, default_value = "kubeflow")]
-    registry_kind: registry::RegistryKind,
+    #[arg(
+        long,
+        env = "MODELCAR_REGISTRY_KIND",
+        default_value = "kubeflow",
+        value_parser = registry::kind_parser()
+    )]
+    registry_kind: RegistryKind,
 
     /// The model's name in the registry. Default: --model.
-    #[arg(long, env = "REGISTRY_MODEL")]
+    #[arg(long, env = "MODELCAR_REGISTRY_MODEL")]
     registry_model: Option<String>,
 
-    /// A file holding the registry token (a mounted Secret). Or set REGISTRY_TOKEN.
-    #[arg(long, env = "REGISTRY_TOKEN_FILE", value_name = "PATH")]
+    /// A file holding the registry token (a mounted Secret); or set MODELCAR_REGISTRY_TOKEN.
+    #[arg(long, env = "MODELCAR_REGISTRY_TOKEN_FILE", value_name = "PATH")]
     registry_token_file: Option<PathBuf>,
 
     /// A promotion rule over the candidate's registry properties and run metrics, e.g.
@@ -173,7 +188,7 @@ struct Cli {
     /// and both values. Needs --registry-url.
     #[arg(
         long = "require",
-        env = "PROMOTION_RULES",
+        env = "MODELCAR_REQUIRE",
         value_name = "RULE",
         value_delimiter = '\n'
     )]
@@ -184,13 +199,18 @@ struct Cli {
     /// rules and how each fared, its head commit gets a failing commit status, and the step
     /// succeeds with RULES "failed". When every rule holds, the head commit gets a passing status
     /// (and a draft from an earlier failure becomes ready for review).
-    #[arg(long, env = "ON_RULE_FAILURE", value_enum, default_value = "block")]
+    #[arg(
+        long,
+        env = "MODELCAR_ON_RULE_FAILURE",
+        value_enum,
+        default_value = "block"
+    )]
     on_rule_failure: OnRuleFailure,
 
     /// The commit status's context (GitLab: its name) for the --require rules.
     #[arg(
         long,
-        env = "STATUS_CONTEXT",
+        env = "MODELCAR_STATUS_CONTEXT",
         default_value = "modelcar-gitops/promotion-rules"
     )]
     status_context: String,
@@ -199,7 +219,7 @@ struct Cli {
     /// tag names now. fail: another digest than the one written stops the step before anything is
     /// written (exit 1); warn: it is logged; off: the registry is not asked. A registry that cannot
     /// be reached or read is logged and the promotion goes on.
-    #[arg(long, env = "TAG_CHECK", default_value = "fail", value_parser = parse_tag_policy)]
+    #[arg(long, env = "MODELCAR_TAG_CHECK", default_value = "fail", value_parser = parse_tag_policy)]
     tag_check: TagPolicy,
 
     /// A registry auth file (podman's auth.json or docker's config.json) for reading --image's tag.
@@ -207,28 +227,20 @@ struct Cli {
     authfile: Option<PathBuf>,
 
     /// A Tekton dockerconfig workspace (config.json or .dockerconfigjson) for reading --image's tag.
-    #[arg(long, env = "DOCKER_CONFIG_WORKSPACE", value_name = "DIR")]
+    #[arg(long, env = "MODELCAR_DOCKER_CONFIG", value_name = "DIR")]
     docker_config: Option<PathBuf>,
 
-    /// A file holding the forge API token (a mounted Secret). Or set FORGE_TOKEN.
-    #[arg(long, env = "FORGE_TOKEN_FILE", value_name = "PATH")]
-    token_file: Option<PathBuf>,
+    /// A file holding the forge token (a mounted Secret); or set MODELCAR_FORGE_TOKEN.
+    #[arg(
+        long,
+        alias = "token-file",
+        env = "MODELCAR_FORGE_TOKEN_FILE",
+        value_name = "PATH"
+    )]
+    forge_token_file: Option<PathBuf>,
 
-    /// The user for git over https. Default: x-access-token (GitHub), oauth2 (Gitea, GitLab).
-    #[arg(long, env = "GIT_USERNAME")]
-    git_username: Option<String>,
-
-    /// A file holding the git https token. Or set GIT_TOKEN. Default: the forge token.
-    #[arg(long, env = "GIT_TOKEN_FILE", value_name = "PATH")]
-    git_token_file: Option<PathBuf>,
-
-    /// A Tekton basic-auth workspace (.git-credentials) for git over https.
-    #[arg(long, env = "BASIC_AUTH_DIR", value_name = "DIR")]
-    basic_auth_dir: Option<PathBuf>,
-
-    /// A Tekton ssh-directory workspace (private key and known_hosts) for ssh clone URLs.
-    #[arg(long, env = "SSH_DIR", value_name = "DIR")]
-    ssh_dir: Option<PathBuf>,
+    #[command(flatten)]
+    git: GitCredentialArgs,
 
     #[arg(long, env = "GIT_AUTHOR_NAME", default_value = "modelcar-gitops")]
     author_name: String,
@@ -274,15 +286,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
-    let token = Secret::from_file_or_env(cli.token_file.as_deref(), "FORGE_TOKEN")
+    let token = Secret::from_file_or_env(cli.forge_token_file.as_deref(), "MODELCAR_FORGE_TOKEN")
         .context("reading the forge token")?
         .ok_or_else(|| {
-            usage("no forge token: give --token-file (a mounted Secret) or set FORGE_TOKEN")
+            usage(
+                "no forge token: give --forge-token-file (a mounted Secret) or set \
+                 MODELCAR_FORGE_TOKEN",
+            )
         })?;
     let config = ForgeConfig {
         kind: cli.forge,
-        api_url: cli.api_url.clone(),
-        repo: cli.repo.clone(),
+        api_url: cli.forge_api_url.clone(),
+        repo: cli.forge_repo.clone(),
         token: token.clone(),
         http: cli.common.http_options(),
         retry: RetryPolicy::default(),
@@ -290,7 +305,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     // Every server this run will talk to is checked against the plain-HTTP opt-in before any
     // of them is sent anything.
     let http = cli.common.http_options().client()?;
-    let api = forge::api_base(cli.forge, cli.api_url.as_deref()).map_err(|e| explain(e, cli))?;
+    let api =
+        forge::api_base(cli.forge, cli.forge_api_url.as_deref()).map_err(|e| explain(e, cli))?;
     http.check_url(&api).context("--api-url")?;
     let repo_url = match &cli.repo_url {
         Some(url) => url.clone(),
@@ -313,21 +329,27 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         let parse = |flag: &str, text: &str| {
             url::Url::parse(text).map_err(|e| usage(format!("{flag} {text:?} is not a URL: {e}")))
         };
-        let web_url = parse("--registry-url", url)?;
+        let api_url = parse("--registry-url", url)?;
+        let token = model_registry::registry_token(
+            cli.registry_kind,
+            cli.registry_token_file.as_deref(),
+            "MODELCAR_REGISTRY_TOKEN",
+        )
+        .context("--registry-token-file")?;
         let source = registry::RegistrySource {
             kind: cli.registry_kind,
-            url: match &cli.registry_api_url {
-                Some(api) => parse("--registry-api-url", api)?,
-                None => web_url.clone(),
+            web_url: match &cli.registry_web_url {
+                Some(web) => parse("--registry-web-url", web)?,
+                None => api_url.clone(),
             },
-            web_url,
-            token: registry_token(cli)?,
+            url: api_url,
+            token,
             http: cli.common.http_options(),
         };
-        http.check_url(&source.url)
-            .context("--registry-api-url (or --registry-url)")?;
+        http.check_url(&source.url).context("--registry-url")?;
         let model = cli.registry_model.as_deref().unwrap_or(&cli.model);
-        let section = match registry::compare(&source, model, &cli.version, &cli.environment).await
+        let section = match registry::compare(&source, model, &cli.model_version, &cli.environment)
+            .await
         {
             Ok(comparison) => {
                 if !rules.is_empty() {
@@ -362,7 +384,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     cli.common.results().write_all([
         ("NUMBER", number.as_str()),
         ("URL", outcome.url.as_deref().unwrap_or_default()),
-        ("status", outcome.status.as_str()),
+        ("STATUS", outcome.status.as_str()),
         ("BRANCH", outcome.branch.as_deref().unwrap_or_default()),
         ("IMAGE_DIGEST", cli.digest.as_deref().unwrap_or_default()),
         ("RULES", judged.result()),
@@ -407,7 +429,7 @@ async fn check_tag(cli: &Cli, image: &Reference, digest: &Digest) -> anyhow::Res
             format!(
                 "promoting {} {} to {}: nothing was pushed or opened (--tag-check=warn promotes \
                  the digest anyway)",
-                cli.model, cli.version, cli.environment
+                cli.model, cli.model_version, cli.environment
             )
         })
 }
@@ -478,7 +500,7 @@ fn enforce(cli: &Cli, comparison: &registry::Comparison, rules: &[Rule]) -> anyh
     cli.common.results().write_all([
         ("NUMBER", ""),
         ("URL", ""),
-        ("status", "blocked"),
+        ("STATUS", "blocked"),
         ("BRANCH", ""),
         ("IMAGE_DIGEST", ""),
         ("RULES", "failed"),
@@ -486,7 +508,7 @@ fn enforce(cli: &Cli, comparison: &registry::Comparison, rules: &[Rule]) -> anyh
     Err(anyhow!(
         "{} {} is not promoted to {}: {}",
         cli.model,
-        cli.version,
+        cli.model_version,
         cli.environment,
         failed.join("; ")
     ))
@@ -528,7 +550,7 @@ fn apply_judgement(
         None => format!(
             "{} {}: {} promotion rule{} hold",
             cli.model,
-            cli.version,
+            cli.model_version,
             verdicts.len(),
             if verdicts.len() == 1 { "" } else { "s" }
         ),
@@ -556,7 +578,7 @@ fn promotion_request(cli: &Cli) -> anyhow::Result<PromotionRequest> {
     for (flag, value) in [
         ("--model", &cli.model),
         ("--env", &cli.environment),
-        ("--version", &cli.version),
+        ("--version", &cli.model_version),
     ] {
         if value.trim().is_empty() || value.contains(['\n', '\r']) {
             return Err(usage(format!("{flag} must be a non-empty single line")));
@@ -587,7 +609,7 @@ fn promotion_request(cli: &Cli) -> anyhow::Result<PromotionRequest> {
             .collect()
     };
     Ok(PromotionRequest {
-        base: cli.base.clone(),
+        base: cli.branch.clone(),
         branch_template: cli.branch_template.clone(),
         title_template: cli.title_template.clone(),
         body_template,
@@ -596,7 +618,7 @@ fn promotion_request(cli: &Cli) -> anyhow::Result<PromotionRequest> {
         assignees: listed(&cli.assignees),
         image: cli.image.clone(),
         source_commit_url: cli.source_commit_url.clone(),
-        ..PromotionRequest::new(&cli.model, &cli.environment, &cli.version)
+        ..PromotionRequest::new(&cli.model, &cli.environment, &cli.model_version)
     })
 }
 
@@ -607,7 +629,7 @@ fn bump_request(cli: &Cli) -> anyhow::Result<BumpRequest> {
         .unwrap_or_else(|| config_path(&cli.path_pattern, &cli.model, &cli.environment));
     let mut sets = vec![(
         gitops::parse_key_path(&cli.version_key),
-        cli.version.clone(),
+        cli.model_version.clone(),
     )];
     for set in cli.sets.iter().filter(|s| !s.trim().is_empty()) {
         sets.push(
@@ -630,7 +652,7 @@ fn bump_request(cli: &Cli) -> anyhow::Result<BumpRequest> {
             name: cli.author_name.clone(),
             email: cli.author_email.clone(),
         },
-        base_branch: cli.base.clone(),
+        base_branch: cli.branch.clone(),
         push_branch: None,
         deployment: Some(Deployment {
             model: cli.model.clone(),
@@ -640,33 +662,10 @@ fn bump_request(cli: &Cli) -> anyhow::Result<BumpRequest> {
     })
 }
 
-/// The registry token: --registry-token-file, else REGISTRY_TOKEN, else (Kubeflow, in a pod) the
-/// service-account token, as registry-label does.
-fn registry_token(cli: &Cli) -> anyhow::Result<Option<Secret>> {
-    let token = Secret::from_file_or_env(cli.registry_token_file.as_deref(), "REGISTRY_TOKEN")
-        .context("reading the registry token")?;
-    let pod_token = std::path::Path::new(model_registry::kube::SERVICE_ACCOUNT_DIR).join("token");
-    if token.is_none()
-        && cli.registry_kind == registry::RegistryKind::Kubeflow
-        && pod_token.is_file()
-    {
-        return Ok(Some(
-            Secret::from_file(&pod_token).context("reading the service-account token")?,
-        ));
-    }
-    Ok(token)
-}
-
 /// Git credentials: an ssh or basic-auth workspace, else a user with the git token (default: the
 /// forge token, which every forge accepts for git over https).
 fn git_auth(cli: &Cli, repo_url: &str, forge_token: Secret) -> anyhow::Result<GitAuth> {
-    let mut credentials = GitCredentials {
-        username: cli.git_username.clone(),
-        token: Secret::from_file_or_env(cli.git_token_file.as_deref(), "GIT_TOKEN")
-            .context("reading the git token")?,
-        basic_auth_dir: cli.basic_auth_dir.clone(),
-        ssh_dir: cli.ssh_dir.clone(),
-    };
+    let mut credentials = cli.git.credentials().map_err(|e| usage(e.to_string()))?;
     // Without a basic-auth workspace, or with part of an explicit pair, git uses the forge token
     // under the user name the forge expects for tokens.
     if credentials.basic_auth_dir.is_none()
@@ -689,7 +688,7 @@ fn git_auth(cli: &Cli, repo_url: &str, forge_token: Secret) -> anyhow::Result<Gi
 
 /// `https://host/OWNER/NAME.git` from the API URL (api.github.com: github.com).
 fn clone_url(cli: &Cli) -> Result<String, ForgeError> {
-    let mut url = forge::api_base(cli.forge, cli.api_url.as_deref())?;
+    let mut url = forge::api_base(cli.forge, cli.forge_api_url.as_deref())?;
     if url.host_str() == Some("api.github.com") {
         url.set_host(Some("github.com"))
             .map_err(|e| ForgeError::Usage(e.to_string()))?;
@@ -700,14 +699,14 @@ fn clone_url(cli: &Cli) -> Result<String, ForgeError> {
         .find_map(|suffix| path.strip_suffix(suffix))
         .unwrap_or(path)
         .to_owned();
-    url.set_path(&format!("{root}/{}.git", cli.repo.trim_matches('/')));
+    url.set_path(&format!("{root}/{}.git", cli.forge_repo.trim_matches('/')));
     Ok(url.to_string())
 }
 
 fn explain(error: ForgeError, cli: &Cli) -> anyhow::Error {
     let what = format!(
         "promoting {} {} to {} in {} ({})",
-        cli.model, cli.version, cli.environment, cli.repo, cli.forge
+        cli.model, cli.model_version, cli.environment, cli.forge_repo, cli.forge
     );
     if error.is_usage() {
         anyhow!(UsageError(error.to_string())).context(what)

@@ -5,19 +5,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{HttpOptions, Secret};
-use model_registry::kubeflow::{KubeflowOptions, KubeflowRegistry};
-use model_registry::mlflow::{MlflowOptions, MlflowRegistry};
+use common::HttpOptions;
 use model_registry::promotion::{self, Rule, RuleError, Values, Verdict};
 use model_registry::{
-    DEFAULT_SIGNIFICANT, ModelRegistry, ModelVersion, PropertyValue, RegisteredModel,
-    RegistryError, compact_number, distinguishing_digits,
+    AnyRegistry, DEFAULT_SIGNIFICANT, ModelRegistry, ModelVersion, PropertyValue, RegisteredModel,
+    RegistryConfig, RegistryError, RegistryKind, RegistryToken, compact_number,
+    distinguishing_digits,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RegistryKind {
-    Kubeflow,
-    Mlflow,
+/// `kubeflow` or `mlflow`, listed in the help.
+pub fn kind_parser() -> impl clap::builder::TypedValueParser<Value = RegistryKind> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(RegistryKind::NAMES)
+        .map(|name| name.parse().expect("one of the possible values"))
 }
 
 pub struct RegistrySource {
@@ -26,7 +26,7 @@ pub struct RegistrySource {
     pub web_url: url::Url,
     /// The registry's REST endpoint the table is read from.
     pub url: url::Url,
-    pub token: Option<Secret>,
+    pub token: RegistryToken,
     pub http: HttpOptions,
 }
 
@@ -56,19 +56,15 @@ pub async fn compare(
     env: &str,
 ) -> Result<Comparison, String> {
     let http = source.http.client().map_err(|e| e.to_string())?;
-    let outcome = match source.kind {
-        RegistryKind::Kubeflow => {
-            let mut options = KubeflowOptions::new(source.url.clone());
-            options.token = source.token.clone();
-            options.token_origin = "--registry-token-file or REGISTRY_TOKEN".into();
-            read(&KubeflowRegistry::new(options, http), model, version, env).await
-        }
-        RegistryKind::Mlflow => {
-            let mut options = MlflowOptions::new(source.url.clone());
-            options.token = source.token.clone();
-            read(&MlflowRegistry::new(options, http), model, version, env).await
-        }
+    let token = RegistryToken {
+        token: source.token.token.clone(),
+        origin: source.token.origin.clone(),
     };
+    let registry = AnyRegistry::connect(
+        RegistryConfig::new(source.kind, source.url.clone(), token),
+        http,
+    );
+    let outcome = read(&registry, model, version, env).await;
     outcome.map_err(|e| {
         tracing::warn!("reading the Model Registry for the pull request body: {e}");
         e.to_string()

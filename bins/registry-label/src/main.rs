@@ -9,14 +9,15 @@ use anyhow::{Context, anyhow};
 use common::{Secret, UsageError, finish};
 use model_registry::deployments::{self, Action, ChangedFile, Deployment};
 use model_registry::kube::{KubeClient, ReadyWait, SERVICE_ACCOUNT_DIR, wait_ready};
-use model_registry::kubeflow::{KubeflowOptions, KubeflowRegistry};
-use model_registry::mlflow::{MlflowOptions, MlflowRegistry};
 use model_registry::{
-    LabelOutcome, LabelRequest, ModelArtifact, ModelRegistry, RegistryError, label, now_rfc3339,
-    unlabel,
+    AnyRegistry, LabelOutcome, LabelRequest, ModelArtifact, ModelRegistry, RegistryConfig,
+    RegistryError, label, now_rfc3339, registry_token, unlabel,
 };
 
-use crate::cli::{Backend, Cli};
+use crate::cli::Cli;
+
+/// The environment variable a registry token may be given in instead of --registry-token-file.
+const REGISTRY_TOKEN_ENV: &str = "MODELCAR_REGISTRY_TOKEN";
 
 fn main() -> ExitCode {
     let cli = Cli::parse_normalized();
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
-    let actions = match &cli.from_gitops {
+    let actions = match &cli.repo_url {
         Some(url) => actions_from_push(cli, url).await?,
         None => vec![Action::Label(single_deployment(cli)?)],
     };
@@ -52,32 +53,28 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         ))
     })?;
     http.check_url(&url).context("--registry-url")?;
-    let (token, token_origin) = registry_token(cli, cli.backend == Backend::Kubeflow)?;
+    let token = registry_token(
+        cli.registry_kind,
+        cli.registry_token_file.as_deref(),
+        REGISTRY_TOKEN_ENV,
+    )
+    .context("--registry-token-file")?;
     for action in &actions {
         let (Action::Label(d) | Action::Unlabel(d)) = action;
         model_registry::validate_environment(&d.env).map_err(|e| usage(e.to_string()))?;
     }
-    if cli.from_gitops.is_some() {
+    if cli.repo_url.is_some() {
         check_tags(cli, &actions).await?;
     }
     if cli.wait_ready {
         wait_for_rollouts(cli, &actions).await?;
     }
-    let (outcome, failures) = match cli.backend {
-        Backend::Kubeflow => {
-            let mut options = KubeflowOptions::new(url);
-            options.api_version = cli.api_version.clone();
-            options.registry_name = cli.registry_name.clone();
-            (options.token, options.token_origin) = (token, token_origin);
-            apply(cli, &KubeflowRegistry::new(options, http), &actions).await?
-        }
-        Backend::Mlflow => {
-            let mut options = MlflowOptions::new(url);
-            options.version_tag = cli.mlflow_version_tag.clone();
-            options.token = token;
-            apply(cli, &MlflowRegistry::new(options, http), &actions).await?
-        }
-    };
+    let mut config = RegistryConfig::new(cli.registry_kind, url, token);
+    config.api_version = cli.registry_api_version.clone();
+    config.registry_name = cli.registry_name.clone();
+    config.version_tag = Some(cli.mlflow_version_tag.clone());
+    let registry = AnyRegistry::connect(config, http);
+    let (outcome, failures) = apply(cli, &registry, &actions).await?;
     if cli.dry_run {
         tracing::info!(
             "dry run: {} version(s) would change; nothing was changed",
@@ -232,7 +229,7 @@ fn explain(error: RegistryError, what: String) -> anyhow::Error {
 fn single_deployment(cli: &Cli) -> anyhow::Result<Deployment> {
     let (Some(model), Some(version), Some(env)) = (&cli.model, &cli.model_version, &cli.env) else {
         return Err(usage(
-            "give --model, --version and --env (or --from-gitops with --commit to label what a push deployed)",
+            "give --model, --model-version and --env (or --repo-url with --commit to label what a push deployed)",
         ));
     };
     Ok(Deployment {
@@ -246,7 +243,7 @@ fn single_deployment(cli: &Cli) -> anyhow::Result<Deployment> {
 
 async fn actions_from_push(cli: &Cli, url: &str) -> anyhow::Result<Vec<Action>> {
     let Some(after) = cli.commit.clone() else {
-        return Err(usage("--from-gitops needs --commit (the push's `after`)"));
+        return Err(usage("--repo-url needs --commit (the push's `after`)"));
     };
     let remote = gitops::Remote::new(
         url.to_owned(),
@@ -354,6 +351,9 @@ async fn wait_for_rollouts(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> 
     let options = KubeClient::http_options(&cli.common.http_options(), None);
     let token = match &cli.kube_token_file {
         Some(path) => Some(Secret::from_file(path).context("reading the Kubernetes token")?),
+        None if Secret::from_env("MODELCAR_KUBE_TOKEN").is_some() => {
+            Secret::from_env("MODELCAR_KUBE_TOKEN")
+        }
         None => {
             let default = std::path::Path::new(SERVICE_ACCOUNT_DIR).join("token");
             default
@@ -371,7 +371,7 @@ async fn wait_for_rollouts(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> 
             .namespace
             .clone()
             .unwrap_or_else(|| cli.namespace_pattern.replace("{env}", &d.env));
-        let name = match (&cli.isvc_name, &cli.from_gitops) {
+        let name = match (&cli.isvc_name, &cli.repo_url) {
             (Some(name), None) => name.clone(),
             _ => d.model.clone(),
         };
@@ -383,10 +383,10 @@ async fn wait_for_rollouts(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> 
             namespace,
             name,
             expect,
-            timeout: cli.timeout,
+            timeout: cli.wait_timeout,
             poll: cli
                 .poll_interval
-                .min(cli.timeout.max(Duration::from_millis(100))),
+                .min(cli.wait_timeout.max(Duration::from_millis(100))),
         };
         tracing::info!(
             "waiting up to {:?} for InferenceService {}/{} to serve {}",
@@ -400,29 +400,6 @@ async fn wait_for_rollouts(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> 
         })?;
     }
     Ok(())
-}
-
-/// The registry token: --token-file, else REGISTRY_TOKEN, else (Kubeflow) the pod's service-account token.
-fn registry_token(
-    cli: &Cli,
-    service_account_default: bool,
-) -> anyhow::Result<(Option<Secret>, String)> {
-    if let Some(path) = &cli.token_file {
-        let token = Secret::from_file(path).context("reading the registry token")?;
-        return Ok((Some(token), format!("file {}", path.display())));
-    }
-    if let Some(token) = Secret::from_env("REGISTRY_TOKEN") {
-        return Ok((Some(token), "REGISTRY_TOKEN".into()));
-    }
-    let default = std::path::Path::new(SERVICE_ACCOUNT_DIR).join("token");
-    if service_account_default && default.is_file() {
-        let token = Secret::from_file(&default).context("reading the service-account token")?;
-        return Ok((Some(token), format!("file {}", default.display())));
-    }
-    Ok((
-        None,
-        "no token (give --token-file or REGISTRY_TOKEN)".into(),
-    ))
 }
 
 pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {

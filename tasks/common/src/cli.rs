@@ -1,5 +1,7 @@
-//! Flags every binary shares (each also from an environment variable, as Tekton passes params
-//! either way), and the exit-code convention: 0 success, 1 the operation failed, 2 usage error.
+//! Flags every binary shares, and the conventions of the command-line language: every flag
+//! `--foo-bar` can also be set as `MODELCAR_FOO_BAR` (standard variables such as
+//! `REGISTRY_AUTH_FILE` or `SOURCE_DATE_EPOCH` keep their own names); exit codes are 0 success,
+//! 1 the operation failed, 2 usage error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,18 +13,18 @@ use crate::results::Results;
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
     /// Directory for Tekton results, one file per result (Tekton mounts /tekton/results).
-    #[arg(long, env = "RESULTS_DIR", value_name = "DIR", global = true)]
+    #[arg(long, env = "MODELCAR_RESULTS_DIR", value_name = "DIR", global = true)]
     pub results_dir: Option<PathBuf>,
 
     /// Log format: auto (coloured on a terminal, plain lines otherwise), text or json.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
+    #[arg(long, env = "MODELCAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
     pub log_format: LogFormat,
 
     /// Extra CA certificates to trust: a PEM file, or a directory of .pem/.crt files
     /// (a Tekton `ssl-ca-directory` workspace). Repeatable.
     #[arg(
         long = "ca-cert",
-        env = "CA_CERTS",
+        env = "MODELCAR_CA_CERT",
         value_name = "PATH",
         value_delimiter = ',',
         global = true
@@ -32,7 +34,7 @@ pub struct CommonArgs {
     /// Hosts (name or name:port) whose TLS certificate is NOT verified. Explicit opt-out; repeatable.
     #[arg(
         long = "insecure-skip-tls-verify",
-        env = "INSECURE_SKIP_TLS_VERIFY_HOSTS",
+        env = "MODELCAR_INSECURE_SKIP_TLS_VERIFY",
         value_name = "HOST",
         value_delimiter = ',',
         global = true
@@ -42,7 +44,7 @@ pub struct CommonArgs {
     /// Hosts (name or name:port) reached over plain HTTP instead of HTTPS. Explicit opt-in; repeatable.
     #[arg(
         long = "plain-http",
-        env = "PLAIN_HTTP_HOSTS",
+        env = "MODELCAR_PLAIN_HTTP",
         value_name = "HOST",
         value_delimiter = ',',
         global = true
@@ -53,7 +55,7 @@ pub struct CommonArgs {
     /// retried where that is safe). Transfers that keep moving may take as long as they need.
     #[arg(
         long = "idle-timeout",
-        env = "IDLE_TIMEOUT",
+        env = "MODELCAR_IDLE_TIMEOUT",
         value_name = "SECONDS",
         default_value_t = crate::http::DEFAULT_IDLE_TIMEOUT.as_secs(),
         value_parser = clap::value_parser!(u64).range(1..),

@@ -38,6 +38,7 @@
 
 mod bump;
 mod changes;
+pub mod cli;
 mod error;
 mod http_transport;
 mod remote;

@@ -79,7 +79,7 @@ impl GitCredentials {
             (Some(user), Some(token), _) => Ok(GitAuth::Basic { user, token }),
             (_, _, Some(dir)) => GitAuth::from_basic_auth_dir(&dir, url),
             (Some(_), None, None) => Err(GitopsError::invalid(
-                "a git user name is given but no token: give the token file (a mounted Secret) or set GIT_TOKEN",
+                "a git user name is given but no token: give the git token (a file from a mounted Secret, or the environment)",
             )),
             (None, Some(_), None) => Err(GitopsError::invalid(
                 "a git token is given but no user name: give the git user name too",

@@ -82,8 +82,8 @@ pub fn run(tool: &str, args: &[&str], env: &[(&str, &str)]) -> Outcome {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir.path())
-        .env("RESULTS_DIR", &results)
-        .env("LOG_FORMAT", "text")
+        .env("MODELCAR_RESULTS_DIR", &results)
+        .env("MODELCAR_LOG_FORMAT", "text")
         .env("RUST_LOG", "info");
     for (key, value) in env {
         command.env(key, value);

@@ -101,7 +101,7 @@ impl Repo {
             .arg(self.host_port())
             .arg("--username")
             .arg(USER)
-            .env("GIT_TOKEN", PASSWORD);
+            .env("MODELCAR_GIT_TOKEN", PASSWORD);
         command
     }
 }
@@ -113,7 +113,7 @@ fn bump_command() -> Command {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", std::env::temp_dir())
-        .env("LOG_FORMAT", "text");
+        .env("MODELCAR_LOG_FORMAT", "text");
     command
 }
 

@@ -22,7 +22,7 @@ fn build(model: &std::path::Path, layout: &std::path::Path, timeout: &str) -> Ou
             "scratch",
             "--oci-layout",
             &format!("{}:v1", path_str(layout)),
-            "--revision",
+            "--source-commit",
             COMMIT,
             "--marker",
             ".modelcar-revision",
@@ -66,5 +66,5 @@ fn only_the_model_trained_from_the_released_commit_is_packaged() {
         ],
         &[],
     )
-    .failed(2, &["--revision"]);
+    .failed(2, &["--source-commit"]);
 }

@@ -44,8 +44,8 @@ fn modelcar_build(args: &[&str]) -> Run {
         .env_remove("SOURCE_DATE_EPOCH")
         .env_remove("PLATFORM")
         .env("HOME", home.path())
-        .env("RESULTS_DIR", results.path())
-        .env("LOG_FORMAT", "text")
+        .env("MODELCAR_RESULTS_DIR", results.path())
+        .env("MODELCAR_LOG_FORMAT", "text")
         .env("RUST_LOG", "info")
         .output()
         .expect("run modelcar-build");

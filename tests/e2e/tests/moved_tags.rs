@@ -111,7 +111,7 @@ fn pr_create_reports_a_tag_pushed_again_and_writes_nothing() {
             GIT_USER,
             "--model",
             "jukebox",
-            "--version",
+            "--model-version",
             "v2",
             "--digest",
             &built,
@@ -126,7 +126,10 @@ fn pr_create_reports_a_tag_pushed_again_and_writes_nothing() {
         run(
             "pr-create",
             &args,
-            &[("FORGE_TOKEN", DEFAULT_TOKEN), ("GIT_TOKEN", GIT_PASSWORD)],
+            &[
+                ("MODELCAR_FORGE_TOKEN", DEFAULT_TOKEN),
+                ("MODELCAR_GIT_TOKEN", GIT_PASSWORD),
+            ],
         )
     };
 
@@ -216,7 +219,7 @@ fn registry_label_from_gitops_records_nothing_for_a_tag_pushed_again() {
                 "--plain-http",
                 "127.0.0.1",
             ],
-            &[&[("GIT_TOKEN", GIT_PASSWORD)], env].concat(),
+            &[&[("MODELCAR_GIT_TOKEN", GIT_PASSWORD)], env].concat(),
         )
     };
 
@@ -231,7 +234,7 @@ fn registry_label_from_gitops_records_nothing_for_a_tag_pushed_again() {
     assert_eq!(model_registry.count("PATCH"), 0, "nothing is recorded");
     assert_eq!(model_registry.count("POST"), 0, "nothing is recorded");
 
-    let warned = record(&[("TAG_CHECK", "warn")]);
+    let warned = record(&[("MODELCAR_TAG_CHECK", "warn")]);
     let warned = warned.ok();
     assert!(
         warned

@@ -128,18 +128,18 @@ impl World {
             command.env_remove(var);
         }
         command
-            .env("FORGE", format!("{:?}", self.kind).to_lowercase())
-            .env("FORGE_API_URL", self.forge().url())
-            .env("FORGE_REPO", REPO)
-            .env("REPO_URL", self.git.repo_url(REPO))
-            .env("FORGE_TOKEN", DEFAULT_TOKEN)
-            .env("GIT_USERNAME", GIT_USER)
-            .env("GIT_TOKEN", GIT_PASSWORD)
-            .env("PLAIN_HTTP_HOSTS", "127.0.0.1")
-            .env("RESULTS_DIR", results.path())
-            .env("LOG_FORMAT", "text")
-            .env("MODEL", "jukebox")
-            .env("VERSION", version)
+            .env("MODELCAR_FORGE", format!("{:?}", self.kind).to_lowercase())
+            .env("MODELCAR_FORGE_API_URL", self.forge().url())
+            .env("MODELCAR_FORGE_REPO", REPO)
+            .env("MODELCAR_REPO_URL", self.git.repo_url(REPO))
+            .env("MODELCAR_FORGE_TOKEN", DEFAULT_TOKEN)
+            .env("MODELCAR_GIT_USERNAME", GIT_USER)
+            .env("MODELCAR_GIT_TOKEN", GIT_PASSWORD)
+            .env("MODELCAR_PLAIN_HTTP", "127.0.0.1")
+            .env("MODELCAR_RESULTS_DIR", results.path())
+            .env("MODELCAR_LOG_FORMAT", "text")
+            .env("MODELCAR_MODEL", "jukebox")
+            .env("MODELCAR_MODEL_VERSION", version)
             .args(["--image", IMAGE, "--source-commit-url", COMMIT_URL])
             .args(args);
         (command, results)
@@ -205,7 +205,7 @@ fn creates_then_leaves_unchanged(kind: Kind) {
     ];
     let first = world.run("v2", &args);
     first.assert_ok();
-    assert_eq!(first.result("status"), "created");
+    assert_eq!(first.result("STATUS"), "created");
     assert_eq!(first.result("BRANCH"), BRANCH);
     let number: u64 = first.result("NUMBER").parse().expect("NUMBER is a number");
     assert_ne!(number, old);
@@ -259,7 +259,7 @@ fn creates_then_leaves_unchanged(kind: Kind) {
 
     let again = world.run("v2", &args);
     again.assert_ok();
-    assert_eq!(again.result("status"), "unchanged");
+    assert_eq!(again.result("STATUS"), "unchanged");
     assert_eq!(again.result("NUMBER"), number.to_string());
     assert_eq!(world.open_pulls(), open, "the pull request is as it was");
     assert_eq!(
@@ -275,11 +275,11 @@ fn new_versions_update_and_supersede(kind: Kind) {
     let world = World::new(kind, "v1");
     let first = world.run("v2", &[]);
     first.assert_ok();
-    assert_eq!(first.result("status"), "created");
+    assert_eq!(first.result("STATUS"), "created");
 
     let second = world.run("v3", &[]);
     second.assert_ok();
-    assert_eq!(second.result("status"), "updated");
+    assert_eq!(second.result("STATUS"), "updated");
     assert_eq!(second.result("NUMBER"), first.result("NUMBER"));
     let open = world.open_pulls();
     assert_eq!(open.len(), 1);
@@ -295,11 +295,11 @@ fn new_versions_update_and_supersede(kind: Kind) {
     let versioned = ["--branch-template", "promote/{env}/{model}-{version}"];
     let third = world.run("v4", &versioned);
     third.assert_ok();
-    assert_eq!(third.result("status"), "created");
+    assert_eq!(third.result("STATUS"), "created");
     assert_eq!(third.result("BRANCH"), "promote/prod/jukebox-v4");
     let fourth = world.run("v5", &versioned);
     fourth.assert_ok();
-    assert_eq!(fourth.result("status"), "created");
+    assert_eq!(fourth.result("STATUS"), "created");
 
     let open = world.open_pulls();
     assert_eq!(open.len(), 1, "{open:#?}");
@@ -370,7 +370,7 @@ fn concurrent_runs_make_one_pull_request(kind: Kind) {
     for run in &runs {
         assert_eq!(run.result("NUMBER"), open[0].number.to_string());
     }
-    let mut statuses: Vec<&str> = runs.iter().map(|r| r.result("status")).collect();
+    let mut statuses: Vec<&str> = runs.iter().map(|r| r.result("STATUS")).collect();
     statuses.sort();
     assert!(
         statuses == ["created", "unchanged"] || statuses == ["created", "updated"],
@@ -394,7 +394,7 @@ fn up_to_date_does_nothing(kind: Kind) {
     ];
     let run = world.run("v2", &tekton_empties);
     run.assert_ok();
-    assert_eq!(run.result("status"), "up-to-date");
+    assert_eq!(run.result("STATUS"), "up-to-date");
     assert_eq!(run.result("NUMBER"), "");
     assert_eq!(run.result("BRANCH"), "");
     assert_eq!(world.git.head(REPO, BRANCH), None, "no promotion branch");
@@ -427,7 +427,7 @@ fn bad_input_is_named_and_changes_nothing(kind: Kind) {
     };
     let (mut command, _results) = world.command("v2", &[]);
     let wrong = "wrong-token-5ec2e7";
-    let output = command.env("FORGE_TOKEN", wrong).output().unwrap();
+    let output = command.env("MODELCAR_FORGE_TOKEN", wrong).output().unwrap();
     let run = Run {
         output,
         results: HashMap::new(),
@@ -442,7 +442,10 @@ fn bad_input_is_named_and_changes_nothing(kind: Kind) {
     let read_only = "read-only-token-91ab";
     world.forge().add_read_only_token(read_only);
     let (mut command, _results) = world.command("v2", &[]);
-    let output = command.env("FORGE_TOKEN", read_only).output().unwrap();
+    let output = command
+        .env("MODELCAR_FORGE_TOKEN", read_only)
+        .output()
+        .unwrap();
     let run = Run {
         output,
         results: HashMap::new(),
@@ -451,7 +454,7 @@ fn bad_input_is_named_and_changes_nothing(kind: Kind) {
     assert!(!run.stderr().contains(read_only));
 
     let (mut command, _results) = world.command("v2", &[]);
-    let output = command.env_remove("PLAIN_HTTP_HOSTS").output().unwrap();
+    let output = command.env_remove("MODELCAR_PLAIN_HTTP").output().unwrap();
     Run {
         output,
         results: HashMap::new(),
@@ -475,7 +478,7 @@ fn unavailable_then_success(kind: Kind) {
         results: read_results(results.path()),
     };
     run.assert_ok();
-    assert_eq!(run.result("status"), "created");
+    assert_eq!(run.result("STATUS"), "created");
     assert_eq!(world.open_pulls().len(), 1);
     assert!(run.stderr().contains("retrying"), "{}", run.stderr());
     let printed = format!(
@@ -500,7 +503,7 @@ fn unavailable_then_success(kind: Kind) {
         &["--branch-template", "promote/{env}/{model}-{version}"],
     );
     run.assert_ok();
-    assert_eq!(run.result("status"), "created");
+    assert_eq!(run.result("STATUS"), "created");
     let open = world.open_pulls();
     assert_eq!(
         open.len(),
@@ -553,10 +556,10 @@ fn registry_section_in_the_body() {
     let api = registry.url();
     let (mut command, results) = world.command(
         "v2",
-        &["--registry-url", dashboard, "--registry-api-url", &api],
+        &["--registry-url", &api, "--registry-web-url", dashboard],
     );
     let output = command
-        .env("REGISTRY_TOKEN", registry.token())
+        .env("MODELCAR_REGISTRY_TOKEN", registry.token())
         .output()
         .unwrap();
     let run = Run {
@@ -581,13 +584,16 @@ fn registry_section_in_the_body() {
     assert_eq!(body.matches("### Model Registry").count(), 1, "{body}");
 
     let (mut command, results) = world.command("v3", &["--registry-url", &registry.url()]);
-    let output = command.env("REGISTRY_TOKEN", "wrong").output().unwrap();
+    let output = command
+        .env("MODELCAR_REGISTRY_TOKEN", "wrong")
+        .output()
+        .unwrap();
     let run = Run {
         output,
         results: read_results(results.path()),
     };
     run.assert_ok();
-    assert_eq!(run.result("status"), "updated");
+    assert_eq!(run.result("STATUS"), "updated");
     let body = &world.open_pulls()[0].body;
     assert!(body.contains("could not be read"), "{body}");
 }

@@ -145,7 +145,7 @@ impl World {
         let mut command = Command::new(workspace_bin("pr-create"));
         for var in [
             "FORGE_TOKEN_FILE",
-            "GIT_TOKEN",
+            "MODELCAR_GIT_TOKEN",
             "GIT_TOKEN_FILE",
             "REPO_URL",
             "BODY_TEMPLATE",
@@ -156,14 +156,14 @@ impl World {
             "PLAIN_HTTP_HOSTS",
             "REGISTRY_URL",
             "REGISTRY_API_URL",
-            "REGISTRY_TOKEN",
+            "MODELCAR_REGISTRY_TOKEN",
             "REGISTRY_TOKEN_FILE",
         ] {
             command.env_remove(var);
         }
         command
-            .env("FORGE_TOKEN", self.gitea.token())
-            .env("FORGE_REPO", self.repo())
+            .env("MODELCAR_FORGE_TOKEN", self.gitea.token())
+            .env("MODELCAR_FORGE_REPO", self.repo())
             .env("RUST_LOG", "info")
             .args(["--forge", "gitea", "--api-url", &self.gitea.api_url()])
             .args(["--git-username", self.gitea.admin_user()])
@@ -171,7 +171,7 @@ impl World {
             .arg("--results-dir")
             .arg(results.path())
             .args(["--log-format", "text", "--model", "jukebox"])
-            .args(["--version", version])
+            .args(["--model-version", version])
             .args(["--image", IMAGE, "--source-commit-url", COMMIT_URL])
             .args(args);
         (command, results)

@@ -115,7 +115,7 @@ impl World {
             self.git.repo_url(REPO),
             "--model".into(),
             "jukebox".into(),
-            "--version".into(),
+            "--model-version".into(),
             version.into(),
             "--git-username".into(),
             GIT_USER.into(),
@@ -134,7 +134,10 @@ impl World {
         run(
             "pr-create",
             &args,
-            &[("FORGE_TOKEN", DEFAULT_TOKEN), ("GIT_TOKEN", GIT_PASSWORD)],
+            &[
+                ("MODELCAR_FORGE_TOKEN", DEFAULT_TOKEN),
+                ("MODELCAR_GIT_TOKEN", GIT_PASSWORD),
+            ],
         )
     }
 
@@ -202,7 +205,7 @@ fn a_worse_candidate_is_not_promoted_and_the_failing_rule_is_named() {
         "a rule that holds is not listed as failing:\n{}",
         outcome.run.stderr
     );
-    assert_eq!(outcome.result("status"), "blocked");
+    assert_eq!(outcome.result("STATUS"), "blocked");
     assert_eq!(outcome.result("RULES"), "failed");
     world.nothing_promoted();
 }
@@ -252,7 +255,7 @@ fn a_failing_candidate_is_proposed_as_a_draft(kind: Kind) {
     let draft = ["--on-rule-failure", "draft"];
     let outcome = world.promote_with("b2", &rules, &draft);
     let outcome = outcome.ok();
-    assert_eq!(outcome.result("status"), "created");
+    assert_eq!(outcome.result("STATUS"), "created");
     assert_eq!(outcome.result("RULES"), "failed");
     let pull = world.open_pull();
     assert!(pull.draft, "{pull:?}");
@@ -293,7 +296,7 @@ fn a_failing_candidate_is_proposed_as_a_draft(kind: Kind) {
     // The same run again changes nothing.
     let again = world.promote_with("b2", &rules, &draft);
     let again = again.ok();
-    assert_eq!(again.result("status"), "unchanged");
+    assert_eq!(again.result("STATUS"), "unchanged");
     assert_eq!(world.head_statuses().len(), 1);
 
     // The candidate is re-evaluated, better: ready for review, passing status, same commit.
@@ -303,7 +306,7 @@ fn a_failing_candidate_is_proposed_as_a_draft(kind: Kind) {
         .set_property("jukebox", "b2", "accuracy", double(0.95));
     let ready = world.promote_with("b2", &rules, &draft);
     let ready = ready.ok();
-    assert_eq!(ready.result("status"), "updated");
+    assert_eq!(ready.result("STATUS"), "updated");
     assert_eq!(ready.result("RULES"), "passed");
     let pull = world.open_pull();
     assert!(!pull.draft, "{pull:?}");
@@ -315,7 +318,7 @@ fn a_failing_candidate_is_proposed_as_a_draft(kind: Kind) {
     assert_eq!(statuses[1].state, "success");
     let unchanged = world.promote_with("b2", &rules, &draft);
     let unchanged = unchanged.ok();
-    assert_eq!(unchanged.result("status"), "unchanged");
+    assert_eq!(unchanged.result("STATUS"), "unchanged");
     assert_eq!(world.head_statuses().len(), 2);
 }
 

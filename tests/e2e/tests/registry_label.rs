@@ -80,7 +80,7 @@ impl Run {
             // Every test server here speaks plain HTTP on loopback.
             .args(["--plain-http", "127.0.0.1"])
             .args(args)
-            .env_remove("REGISTRY_TOKEN")
+            .env_remove("MODELCAR_REGISTRY_TOKEN")
             .env("RUST_LOG", "info")
             .output()
             .expect("run registry-label")
@@ -133,7 +133,7 @@ fn kubeflow_moves_prod_and_a_rerun_changes_nothing() {
     let args = [
         "--model",
         "jukebox",
-        "--version",
+        "--model-version",
         B,
         "--env",
         "prod",
@@ -168,7 +168,14 @@ fn unknown_versions_bad_tokens_and_dry_runs_change_nothing() {
     let run = Run::new(fake.token());
     let output = run.label(
         &fake.url(),
-        &["--model", "jukebox", "--version", "nope", "--env", "prod"],
+        &[
+            "--model",
+            "jukebox",
+            "--model-version",
+            "nope",
+            "--env",
+            "prod",
+        ],
     );
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
@@ -182,7 +189,7 @@ fn unknown_versions_bad_tokens_and_dry_runs_change_nothing() {
         &[
             "--model",
             "jukebox",
-            "--version",
+            "--model-version",
             B,
             "--env",
             "prod",
@@ -201,7 +208,7 @@ fn unknown_versions_bad_tokens_and_dry_runs_change_nothing() {
         &[
             "--model",
             "jukebox",
-            "--version",
+            "--model-version",
             B,
             "--env",
             "prod",
@@ -277,7 +284,7 @@ fn mlflow_alias_moves_and_tags_record_the_deployment() {
         "mlflow",
         "--model",
         &model,
-        "--version",
+        "--model-version",
         B,
         "--env",
         "prod",
@@ -330,7 +337,7 @@ fn mlflow_alias_moves_and_tags_record_the_deployment() {
             "mlflow",
             "--model",
             &model,
-            "--version",
+            "--model-version",
             B,
             "--env",
             "v2",
@@ -571,7 +578,7 @@ fn wait_args<'a>(kube: &'a str, token: &'a Path, timeout: &'a str) -> Vec<&'a st
     vec![
         "--model",
         "jukebox",
-        "--version",
+        "--model-version",
         B,
         "--env",
         "prod",

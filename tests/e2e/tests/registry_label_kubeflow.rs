@@ -166,7 +166,7 @@ impl Runner {
             .arg(&results)
             .args(["--plain-http", "127.0.0.1"])
             .args(args)
-            .env_remove("REGISTRY_TOKEN")
+            .env_remove("MODELCAR_REGISTRY_TOKEN")
             .env_remove("REGISTRY_TOKEN_FILE")
             .env_remove("REGISTRY_API_VERSION")
             .env("RUST_LOG", "info");
@@ -219,7 +219,7 @@ fn prod_moves_and_everything_else_stays() {
     let args = [
         "--model",
         "jukebox",
-        "--version",
+        "--model-version",
         B,
         "--env",
         "prod",
@@ -269,7 +269,7 @@ fn prod_moves_and_everything_else_stays() {
     assert_eq!(registry.write_times(), times, "a re-run must not write");
 
     // Another environment on the same version; prod and test stay where they are.
-    assert_success(&runner.label(&["--model", "jukebox", "--version", B, "--env", "test"]));
+    assert_success(&runner.label(&["--model", "jukebox", "--model-version", B, "--env", "test"]));
     assert_eq!(registry.labels("jukebox", A), ["staging"]);
     assert_eq!(registry.labels("jukebox", B), ["prod", "test"]);
     assert!(
@@ -297,7 +297,14 @@ fn concurrent_writers_lose_nothing() {
             .map(|env| {
                 let mut command = runner.command(
                     &format!("results-{env}"),
-                    &["--model", "crowded", "--version", &version, "--env", env],
+                    &[
+                        "--model",
+                        "crowded",
+                        "--model-version",
+                        &version,
+                        "--env",
+                        env,
+                    ],
                 );
                 command.stdout(Stdio::null()).stderr(Stdio::piped());
                 (*env, command.spawn().expect("start registry-label"))
@@ -375,13 +382,13 @@ fn pagination_reaches_every_version() {
     assert_eq!(all["size"], 105);
 
     let runner = Runner::new(&registry);
-    let output = runner.label(&["--model", "big", "--version", "w002", "--env", "prod"]);
+    let output = runner.label(&["--model", "big", "--model-version", "w002", "--env", "prod"]);
     assert_success(&output);
     assert_eq!(runner.result("UNLABELLED"), "big:w103:prod");
     assert!(registry.labels("big", "w103").is_empty());
     assert_eq!(registry.labels("big", "w002"), ["prod"]);
 
-    let output = runner.label(&["--model", "big", "--version", "w999", "--env", "prod"]);
+    let output = runner.label(&["--model", "big", "--model-version", "w999", "--env", "prod"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("w001, w002"),
@@ -412,7 +419,14 @@ fn unknown_model_and_version_are_named() {
         json!({"code": "Not Found",
                "message": "no registered models found for name=jukebox-typo, externalId=: not found"})
     );
-    let output = runner.label(&["--model", "jukebox-typo", "--version", B, "--env", "prod"]);
+    let output = runner.label(&[
+        "--model",
+        "jukebox-typo",
+        "--model-version",
+        B,
+        "--env",
+        "prod",
+    ]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     for needle in [
         "\"jukebox-typo\"",
@@ -444,7 +458,14 @@ fn unknown_model_and_version_are_named() {
             .starts_with("no model versions found for versionName=nope"),
         "{missing:?}"
     );
-    let output = runner.label(&["--model", "jukebox", "--version", "nope", "--env", "prod"]);
+    let output = runner.label(&[
+        "--model",
+        "jukebox",
+        "--model-version",
+        "nope",
+        "--env",
+        "prod",
+    ]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains(&format!("versions that exist: {A}, {B}, {C}")),
@@ -460,7 +481,7 @@ fn unknown_model_and_version_are_named() {
     let output = runner.label(&[
         "--model",
         "jukebox",
-        "--version",
+        "--model-version",
         B,
         "--env",
         "prod",
@@ -477,7 +498,7 @@ fn unknown_model_and_version_are_named() {
     let output = runner.label(&[
         "--model",
         "jukebox",
-        "--version",
+        "--model-version",
         B,
         "--env",
         "prod",

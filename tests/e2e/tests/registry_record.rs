@@ -30,7 +30,7 @@ fn run(url: &str, args: &[&str]) -> Output {
         .arg(results.path())
         .args(["--plain-http", "127.0.0.1"])
         .args(args)
-        .env_remove("REGISTRY_TOKEN")
+        .env_remove("MODELCAR_REGISTRY_TOKEN")
         .env_remove("REGISTRY_TOKEN_FILE")
         .env_remove("REGISTRY_API_VERSION")
         .env("RUST_LOG", "info")
@@ -119,7 +119,7 @@ fn kubeflow_artifact_created_left_alone_and_updated_in_place() {
         let args = vec![
             "--model".to_owned(),
             "jukebox".into(),
-            "--version".into(),
+            "--model-version".into(),
             "v1".into(),
             "--env".into(),
             "test".into(),
@@ -182,7 +182,7 @@ fn kubeflow_register_creates_model_version_and_artifact_and_refused_writes_creat
             &[
                 "--model",
                 "radio",
-                "--version",
+                "--model-version",
                 version,
                 "--env",
                 "test",
@@ -217,7 +217,7 @@ fn kubeflow_register_creates_model_version_and_artifact_and_refused_writes_creat
     // Without --register a missing version is still an error listing what exists.
     let missing = run(
         &server.url(),
-        &["--model", "radio", "--version", "r1", "--env", "test"],
+        &["--model", "radio", "--model-version", "r1", "--env", "test"],
     );
     assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
     assert!(
@@ -274,7 +274,7 @@ fn kubeflow_register_rolls_back_when_the_artifact_cannot_be_recorded() {
     let args = [
         "--model",
         "tuner",
-        "--version",
+        "--model-version",
         "t1",
         "--env",
         "test",
@@ -364,7 +364,7 @@ fn mlflow_records_the_uri_as_a_tag_and_registers_with_it() {
             "mlflow",
             "--model",
             &model,
-            "--version",
+            "--model-version",
             version,
             "--env",
             "test",

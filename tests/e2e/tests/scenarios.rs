@@ -3,6 +3,7 @@
 //! `cargo test -p e2e --test scenarios <module>::`.
 
 mod chart;
+mod command_line;
 mod forge_conformance;
 mod gitea_webhooks;
 mod gitops_bump;

@@ -205,7 +205,7 @@ fn modelcar_build_image_pushes_to_a_tls_registry() {
             "--results-dir=/tekton/results",
             "--model-dir=/workspace/source",
             &format!("--image={repository}"),
-            &format!("--revision={SOURCE_COMMIT}"),
+            &format!("--source-commit={SOURCE_COMMIT}"),
             "--base=scratch",
             "--docker-config=/workspace/dockerconfig",
             &format!("--ca-cert={CA_DIR}"),
@@ -254,7 +254,7 @@ fn gitops_bump_image_pushes_a_commit_over_https() {
         .host_alias(&ROUTES)
         .mount(cas.path(), CA_DIR, false)
         .mount(results.path(), RESULTS, true)
-        .env("GIT_TOKEN", GIT_TOKEN)
+        .env("MODELCAR_GIT_TOKEN", GIT_TOKEN)
         .run(&[
             "--results-dir=/tekton/results",
             &format!("--repo-url={repo_url}"),
@@ -262,7 +262,7 @@ fn gitops_bump_image_pushes_a_commit_over_https() {
             "--env=test",
             "--set=version=v2",
             &format!("--source-commit={SOURCE_COMMIT}"),
-            &format!("--username={GIT_USER}"),
+            &format!("--git-username={GIT_USER}"),
             &format!("--ca-cert={CA_DIR}"),
         ]);
     run.assert_ok();
@@ -270,8 +270,8 @@ fn gitops_bump_image_pushes_a_commit_over_https() {
     assert_ne!(after, before, "no commit was pushed:\n{}", run.stderr());
     let file = String::from_utf8(git.file_at(REPO, &after, TEST_CONFIG).unwrap()).unwrap();
     assert_eq!(file, config("v2"));
-    assert_eq!(result(results.path(), "changed", run.stderr()), "true");
-    assert_eq!(result(results.path(), "commit", run.stderr()), after);
+    assert_eq!(result(results.path(), "CHANGED", run.stderr()), "true");
+    assert_eq!(result(results.path(), "COMMIT", run.stderr()), after);
 }
 
 #[test]
@@ -289,17 +289,17 @@ fn pr_create_image_opens_a_pull_request_on_gitea_over_https() {
         .host_alias(&ROUTES)
         .mount(cas.path(), CA_DIR, false)
         .mount(results.path(), RESULTS, true)
-        .env("FORGE_TOKEN", DEFAULT_TOKEN)
-        .env("GIT_TOKEN", GIT_TOKEN)
+        .env("MODELCAR_FORGE_TOKEN", DEFAULT_TOKEN)
+        .env("MODELCAR_GIT_TOKEN", GIT_TOKEN)
         .run(&[
             "--results-dir=/tekton/results",
             "--forge=gitea",
-            &format!("--api-url={}", route_url(&routes, 1)),
-            &format!("--repo={REPO}"),
+            &format!("--forge-api-url={}", route_url(&routes, 1)),
+            &format!("--forge-repo={REPO}"),
             &format!("--repo-url={}/git/{REPO}.git", route_url(&routes, 0)),
             "--model=jukebox",
             "--env=prod",
-            "--version=v2",
+            "--model-version=v2",
             &format!("--image=registry.example/team/jukebox@{digest}"),
             &format!("--source-commit={SOURCE_COMMIT}"),
             &format!("--git-username={GIT_USER}"),
@@ -350,16 +350,16 @@ fn registry_label_image_labels_a_version_trusting_the_ca_through_its_bundle() {
         .host_alias(&ROUTES)
         .mount(&bundle, &ssl_cert_file, false)
         .mount(results.path(), RESULTS, true)
-        .env("REGISTRY_TOKEN", registry.token())
+        .env("MODELCAR_REGISTRY_TOKEN", registry.token())
         .run(&[
             "--results-dir=/tekton/results",
-            "--backend=kubeflow",
+            "--registry-kind=kubeflow",
             &format!(
                 "--registry-url=https://{MODEL_REGISTRY_ROUTE}:{}",
                 routes.port(0)
             ),
             "--model=jukebox",
-            "--version=v2",
+            "--model-version=v2",
             "--env=test",
             &format!("--image={image_ref}"),
             &format!("--gitops-commit={SOURCE_COMMIT}"),

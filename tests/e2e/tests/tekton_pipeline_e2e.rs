@@ -572,7 +572,7 @@ fn model_release_then_post_deploy_as_written() {
         release.task_result("promote-prod", "NUMBER"),
         pull.number.to_string()
     );
-    assert_eq!(release.task_result("promote-prod", "status"), "created");
+    assert_eq!(release.task_result("promote-prod", "STATUS"), "created");
     assert_eq!(release.task_result("promote-prod", "IMAGE_DIGEST"), digest);
     assert_eq!(release.task_result("promote-prod", "RULES"), "");
     // Before promoting, the version's tag was read back from the registry (through the

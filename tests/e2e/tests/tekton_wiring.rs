@@ -413,7 +413,7 @@ fn model_release_runs_build_then_test_then_label_then_promotion() {
         "label-test",
         "$(tasks.build-modelcar.results.IMAGE_DIGEST)"
     ));
-    assert!(uses("label-test", "$(tasks.deploy-test.results.commit)"));
+    assert!(uses("label-test", "$(tasks.deploy-test.results.COMMIT)"));
     assert!(uses(
         "promote-prod",
         "$(tasks.build-modelcar.results.IMAGE_DIGEST)"
@@ -572,7 +572,7 @@ fn the_pipelines_resolve_to_concrete_command_lines() {
     assert!(has(
         &release,
         "label-test",
-        "--gitops-commit=deploy-test-commit"
+        "--gitops-commit=deploy-test-COMMIT"
     ));
     assert!(has(&release, "promote-prod", "--env=prod"));
     // The run that built and deployed the version is recorded with it; the digest is reported.
@@ -583,7 +583,11 @@ fn the_pipelines_resolve_to_concrete_command_lines() {
     ));
     assert!(has(&release, "promote-prod", "--tag-check=fail"));
     assert!(has(&release, "promote-prod", "--on-rule-failure=block"));
-    assert!(has(&release, "promote-prod", "--repo=alice/mlops-gitops"));
+    assert!(has(
+        &release,
+        "promote-prod",
+        "--forge-repo=alice/mlops-gitops"
+    ));
 
     let post_deploy = run(
         "post-deploy",
@@ -608,7 +612,7 @@ fn the_pipelines_resolve_to_concrete_command_lines() {
     assert!(has(
         &post_deploy,
         "label-deployed",
-        "--from-gitops=https://git.example.org/alice/mlops-gitops.git"
+        "--repo-url=https://git.example.org/alice/mlops-gitops.git"
     ));
 }
 

@@ -11,7 +11,7 @@ fn wrong_or_missing_credentials_fail_within_seconds() {
     let repo = jukebox_repo("auth");
     let url = repo.url();
     let mut wrong = repo.command();
-    wrong.env("GIT_TOKEN", "not-the-password").args([
+    wrong.env("MODELCAR_GIT_TOKEN", "not-the-password").args([
         "--model",
         "jukebox",
         "--env",
@@ -34,7 +34,7 @@ fn wrong_or_missing_credentials_fail_within_seconds() {
     std::fs::write(&token_file, format!("{PASSWORD}\n")).unwrap();
     let mut from_file = repo.command();
     from_file
-        .env_remove("GIT_TOKEN")
+        .env_remove("MODELCAR_GIT_TOKEN")
         .arg("--token-file")
         .arg(&token_file)
         .args(["--model", "jukebox", "--env", "test", "--set", "version=2"]);
@@ -81,7 +81,7 @@ fn wrong_or_missing_credentials_fail_within_seconds() {
     let mut no_opt_in = bump_command();
     no_opt_in
         .args(["--repo-url", &url, "--username", USER])
-        .env("GIT_TOKEN", PASSWORD)
+        .env("MODELCAR_GIT_TOKEN", PASSWORD)
         .args(["--model", "jukebox", "--env", "test", "--set", "version=5"]);
     Run::of(no_opt_in).assert_fails(2, &["plain HTTP", "--plain-http"]);
     // A password in the URL is refused without echoing it.
@@ -109,7 +109,7 @@ fn unknown_repository_and_missing_ssh_key_are_clear() {
             &repo.url().replace("known.git", "unknown.git"),
         ])
         .args(["--plain-http", &repo.host_port(), "--username", USER])
-        .env("GIT_TOKEN", PASSWORD)
+        .env("MODELCAR_GIT_TOKEN", PASSWORD)
         .args(["--model", "jukebox", "--env", "test", "--set", "version=2"]);
     Run::of(wrong_path).assert_fails(1, &["not found", "unknown.git", "--repo-url"]);
     let empty = tempfile::tempdir().unwrap();
@@ -165,7 +165,7 @@ fn ssh_with_a_tekton_ssh_directory() {
     };
     let done = run(&ssh.ssh_directory(), "7.0");
     done.assert_ok();
-    assert_eq!(done.result("commit"), repo.head());
+    assert_eq!(done.result("COMMIT"), repo.head());
     assert!(
         repo.file("main", JUKEBOX)
             .unwrap()
@@ -313,7 +313,7 @@ fn https_with_a_private_ca() {
         let mut command = bump_command();
         command
             .args(["--repo-url", &url, "--username", USER])
-            .env("GIT_TOKEN", PASSWORD)
+            .env("MODELCAR_GIT_TOKEN", PASSWORD)
             .args(extra)
             .args([
                 "--model",
@@ -340,7 +340,7 @@ fn https_with_a_private_ca() {
         proxy.certs.ca_pem.to_str().unwrap(),
     ]));
     trusted.assert_ok();
-    assert_eq!(trusted.result("commit"), repo.head());
+    assert_eq!(trusted.result("COMMIT"), repo.head());
     assert!(
         repo.file("main", JUKEBOX)
             .unwrap()

@@ -33,9 +33,9 @@ fn happy_path_changes_only_the_values() {
     );
     let head = repo.head();
     assert_ne!(head, seed);
-    assert_eq!(run.result("commit"), head);
-    assert_eq!(run.result("changed"), "true");
-    assert_eq!(run.result("file"), JUKEBOX);
+    assert_eq!(run.result("COMMIT"), head);
+    assert_eq!(run.result("CHANGED"), "true");
+    assert_eq!(run.result("FILE"), JUKEBOX);
     assert_eq!(
         run.result("IMAGE_DIGEST"),
         "",
@@ -103,7 +103,7 @@ fn the_digest_written_is_reported() {
     );
     let again = repo.bump(&args);
     again.assert_ok();
-    assert_eq!(again.result("changed"), "false");
+    assert_eq!(again.result("CHANGED"), "false");
     assert_eq!(again.result("IMAGE_DIGEST"), digest);
 }
 
@@ -182,8 +182,8 @@ fn unchanged_values_make_no_commit() {
         "version=1.2.3",
     ]);
     again.assert_ok();
-    assert_eq!(again.result("changed"), "false");
-    assert_eq!(again.result("commit"), head);
+    assert_eq!(again.result("CHANGED"), "false");
+    assert_eq!(again.result("COMMIT"), head);
     assert_eq!(repo.head(), head);
     assert_eq!(repo.commit_count(), count);
     // Values that are already there from the start: no commit either.
@@ -196,7 +196,7 @@ fn unchanged_values_make_no_commit() {
         "name=jukebox",
     ]);
     untouched.assert_ok();
-    assert_eq!(untouched.result("changed"), "false");
+    assert_eq!(untouched.result("CHANGED"), "false");
     assert_eq!(repo.commit_count(), count);
 }
 
@@ -260,7 +260,7 @@ fn create_is_explicit() {
             .collect::<Vec<_>>(),
     );
     run.assert_ok();
-    assert_eq!(run.result("changed"), "true");
+    assert_eq!(run.result("CHANGED"), "true");
     let created = repo.file("main", new_file).unwrap();
     let value: serde_json::Value = serde_saphyr::from_str(&created).unwrap();
     assert_eq!(value["version"], "0123", "{created}");

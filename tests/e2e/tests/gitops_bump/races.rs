@@ -126,7 +126,7 @@ fn push_branch_is_reset_onto_base_and_reused() {
         .server
         .head(repo.name, "promote/test/jukebox")
         .expect("branch pushed");
-    assert_eq!(first.result("commit"), branch);
+    assert_eq!(first.result("COMMIT"), branch);
     assert_eq!(repo.head(), base, "the base branch is untouched");
     assert_eq!(
         repo.git(&["rev-parse", &format!("{branch}~1")]).trim(),
@@ -135,7 +135,7 @@ fn push_branch_is_reset_onto_base_and_reused() {
     // A re-run finds the same change on the branch and leaves it alone.
     let again = repo.bump(&args);
     again.assert_ok();
-    assert_eq!(again.result("commit"), branch);
+    assert_eq!(again.result("COMMIT"), branch);
     assert_eq!(
         repo.server.head(repo.name, "promote/test/jukebox").unwrap(),
         branch

@@ -29,7 +29,7 @@ fn pushes_to_a_plain_registry_and_skopeo_reads_the_model_back() {
         REVISION,
         "--source",
         "https://git.example.com/team/jukebox",
-        "--version",
+        "--model-version",
         "1",
         "--title",
         "jukebox",

@@ -179,7 +179,7 @@ fn gitops_bump_makes_one_commit_through_every_fault() {
     );
     let outcome = bump();
     let outcome = outcome.ok();
-    assert_eq!(outcome.result("changed"), "false");
+    assert_eq!(outcome.result("CHANGED"), "false");
     assert_eq!(git.head("gitops", "main"), Some(tip));
 }
 
@@ -266,7 +266,7 @@ fn registry_label_moves_the_label_once_through_every_fault() {
                 path_str(&token),
                 "--model",
                 "jukebox",
-                "--version",
+                "--model-version",
                 "v2",
                 "--env",
                 "test",

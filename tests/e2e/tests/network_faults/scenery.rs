@@ -38,7 +38,7 @@ pub fn pr_create_args(api_url: &str, git: &GitServer, extra: &[&str]) -> Vec<Str
         &git.repo_url(REPO),
         "--model",
         "jukebox",
-        "--version",
+        "--model-version",
         "v2",
         "--git-username",
         GIT_USER,
@@ -52,6 +52,9 @@ pub fn pr_create_args(api_url: &str, git: &GitServer, extra: &[&str]) -> Vec<Str
 
 /// The tokens pr-create reads from the environment.
 pub const PR_CREATE_ENV: [(&str, &str); 2] = [
-    ("FORGE_TOKEN", test_fakes::forge_support::DEFAULT_TOKEN),
-    ("GIT_TOKEN", GIT_PASSWORD),
+    (
+        "MODELCAR_FORGE_TOKEN",
+        test_fakes::forge_support::DEFAULT_TOKEN,
+    ),
+    ("MODELCAR_GIT_TOKEN", GIT_PASSWORD),
 ];

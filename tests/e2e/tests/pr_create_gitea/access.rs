@@ -12,7 +12,7 @@ fn refused_tokens_and_bad_input_write_nothing() {
 
     // A token Gitea does not know: 401.
     let wrong = "0123456789abcdef0123456789abcdef01234567";
-    let run = world.run_with_env("v2", &[], &[("FORGE_TOKEN", wrong)]);
+    let run = world.run_with_env("v2", &[], &[("MODELCAR_FORGE_TOKEN", wrong)]);
     run.assert_fails(1, &["401", needs, "--token-file"]);
     assert!(
         !run.stderr().contains(wrong),
@@ -26,10 +26,10 @@ fn refused_tokens_and_bad_input_write_nothing() {
     let read_only = world.gitea.read_token().to_owned();
     let full = world.gitea.token().to_owned();
     for env in [
-        vec![("FORGE_TOKEN", read_only.as_str())],
+        vec![("MODELCAR_FORGE_TOKEN", read_only.as_str())],
         vec![
-            ("FORGE_TOKEN", read_only.as_str()),
-            ("GIT_TOKEN", full.as_str()),
+            ("MODELCAR_FORGE_TOKEN", read_only.as_str()),
+            ("MODELCAR_GIT_TOKEN", full.as_str()),
         ],
     ] {
         let run = world.run_with_env("v2", &[], &env);
@@ -51,7 +51,7 @@ fn refused_tokens_and_bad_input_write_nothing() {
         .gitea
         .create_token("repository-only", "write:repository,read:issue,read:user");
     world
-        .run_with_env("v2", &[], &[("FORGE_TOKEN", &no_issues)])
+        .run_with_env("v2", &[], &[("MODELCAR_FORGE_TOKEN", &no_issues)])
         .assert_fails(1, &["403", "required=[write:issue]"]);
 
     world
@@ -80,9 +80,9 @@ fn refused_tokens_and_bad_input_write_nothing() {
     let mut without = std::process::Command::new(command.get_program());
     without
         .args(args[..position].iter().chain(&args[position + 2..]))
-        .env("FORGE_TOKEN", world.gitea.token())
-        .env("FORGE_REPO", world.repo())
-        .env_remove("PLAIN_HTTP_HOSTS");
+        .env("MODELCAR_FORGE_TOKEN", world.gitea.token())
+        .env("MODELCAR_FORGE_REPO", world.repo())
+        .env_remove("MODELCAR_PLAIN_HTTP");
     Run {
         output: without.output().unwrap(),
         results: HashMap::new(),

@@ -19,7 +19,7 @@ fn creates_then_leaves_unchanged() {
     ];
     let first = world.run("v2", &args);
     first.assert_ok();
-    assert_eq!(first.result("status"), "created");
+    assert_eq!(first.result("STATUS"), "created");
     assert_eq!(first.result("BRANCH"), BRANCH);
     let number = first.number();
     assert_eq!(
@@ -74,7 +74,7 @@ fn creates_then_leaves_unchanged() {
 
     let again = world.run("v2", &args);
     again.assert_ok();
-    assert_eq!(again.result("status"), "unchanged");
+    assert_eq!(again.result("STATUS"), "unchanged");
     assert_eq!(again.number(), number);
     let after = world.open_pulls();
     assert_eq!(after.len(), 1);
@@ -103,12 +103,12 @@ fn newer_versions_update_then_supersede() {
     let world = World::new("v1");
     let first = world.run("v2", &[]);
     first.assert_ok();
-    assert_eq!(first.result("status"), "created");
+    assert_eq!(first.result("STATUS"), "created");
     let first_tip = world.branch_tip(BRANCH).unwrap();
 
     let second = world.run("v3", &[]);
     second.assert_ok();
-    assert_eq!(second.result("status"), "updated");
+    assert_eq!(second.result("STATUS"), "updated");
     assert_eq!(second.number(), first.number());
     let open = world.open_pulls();
     assert_eq!(open.len(), 1);
@@ -132,11 +132,11 @@ fn newer_versions_update_then_supersede() {
     let versioned = ["--branch-template", "promote/{env}/{model}-{version}"];
     let third = world.run("v4", &versioned);
     third.assert_ok();
-    assert_eq!(third.result("status"), "created");
+    assert_eq!(third.result("STATUS"), "created");
     assert_eq!(third.result("BRANCH"), "promote/prod/jukebox-v4");
     let fourth = world.run("v5", &versioned);
     fourth.assert_ok();
-    assert_eq!(fourth.result("status"), "created");
+    assert_eq!(fourth.result("STATUS"), "created");
 
     let open = world.open_pulls();
     assert_eq!(open.len(), 1, "{open:#?}");
@@ -192,7 +192,7 @@ fn concurrent_runs_end_with_one_pull_request() {
         for run in &runs {
             assert_eq!(run.number(), kept, "round {round}:\n{}", run.stderr());
         }
-        let mut statuses: Vec<&str> = runs.iter().map(|r| r.result("status")).collect();
+        let mut statuses: Vec<&str> = runs.iter().map(|r| r.result("STATUS")).collect();
         statuses.sort();
         assert!(
             matches!(statuses.as_slice(), ["created", "unchanged" | "updated"]),

@@ -35,7 +35,7 @@ fn merged_by_merge_commit_then_by_squash() {
     // The base has the version: nothing to promote, nothing opened.
     let done = world.run("v2", &[]);
     done.assert_ok();
-    assert_eq!(done.result("status"), "up-to-date");
+    assert_eq!(done.result("STATUS"), "up-to-date");
     assert_eq!(done.result("NUMBER"), "");
     assert!(world.open_pulls().is_empty());
 
@@ -43,7 +43,7 @@ fn merged_by_merge_commit_then_by_squash() {
     // (the merged one stays merged). Squashed: one commit on main, one parent.
     let second = world.run("v3", &[]);
     second.assert_ok();
-    assert_eq!(second.result("status"), "created");
+    assert_eq!(second.result("STATUS"), "created");
     assert_ne!(second.number(), first.number());
     let branch_tip = world.branch_tip(BRANCH).unwrap();
     assert_eq!(
@@ -66,7 +66,7 @@ fn merged_by_merge_commit_then_by_squash() {
 
     let done = world.run("v3", &[]);
     done.assert_ok();
-    assert_eq!(done.result("status"), "up-to-date");
+    assert_eq!(done.result("STATUS"), "up-to-date");
     assert!(world.open_pulls().is_empty());
     assert_eq!(world.pulls("all").len(), 2);
 }

@@ -52,9 +52,9 @@ fn registry_section_from_the_real_model_registry() {
         "v2",
         &[
             "--registry-url",
-            dashboard,
-            "--registry-api-url",
             &registry.url(),
+            "--registry-web-url",
+            dashboard,
             &plain,
         ],
     );

@@ -80,7 +80,7 @@ fn a_failing_candidate_becomes_a_draft_with_a_failing_status() {
 
     let first = run("v2", "draft");
     first.assert_ok();
-    assert_eq!(first.result("status"), "created");
+    assert_eq!(first.result("STATUS"), "created");
     assert_eq!(first.result("RULES"), "failed");
     let number = first.number();
     let pull = world.pull(number);
@@ -115,7 +115,7 @@ fn a_failing_candidate_becomes_a_draft_with_a_failing_status() {
     // A re-run changes nothing, on the pull request or the commit.
     let again = run("v2", "draft");
     again.assert_ok();
-    assert_eq!(again.result("status"), "unchanged");
+    assert_eq!(again.result("STATUS"), "unchanged");
     assert_eq!(world.statuses(&head).len(), 1);
 
     // Block mode for a worse candidate: nothing pushed, opened or set.
@@ -128,7 +128,7 @@ fn a_failing_candidate_becomes_a_draft_with_a_failing_status() {
     registry.set_property("jukebox", "v2", "accuracy", double(0.95));
     let ready = run("v2", "draft");
     ready.assert_ok();
-    assert_eq!(ready.result("status"), "updated");
+    assert_eq!(ready.result("STATUS"), "updated");
     assert_eq!(ready.result("RULES"), "passed");
     let pull = world.pull(number);
     assert_eq!(pull["draft"], false, "{pull}");
@@ -140,6 +140,6 @@ fn a_failing_candidate_becomes_a_draft_with_a_failing_status() {
     assert_eq!(world.statuses(&head).len(), 2);
     let unchanged = run("v2", "draft");
     unchanged.assert_ok();
-    assert_eq!(unchanged.result("status"), "unchanged");
+    assert_eq!(unchanged.result("STATUS"), "unchanged");
     assert_eq!(world.statuses(&head).len(), 2);
 }

@@ -1,0 +1,62 @@
+//! The git credential flags, the same in every tool that talks to a GitOps repository, with the
+//! choice between them ([`GitCredentials::choose`]).
+
+use std::path::PathBuf;
+
+use common::Secret;
+
+use crate::{GitAuth, GitCredentials, GitopsError};
+
+/// The environment variable a git token may be given in instead of `--git-token-file`.
+pub const GIT_TOKEN_ENV: &str = "MODELCAR_GIT_TOKEN";
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GitCredentialArgs {
+    /// The user sent with the git token over https (e.g. oauth2 for Gitea and GitLab,
+    /// x-access-token for GitHub).
+    #[arg(
+        long = "git-username",
+        env = "MODELCAR_GIT_USERNAME",
+        value_name = "USER"
+    )]
+    pub username: Option<String>,
+
+    /// A file holding the git token or password (a mounted Secret); or set MODELCAR_GIT_TOKEN.
+    #[arg(
+        long = "git-token-file",
+        env = "MODELCAR_GIT_TOKEN_FILE",
+        value_name = "PATH"
+    )]
+    pub token_file: Option<PathBuf>,
+
+    /// A Tekton basic-auth workspace (.git-credentials with https://user:token@host).
+    #[arg(long, env = "MODELCAR_BASIC_AUTH_DIR", value_name = "DIR")]
+    pub basic_auth_dir: Option<PathBuf>,
+
+    /// A Tekton ssh-directory workspace (id_ed25519 or id_rsa, and known_hosts) for ssh URLs.
+    #[arg(long, env = "MODELCAR_SSH_DIR", value_name = "DIR")]
+    pub ssh_dir: Option<PathBuf>,
+}
+
+impl GitCredentialArgs {
+    /// The credentials for `url`: the token from `--git-token-file` or MODELCAR_GIT_TOKEN, else
+    /// `fallback_token` (a forge token serves git over https too).
+    pub fn auth(&self, url: &str, fallback_token: Option<Secret>) -> Result<GitAuth, GitopsError> {
+        let mut credentials = self.credentials()?;
+        credentials.token = credentials.token.or(fallback_token);
+        credentials.choose(url)
+    }
+
+    /// What was given, the token read (from its file or MODELCAR_GIT_TOKEN); to be completed by
+    /// the caller before [`GitCredentials::choose`].
+    pub fn credentials(&self) -> Result<GitCredentials, GitopsError> {
+        let token = Secret::from_file_or_env(self.token_file.as_deref(), GIT_TOKEN_ENV)
+            .map_err(|e| GitopsError::invalid(format!("reading the git token: {e}")))?;
+        Ok(GitCredentials {
+            username: self.username.clone(),
+            token,
+            basic_auth_dir: self.basic_auth_dir.clone(),
+            ssh_dir: self.ssh_dir.clone(),
+        })
+    }
+}
