@@ -44,7 +44,7 @@ fn flags_and_variables(help: &str) -> BTreeMap<String, Option<String>> {
         let is_flag = indent <= 6 && trimmed.starts_with('-');
         if is_flag {
             let flag = trimmed
-                .split(|c: char| c == ' ' || c == ',' || c == '=' || c == '[')
+                .split([' ', ',', '=', '['])
                 .find(|word| word.starts_with("--"))
                 .map(str::to_owned);
             if let Some(flag) = &flag {
@@ -53,10 +53,7 @@ fn flags_and_variables(help: &str) -> BTreeMap<String, Option<String>> {
             current = flag;
         } else if let (Some(flag), Some(start)) = (&current, trimmed.find("[env: ")) {
             let rest = &trimmed[start + 6..];
-            let name = rest
-                .split(|c: char| c == '=' || c == ']')
-                .next()
-                .unwrap_or_default();
+            let name = rest.split(['=', ']']).next().unwrap_or_default();
             flags.insert(flag.clone(), Some(name.to_owned()));
         }
     }
