@@ -84,6 +84,9 @@ pub fn run(tool: &str, args: &[&str], env: &[(&str, &str)]) -> Outcome {
         .env("HOME", dir.path())
         .env("RESULTS_DIR", &results)
         .env("LOG_FORMAT", "text")
+        // The same under the command-line convention's names (tools that follow it read only these).
+        .env("MODELCAR_RESULTS_DIR", &results)
+        .env("MODELCAR_LOG_FORMAT", "text")
         .env("RUST_LOG", "info");
     for (key, value) in env {
         command.env(key, value);
