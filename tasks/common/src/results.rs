@@ -19,11 +19,20 @@ pub struct ResultError {
 #[derive(Debug, Clone, Default)]
 pub struct Results {
     dir: Option<PathBuf>,
+    /// Not echoed on stdout (it carries a document of its own).
+    quiet: bool,
 }
 
 impl Results {
     pub fn new(dir: Option<PathBuf>) -> Self {
-        Self { dir }
+        Self { dir, quiet: false }
+    }
+
+    /// Results written to the directory only, not echoed: for a command whose stdout is a document
+    /// of its own (JSON), which a `NAME=value` line would break.
+    pub fn without_echo(mut self) -> Self {
+        self.quiet = true;
+        self
     }
 
     pub fn dir(&self) -> Option<&Path> {
@@ -44,6 +53,9 @@ impl Results {
             let tmp = dir.join(format!(".{name}.tmp"));
             std::fs::write(&tmp, value.as_bytes()).map_err(err)?;
             std::fs::rename(&tmp, &path).map_err(err)?;
+        }
+        if self.quiet {
+            return Ok(());
         }
         let mut out = std::io::stdout().lock();
         // A closed stdout must not fail the step: the file is what Tekton reads.
@@ -77,6 +89,17 @@ mod tests {
             "sha256:def"
         );
         assert!(!dir.join(".IMAGE_DIGEST.tmp").exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn without_echo_still_writes_the_files() {
+        let dir = std::env::temp_dir().join(format!("results-quiet-{}", std::process::id()));
+        Results::new(Some(dir.clone()))
+            .without_echo()
+            .write("DRIFT", "false")
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("DRIFT")).unwrap(), "false");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

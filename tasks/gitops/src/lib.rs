@@ -9,6 +9,8 @@
 //!   (`push_branch`, force-pushed), for promotion pull requests.
 //! - [`changed_files`] and [`read_file`]: what a merge, a squash or several commits changed under a
 //!   directory, and one file at a branch tip (post-deployment steps).
+//! - [`history()`]: the versions one file went through along a branch (who set which version,
+//!   when), newest first; and [`compare_branches`]: how far a branch is ahead of and behind another.
 //! - [`config_path`]: where a model's config lives for an environment.
 //!
 //! Transports: http(s) through a smart-HTTP transport on reqwest + rustls with the shared
@@ -40,6 +42,7 @@ mod bump;
 mod changes;
 pub mod cli;
 mod error;
+mod history;
 mod http_transport;
 mod remote;
 mod session;
@@ -50,6 +53,9 @@ mod values;
 pub use bump::{BumpOutcome, BumpRequest, Deployment, bump};
 pub use changes::{ChangeKind, FileChange, changed_files, read_file};
 pub use error::GitopsError;
+pub use history::{
+    BranchComparison, DIGEST_KEY, FileHistory, FileRevision, VERSION_KEY, compare_branches, history,
+};
 pub use remote::{GitAuth, GitCredentials, Identity, Remote, is_ssh_url};
 pub use values::{Set, digest_set, parse_set};
 pub use yaml_edit::parse_key_path;

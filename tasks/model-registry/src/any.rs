@@ -245,6 +245,14 @@ impl ModelRegistry for AnyRegistry {
         delegate!(self, r => r.record_artifact(model, version, artifact, dry_run).await)
     }
 
+    async fn model_artifact(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+    ) -> Result<Option<ModelArtifact>, RegistryError> {
+        delegate!(self, r => r.model_artifact(model, version).await)
+    }
+
     async fn create_model(&self, name: &str) -> Result<RegisteredModel, RegistryError> {
         delegate!(self, r => r.create_model(name).await)
     }

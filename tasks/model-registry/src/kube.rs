@@ -143,6 +143,20 @@ impl KubeClient {
     }
 }
 
+impl KubeClient {
+    /// What the InferenceService says about itself now; `None` when it does not exist.
+    pub async fn inference_service_state(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<IsvcState>, KubeError> {
+        Ok(self
+            .inference_service(namespace, name)
+            .await?
+            .map(|isvc| IsvcState::from_json(&isvc)))
+    }
+}
+
 /// What to wait for.
 #[derive(Debug, Clone)]
 pub struct ReadyWait {
@@ -188,7 +202,15 @@ impl IsvcState {
         }
     }
 
-    fn describe(&self) -> String {
+    /// The image digest the predictor's `storageUri` names (`oci://repo@sha256:<hex>`), if any.
+    pub fn digest(&self) -> Option<&str> {
+        let (_, digest) = self.storage_uri.as_deref()?.rsplit_once('@')?;
+        let hex = digest.strip_prefix("sha256:")?;
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(digest)
+    }
+
+    /// `Ready=True, storageUri=…` and the Ready condition's message, for messages.
+    pub fn describe(&self) -> String {
         format!(
             "Ready={}, storageUri={}{}",
             if self.ready { "True" } else { "False" },
@@ -293,5 +315,17 @@ mod tests {
         let state = IsvcState::from_json(&old_style);
         assert!(!state.ready);
         assert_eq!(state.storage_uri.as_deref(), Some("s3://b/m"));
+        assert_eq!(state.digest(), None);
+
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let by_digest = json!({"spec": {"predictor": {"model": {
+            "storageUri": format!("oci://r/ns/jukebox@{digest}")}}}});
+        assert_eq!(
+            IsvcState::from_json(&by_digest).digest(),
+            Some(digest.as_str())
+        );
+        let short =
+            json!({"spec": {"predictor": {"model": {"storageUri": "oci://r/j@sha256:ab"}}}});
+        assert_eq!(IsvcState::from_json(&short).digest(), None);
     }
 }

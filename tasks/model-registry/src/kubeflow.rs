@@ -657,6 +657,22 @@ impl ModelRegistry for KubeflowRegistry {
         Ok(wrote)
     }
 
+    /// The first model artifact of the version that has a URI.
+    async fn model_artifact(
+        &self,
+        _model: &RegisteredModel,
+        version: &ModelVersion,
+    ) -> Result<Option<ModelArtifact>, RegistryError> {
+        let artifacts = self.model_artifacts(&version.id).await?;
+        Ok(artifacts.into_iter().find_map(|a| {
+            Some(ModelArtifact {
+                uri: a.uri.filter(|u| !u.is_empty())?,
+                format_name: a.model_format_name,
+                format_version: a.model_format_version,
+            })
+        }))
+    }
+
     async fn create_model(&self, name: &str) -> Result<RegisteredModel, RegistryError> {
         let raw = self
             .write(

@@ -204,6 +204,16 @@ pub trait ModelRegistry: Sync {
         async { Ok(false) }
     }
 
+    /// The version's model artifact as the registry records it (`None`: none recorded).
+    fn model_artifact(
+        &self,
+        model: &RegisteredModel,
+        version: &ModelVersion,
+    ) -> impl Future<Output = Result<Option<ModelArtifact>, RegistryError>> + Send {
+        let _ = (model, version);
+        async { Ok(None) }
+    }
+
     /// Registers a model called `name`.
     fn create_model(
         &self,

@@ -506,6 +506,22 @@ impl ModelRegistry for MlflowRegistry {
         Ok(true)
     }
 
+    /// The ModelCar recorded in the version's tags (see [`MODELCAR_URI_TAG`]).
+    async fn model_artifact(
+        &self,
+        _model: &RegisteredModel,
+        version: &ModelVersion,
+    ) -> Result<Option<ModelArtifact>, RegistryError> {
+        let tag = |key: &str| version.string_property(key).map(str::to_owned);
+        Ok(tag(MODELCAR_URI_TAG)
+            .filter(|uri| !uri.is_empty())
+            .map(|uri| ModelArtifact {
+                uri,
+                format_name: tag(MODELCAR_FORMAT_TAG),
+                format_version: tag(MODELCAR_FORMAT_VERSION_TAG),
+            }))
+    }
+
     async fn create_model(&self, name: &str) -> Result<RegisteredModel, RegistryError> {
         self.write(
             &format!("registering model {name}"),
@@ -589,5 +605,39 @@ mod tests {
         assert!(check_alias("prod").is_ok());
         assert!(check_alias("v").is_ok());
         assert!(check_alias("vprod").is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_model_artifact_is_read_from_the_version_tags() {
+        let http = common::HttpOptions::default().client().unwrap();
+        let registry = MlflowRegistry::new(
+            MlflowOptions::new("https://mlflow.example".parse().unwrap()),
+            http,
+        );
+        let model = RegisteredModel {
+            id: "jukebox".into(),
+            name: "jukebox".into(),
+        };
+        let artifact = ModelArtifact {
+            uri: format!("oci://quay.io/team/jukebox@sha256:{}", "ab".repeat(32)),
+            format_name: Some("onnx".into()),
+            format_version: None,
+        };
+        let mut version = ModelVersion {
+            id: "3".into(),
+            name: "v3".into(),
+            labels: Default::default(),
+            properties: artifact_tags(&artifact)
+                .into_iter()
+                .map(|(k, v)| (k, PropertyValue::String(v)))
+                .collect(),
+        };
+        let read = registry.model_artifact(&model, &version).await.unwrap();
+        assert_eq!(read, Some(artifact));
+        version.properties.clear();
+        assert_eq!(
+            registry.model_artifact(&model, &version).await.unwrap(),
+            None
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use common::{RetryPolicy, Secret};
 use model_registry::kubeflow::{KubeflowOptions, KubeflowRegistry, ROLLED_BACK};
-use model_registry::{LabelRequest, ModelArtifact, RegistryError, label};
+use model_registry::{LabelRequest, ModelArtifact, ModelRegistry, RegistryError, label};
 use serde_json::json;
 use test_fakes::kubeflow::FakeKubeflow;
 
@@ -120,6 +120,21 @@ async fn the_artifact_is_created_then_left_alone_then_updated_in_place() {
     assert_eq!(artifacts[1]["uri"], uri(DIGEST_B));
     assert_eq!(artifacts[1]["name"], model["name"]);
     assert_eq!(artifacts[1]["modelFormatName"], "onnx");
+
+    // Read back as the version's model artifact; the doc artifact is not one.
+    let jukebox = registry.find_model("jukebox").await.unwrap().unwrap();
+    let v1 = registry
+        .find_version(&jukebox, "v1")
+        .await
+        .unwrap()
+        .unwrap();
+    let recorded = registry
+        .model_artifact(&jukebox, &v1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.uri, uri(DIGEST_B));
+    assert_eq!(recorded.format_name.as_deref(), Some("onnx"));
 }
 
 #[tokio::test]

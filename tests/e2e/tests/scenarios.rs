@@ -27,3 +27,4 @@ mod tekton_harness;
 mod tekton_pipeline_e2e;
 mod tekton_trigger_wiring;
 mod tekton_wiring;
+mod trace;

@@ -1,0 +1,170 @@
+//! The clients for each source the command line gives; for each one it does not give, the note
+//! saying which flags would.
+
+use std::path::Path;
+
+use anyhow::Context;
+use common::{RetryPolicy, Secret};
+use forge::{AnyForge, ForgeConfig};
+use gitops::{GitCredentials, Remote};
+use model_registry::kube::{KubeClient, SERVICE_ACCOUNT_DIR};
+use model_registry::{AnyRegistry, RegistryConfig, registry_token};
+use oci::{Keychain, RegistryClient};
+use trace::Source;
+
+use crate::cli::Cli;
+use crate::usage;
+
+pub struct Clients {
+    pub git: Remote,
+    pub images: RegistryClient,
+    model_registry: Result<AnyRegistry, String>,
+    forge: Result<AnyForge, String>,
+    cluster: Result<KubeClient, String>,
+}
+
+impl Clients {
+    /// Everything given is checked here, before any request: a bad URL or an unreadable token file
+    /// is a usage error, not a layer that failed.
+    pub fn connect(cli: &Cli) -> anyhow::Result<Self> {
+        Ok(Self {
+            git: git_remote(cli)?,
+            images: image_client(cli)?,
+            model_registry: model_registry(cli)?,
+            forge: forge(cli)?,
+            cluster: cluster(cli)?,
+        })
+    }
+
+    pub fn model_registry(&self) -> Source<&AnyRegistry> {
+        given(&self.model_registry)
+    }
+
+    pub fn forge(&self) -> Source<&AnyForge> {
+        given(&self.forge)
+    }
+
+    pub fn cluster(&self) -> Source<&KubeClient> {
+        given(&self.cluster)
+    }
+}
+
+fn given<T>(client: &Result<T, String>) -> Source<&T> {
+    match client {
+        Ok(client) => Source::Given(client),
+        Err(note) => Source::Missing(note.clone()),
+    }
+}
+
+fn git_remote(cli: &Cli) -> anyhow::Result<Remote> {
+    let token = Secret::from_file_or_env(cli.git_token_file.as_deref(), "MODELCAR_GIT_TOKEN")
+        .context("reading the git token (--git-token-file)")?;
+    let auth = GitCredentials {
+        username: cli.git_username.clone(),
+        token,
+        basic_auth_dir: cli.basic_auth_dir.clone(),
+        ssh_dir: cli.ssh_dir.clone(),
+    }
+    .choose(&cli.repo_url)
+    .map_err(|e| {
+        usage(format!(
+            "git credentials for --repo-url {}: {e}",
+            cli.repo_url
+        ))
+    })?;
+    Ok(Remote::new(
+        cli.repo_url.clone(),
+        auth,
+        cli.common.http_options(),
+    ))
+}
+
+fn image_client(cli: &Cli) -> anyhow::Result<RegistryClient> {
+    let keychain = Keychain::discover(None, cli.docker_config.as_deref())
+        .map_err(|e| usage(format!("image registry credentials (--docker-config): {e}")))?;
+    RegistryClient::new(cli.common.http_options(), keychain)
+        .context("setting up the image registry client")
+}
+
+fn model_registry(cli: &Cli) -> anyhow::Result<Result<AnyRegistry, String>> {
+    let Some(text) = &cli.registry_url else {
+        return Ok(Err(
+            "give --registry-url (with --registry-kind, and --registry-token-file or \
+             MODELCAR_REGISTRY_TOKEN) to compare the Model Registry"
+                .into(),
+        ));
+    };
+    let url = url::Url::parse(text)
+        .map_err(|e| usage(format!("--registry-url {text:?} is not a URL: {e}")))?;
+    let http = cli.common.http_options().client()?;
+    http.check_url(&url).context("--registry-url")?;
+    let token = registry_token(
+        cli.registry_kind,
+        cli.registry_token_file.as_deref(),
+        "MODELCAR_REGISTRY_TOKEN",
+    )
+    .map_err(|e| usage(format!("--registry-token-file: {e}")))?;
+    let config = RegistryConfig::new(cli.registry_kind, url, token);
+    Ok(Ok(AnyRegistry::connect(config, http)))
+}
+
+fn forge(cli: &Cli) -> anyhow::Result<Result<AnyForge, String>> {
+    let Some(kind) = cli.forge else {
+        return Ok(Err(
+            "give --forge, --forge-repo and --forge-token-file (or MODELCAR_FORGE_TOKEN) to look for \
+             the open promotion pull request"
+                .into(),
+        ));
+    };
+    let Some(repo) = &cli.forge_repo else {
+        return Err(usage(
+            "--forge needs --forge-repo: the GitOps repository on the forge, as OWNER/NAME",
+        ));
+    };
+    let token = Secret::from_file_or_env(cli.forge_token_file.as_deref(), "MODELCAR_FORGE_TOKEN")
+        .context("reading the forge token (--forge-token-file)")?
+        .ok_or_else(|| {
+            usage("--forge needs a token: give --forge-token-file or set MODELCAR_FORGE_TOKEN")
+        })?;
+    let config = ForgeConfig {
+        kind,
+        api_url: cli.forge_api_url.clone(),
+        repo: repo.clone(),
+        token,
+        http: cli.common.http_options(),
+        retry: RetryPolicy::default(),
+    };
+    AnyForge::connect(&config)
+        .map(Ok)
+        .map_err(|e| usage(format!("--forge {kind} --forge-repo {repo}: {e}")))
+}
+
+fn cluster(cli: &Cli) -> anyhow::Result<Result<KubeClient, String>> {
+    let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    if cli.kube_api_url.is_none() && !in_pod {
+        return Ok(Err(
+            "give --kube-api-url (and --kube-token-file or MODELCAR_KUBE_TOKEN), or run in the \
+             cluster, to read the InferenceService"
+                .into(),
+        ));
+    }
+    let api = KubeClient::api_url(cli.kube_api_url.as_deref())
+        .map_err(|e| usage(format!("--kube-api-url: {e}")))?;
+    let token =
+        match Secret::from_file_or_env(cli.kube_token_file.as_deref(), "MODELCAR_KUBE_TOKEN")
+            .context("reading the Kubernetes token (--kube-token-file)")?
+        {
+            Some(token) => Some(token),
+            None => {
+                let pod_token = Path::new(SERVICE_ACCOUNT_DIR).join("token");
+                pod_token
+                    .is_file()
+                    .then(|| Secret::from_file(&pod_token))
+                    .transpose()
+                    .context("reading the pod's service-account token")?
+            }
+        };
+    let http = KubeClient::http_options(&cli.common.http_options(), None).client()?;
+    http.check_url(&api).context("--kube-api-url")?;
+    Ok(Ok(KubeClient::new(api, token, http)))
+}
