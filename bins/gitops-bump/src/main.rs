@@ -50,7 +50,7 @@ struct Cli {
         env = "MODELCAR_SET",
         value_name = "KEY=VALUE",
         value_delimiter = '\n',
-        required_unless_present = "digest"
+        required_unless_present_any = ["digest", "rollback", "rollback_to"]
     )]
     sets: Vec<String>,
 
@@ -92,6 +92,25 @@ struct Cli {
     #[arg(long, env = "MODELCAR_PUSH_BRANCH")]
     push_branch: Option<String>,
 
+    /// Put the environment (--model, --env) back on the version it ran before the current one,
+    /// with its image digest, as found in the file's history on --branch. Needs --reason. A
+    /// repeated rollback changes nothing; to go back further, name the version (--rollback-to).
+    #[arg(long, env = "MODELCAR_ROLLBACK", requires = "reason")]
+    rollback: bool,
+
+    /// Put the environment back on this version, which it must have run before.
+    #[arg(
+        long,
+        env = "MODELCAR_ROLLBACK_TO",
+        value_name = "VERSION",
+        requires = "reason"
+    )]
+    rollback_to: Option<String>,
+
+    /// Why the environment is rolled back (written in the commit message).
+    #[arg(long, env = "MODELCAR_REASON")]
+    reason: Option<String>,
+
     #[command(flatten)]
     git: GitCredentialArgs,
 
@@ -107,6 +126,8 @@ struct Cli {
     common: CommonArgs,
 }
 
+mod rollback;
+
 fn main() -> ExitCode {
     let cli: Cli = common::parse_args();
     cli.common.init_logging();
@@ -115,6 +136,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
+    if cli.rollback || cli.rollback_to.is_some() {
+        let remote = Remote::new(cli.repo_url.clone(), auth(cli)?, cli.common.http_options());
+        return rollback::run(cli, &remote);
+    }
     let request = request(cli)?;
     let remote = Remote::new(cli.repo_url.clone(), auth(cli)?, cli.common.http_options());
     let outcome = gitops::bump(&remote, &request).map_err(|e| explain(e, cli, &request))?;

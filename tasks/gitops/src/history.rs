@@ -40,6 +40,9 @@ pub struct FileRevision {
     pub version: Option<String>,
     /// The string at [`DIGEST_KEY`], when the file is YAML that has one.
     pub image_digest: Option<String>,
+    /// The version this commit rolled back from, when it is a rollback: its message (or, for a
+    /// merge, the merged branch's last message) carries the `Rollback-From:` trailer.
+    pub rolled_back_from: Option<String>,
 }
 
 impl FileRevision {
@@ -179,12 +182,37 @@ fn walk(repo: &Repository, tip: Oid, file: &str) -> Result<Vec<FileRevision>, gi
             content,
             version: None,
             image_digest: None,
+            rolled_back_from: rollback_trailer(&String::from_utf8_lossy(commit.message_bytes())),
         };
+        // A merged rollback pull request: the trailer is on the merged branch's commit.
+        if revision.rolled_back_from.is_none()
+            && let Ok(merged) = commit.parent(1)
+        {
+            revision.rolled_back_from =
+                rollback_trailer(&String::from_utf8_lossy(merged.message_bytes()));
+        }
         revision.version = revision.value(&[VERSION_KEY]);
         revision.image_digest = revision.value(&[DIGEST_KEY]);
         revisions.push(revision);
     }
     Ok(revisions)
+}
+
+/// The git trailer a rollback commit carries, naming the version it rolled back from.
+pub const ROLLBACK_TRAILER: &str = "Rollback-From";
+
+/// The value of the last `Rollback-From:` line of a commit message.
+pub fn rollback_trailer(message: &str) -> Option<String> {
+    message
+        .lines()
+        .rev()
+        .filter_map(|line| {
+            line.trim()
+                .strip_prefix(ROLLBACK_TRAILER)?
+                .strip_prefix(':')
+        })
+        .map(|value| value.trim().to_owned())
+        .find(|value| !value.is_empty())
 }
 
 fn id_of(commit: &git2::Commit<'_>) -> String {
@@ -250,6 +278,15 @@ fn branch_not_found(remote: &Remote, branch: &str) -> GitopsError {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_rollback_trailer_is_read_from_the_message() {
+        let message =
+            "Roll back jukebox in prod to v1 (from v2)\n\nv2 answers slowly\n\nRollback-From: v2\n";
+        assert_eq!(rollback_trailer(message).as_deref(), Some("v2"));
+        assert_eq!(rollback_trailer("Set jukebox to v3\n"), None);
+        assert_eq!(rollback_trailer("Rollback-From:\n"), None);
+    }
+
     fn revision(commit: &str, version: Option<&str>, present: bool) -> FileRevision {
         FileRevision {
             commit: commit.into(),
@@ -260,6 +297,7 @@ mod tests {
             content: present.then(|| format!("version: {}\n", version.unwrap_or("")).into_bytes()),
             version: version.map(str::to_owned),
             image_digest: None,
+            rolled_back_from: None,
         }
     }
 

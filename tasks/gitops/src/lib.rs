@@ -45,6 +45,7 @@ mod error;
 mod history;
 mod http_transport;
 mod remote;
+mod rollback;
 mod session;
 mod ssh;
 mod validate;
@@ -54,9 +55,11 @@ pub use bump::{BumpOutcome, BumpRequest, Deployment, bump};
 pub use changes::{ChangeKind, FileChange, changed_files, read_file};
 pub use error::GitopsError;
 pub use history::{
-    BranchComparison, DIGEST_KEY, FileHistory, FileRevision, VERSION_KEY, compare_branches, history,
+    BranchComparison, DIGEST_KEY, FileHistory, FileRevision, ROLLBACK_TRAILER, VERSION_KEY,
+    compare_branches, history, rollback_trailer,
 };
 pub use remote::{GitAuth, GitCredentials, Identity, Remote, is_ssh_url};
+pub use rollback::{RollbackPlan, plan_rollback, rollback_message};
 pub use values::{Set, digest_set, parse_set};
 pub use yaml_edit::parse_key_path;
 

@@ -4,6 +4,7 @@
 mod access;
 mod edits;
 mod races;
+mod rollback;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -99,7 +100,7 @@ impl Repo {
             .arg(self.url())
             .arg("--plain-http")
             .arg(self.host_port())
-            .arg("--username")
+            .arg("--git-username")
             .arg(USER)
             .env("MODELCAR_GIT_TOKEN", PASSWORD);
         command

@@ -1,0 +1,100 @@
+//! `--rollback` / `--rollback-to`: the environment back on an earlier version, as a commit whose
+//! message says why, chosen from the config file's own history.
+
+use anyhow::anyhow;
+use common::UsageError;
+use gitops::{BumpRequest, Identity, RollbackPlan, config_path, plan_rollback, rollback_message};
+
+use crate::{Cli, explain, usage};
+
+pub(crate) fn run(cli: &Cli, remote: &gitops::Remote) -> anyhow::Result<()> {
+    let (Some(model), Some(env)) = (&cli.model, &cli.environment) else {
+        return Err(usage("a rollback needs --model and --env"));
+    };
+    let reason = cli
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| usage("say why with --reason (it goes into the commit message)"))?;
+    let file = cli
+        .file
+        .clone()
+        .unwrap_or_else(|| config_path(&cli.path_pattern, model, env));
+    let what = format!("rolling back {model} in {env} ({file} on {})", cli.branch);
+    let history = gitops::history(remote, &cli.branch, &file).map_err(|e| {
+        if e.is_usage() {
+            anyhow!(UsageError(e.to_string())).context(what.clone())
+        } else {
+            anyhow::Error::new(e).context(what.clone())
+        }
+    })?;
+    let plan = plan_rollback(&history, cli.rollback_to.as_deref())
+        .map_err(|e| anyhow!(UsageError(e.to_string())).context(what.clone()))?;
+    let results = cli.common.results();
+    match plan {
+        RollbackPlan::Done {
+            version,
+            from,
+            commit,
+        } => {
+            match from {
+                Some(from) => tracing::info!(
+                    "{model} in {env} was already rolled back from {from} to {version} by {commit}; \
+                     nothing to do (to go back further, name the version with --rollback-to)"
+                ),
+                None => tracing::info!("{model} in {env} already runs {version}; nothing to do"),
+            }
+            let current = history.current().and_then(|r| r.image_digest.clone());
+            results.write_all([
+                ("COMMIT", history.tip.as_str()),
+                ("CHANGED", "false"),
+                ("FILE", file.as_str()),
+                ("IMAGE_DIGEST", current.as_deref().unwrap_or_default()),
+                ("VERSION", version.as_str()),
+            ])?;
+        }
+        RollbackPlan::To {
+            version,
+            digest,
+            from,
+            deployed_by,
+        } => {
+            tracing::info!(
+                "rolling {model} in {env} back from {from} to {version} (deployed before by {deployed_by})"
+            );
+            let mut sets = vec![(vec![gitops::VERSION_KEY.to_owned()], version.clone())];
+            if let Some(digest) = &digest {
+                sets.push(
+                    gitops::digest_set(&cli.digest_key, digest)
+                        .map_err(|e| usage(format!("the digest {version} ran with: {e}")))?,
+                );
+            }
+            let request = BumpRequest {
+                file: file.clone(),
+                sets,
+                create: false,
+                message: Some(rollback_message(model, env, &version, &from, reason)),
+                author: Identity {
+                    name: cli.author_name.clone(),
+                    email: cli.author_email.clone(),
+                },
+                base_branch: cli.branch.clone(),
+                push_branch: cli.push_branch.clone(),
+                deployment: None,
+            };
+            let outcome = gitops::bump(remote, &request).map_err(|e| explain(e, cli, &request))?;
+            if outcome.changed {
+                eprint!("{}", outcome.diff);
+            }
+            results.write_all([
+                ("COMMIT", outcome.commit.as_str()),
+                ("CHANGED", if outcome.changed { "true" } else { "false" }),
+                ("FILE", outcome.file.as_str()),
+                ("IMAGE_DIGEST", digest.as_deref().unwrap_or_default()),
+                ("VERSION", version.as_str()),
+            ])?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! `--rollback`: an environment back on the version it ran before, with that version's digest,
+//! found in the config file's own history; a repeated rollback changes nothing.
+
+use super::*;
+
+const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+fn deploy(repo: &Repo, version: &str, digest: &str) {
+    repo.bump(&[
+        "--model",
+        "jukebox",
+        "--env",
+        "test",
+        "--set",
+        &format!("version={version}"),
+        "--digest",
+        digest,
+    ])
+    .assert_ok();
+}
+
+#[test]
+fn rolls_back_to_the_previous_version_once() {
+    let repo = jukebox_repo("rollback");
+    deploy(&repo, "v1", D1);
+    deploy(&repo, "v2", D2);
+    let before = repo.commit_count();
+
+    let rollback = |extra: &[&str]| {
+        let mut args = vec!["--model", "jukebox", "--env", "test"];
+        args.extend_from_slice(extra);
+        repo.bump(&args)
+    };
+    let run = rollback(&["--rollback", "--reason", "v2 answers in 4 s at p95"]);
+    run.assert_ok();
+    assert_eq!(run.result("CHANGED"), "true");
+    assert_eq!(run.result("VERSION"), "v1");
+    assert_eq!(run.result("IMAGE_DIGEST"), D1);
+    let config = repo.file("main", JUKEBOX).unwrap();
+    assert!(config.contains("version: \"v1\""), "{config}");
+    assert!(config.contains(&format!("image_digest: {D1}")), "{config}");
+    let message = repo.git(&["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message
+            .starts_with("Roll back jukebox in test to v1 (from v2)\n\nv2 answers in 4 s at p95"),
+        "{message}"
+    );
+    assert!(message.contains("Rollback-From: v2"), "{message}");
+    assert_eq!(repo.commit_count(), before + 1);
+
+    // The same step again (a retried TaskRun) changes nothing.
+    let again = rollback(&["--rollback", "--reason", "v2 answers in 4 s at p95"]);
+    again.assert_ok();
+    assert_eq!(again.result("CHANGED"), "false");
+    assert_eq!(again.result("VERSION"), "v1");
+    assert!(
+        again.stderr().contains("already rolled back from v2"),
+        "{}",
+        again.stderr()
+    );
+    assert_eq!(repo.commit_count(), before + 1);
+
+    // A version never deployed there, or no reason: refused, nothing written.
+    rollback(&["--rollback-to", "v9", "--reason", "typo"])
+        .assert_fails(2, &["v9 was never deployed", "v2, v1"]);
+    rollback(&["--rollback"]).assert_fails(2, &["--reason"]);
+    assert_eq!(repo.commit_count(), before + 1);
+
+    // Naming a version that ran there goes to it, digest and all.
+    let forward = rollback(&["--rollback-to", "v2", "--reason", "fixed upstream"]);
+    forward.assert_ok();
+    assert_eq!(forward.result("IMAGE_DIGEST"), D2);
+    assert!(repo.file("main", JUKEBOX).unwrap().contains(D2));
+}
+
+#[test]
+fn nothing_to_roll_back_to_is_a_clear_refusal() {
+    let repo = jukebox_repo("rollback-none");
+    repo.bump(&[
+        "--model",
+        "jukebox",
+        "--env",
+        "test",
+        "--rollback",
+        "--reason",
+        "try",
+    ])
+    .assert_fails(2, &["no earlier version than v0.9"]);
+}
