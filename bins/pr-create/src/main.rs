@@ -3,6 +3,7 @@
 
 mod git_change;
 mod registry;
+mod rollback;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,7 +30,7 @@ use crate::git_change::GitopsChange;
 /// environment are closed. Results: NUMBER, URL, STATUS (created, updated, unchanged, up-to-date,
 /// blocked), BRANCH, IMAGE_DIGEST (the digest written beside the version), RULES (passed, failed, or
 /// empty without --require).
-#[derive(clap::Parser, Debug)]
+#[derive(clap::Parser, Debug, Clone)]
 #[command(about, version, max_term_width = 100)]
 struct Cli {
     /// The forge: gitea, github or gitlab.
@@ -71,9 +72,45 @@ struct Cli {
     )]
     environment: String,
 
-    /// The model version to promote (set at --version-key).
-    #[arg(long, env = "MODELCAR_MODEL_VERSION")]
+    /// The model version to promote (set at --version-key). Not with --rollback, which finds it.
+    #[arg(
+        long,
+        env = "MODELCAR_MODEL_VERSION",
+        default_value = "",
+        hide_default_value = true,
+        required_unless_present_any = ["rollback", "rollback_to"]
+    )]
     model_version: String,
+
+    /// Propose putting --env back on the version it ran before the current one, with its image
+    /// digest, as found in the config file's history on --branch: a pull request whose commit says
+    /// why (--reason). Promotion rules do not apply. A repeated rollback changes nothing; to go
+    /// back further, name the version (--rollback-to).
+    #[arg(
+        long,
+        env = "MODELCAR_ROLLBACK",
+        requires = "reason",
+        conflicts_with = "model_version"
+    )]
+    rollback: bool,
+
+    /// Propose putting --env back on this version, which it must have run before.
+    #[arg(
+        long,
+        env = "MODELCAR_ROLLBACK_TO",
+        value_name = "VERSION",
+        requires = "reason",
+        conflicts_with = "model_version"
+    )]
+    rollback_to: Option<String>,
+
+    /// Why the environment is rolled back (in the commit message and the pull request).
+    #[arg(long, env = "MODELCAR_REASON")]
+    reason: Option<String>,
+
+    /// The commit message of the change (a rollback's); the default names the promotion.
+    #[arg(skip)]
+    commit_message: Option<String>,
 
     /// The key the version is set at.
     #[arg(long, env = "MODELCAR_VERSION_KEY", default_value = "version")]
@@ -317,6 +354,18 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     {
         http.check_url(&url).context("--repo-url")?;
     }
+    let rolled_back;
+    let cli = if cli.rollback || cli.rollback_to.is_some() {
+        match rollback::resolve(cli, &repo_url, token.clone()).await? {
+            Some(resolved) => {
+                rolled_back = resolved;
+                &rolled_back
+            }
+            None => return Ok(()),
+        }
+    } else {
+        cli
+    };
     let rules = promotion_rules(cli)?;
     let forge = AnyForge::connect(&config).map_err(|e| explain(e, cli))?;
     let mut request = promotion_request(cli)?;
@@ -578,7 +627,7 @@ fn promotion_request(cli: &Cli) -> anyhow::Result<PromotionRequest> {
     for (flag, value) in [
         ("--model", &cli.model),
         ("--env", &cli.environment),
-        ("--version", &cli.model_version),
+        ("--model-version", &cli.model_version),
     ] {
         if value.trim().is_empty() || value.contains(['\n', '\r']) {
             return Err(usage(format!("{flag} must be a non-empty single line")));
@@ -647,7 +696,7 @@ fn bump_request(cli: &Cli) -> anyhow::Result<BumpRequest> {
         file,
         sets,
         create: cli.create,
-        message: None,
+        message: cli.commit_message.clone(),
         author: Identity {
             name: cli.author_name.clone(),
             email: cli.author_email.clone(),

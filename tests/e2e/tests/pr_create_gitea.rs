@@ -7,6 +7,7 @@ mod access;
 mod lifecycle;
 mod merges;
 mod registry;
+mod rollback;
 mod rules;
 
 use std::collections::HashMap;
@@ -141,6 +142,16 @@ impl World {
     /// pr-create as a pipeline step calls it: the forge token also pushes (the clone URL comes from
     /// the API URL and the repository), plain HTTP allowed for Gitea's host only.
     fn command(&self, version: &str, args: &[&str]) -> (Command, tempfile::TempDir) {
+        let (mut command, results) = self.command_without_version(&[]);
+        command
+            .args(["--model-version", version])
+            .args(["--image", IMAGE, "--source-commit-url", COMMIT_URL])
+            .args(args);
+        (command, results)
+    }
+
+    /// pr-create for this repository, with `args` and no version (a rollback finds it).
+    fn command_without_version(&self, args: &[&str]) -> (Command, tempfile::TempDir) {
         let results = tempfile::tempdir().expect("a results directory");
         let mut command = Command::new(workspace_bin("pr-create"));
         for var in [
@@ -171,8 +182,6 @@ impl World {
             .arg("--results-dir")
             .arg(results.path())
             .args(["--log-format", "text", "--model", "jukebox"])
-            .args(["--model-version", version])
-            .args(["--image", IMAGE, "--source-commit-url", COMMIT_URL])
             .args(args);
         (command, results)
     }
