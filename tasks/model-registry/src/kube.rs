@@ -22,14 +22,39 @@ pub enum KubeError {
     #[error(transparent)]
     Http(#[from] HttpError),
     #[error(
-        "reading InferenceService {namespace}/{name}: the Kubernetes API refused ({status}); the service \
+        "reading InferenceService {namespace}/{name}: the Kubernetes API refused (403){}; the service \
          account needs `get` on inferenceservices.serving.kserve.io in namespace {namespace} (a Role and \
-         RoleBinding)"
+         RoleBinding)",
+        server_words(message)
     )]
     Forbidden {
         namespace: String,
         name: String,
-        status: u16,
+        /// The API server's own explanation (it names the user it took the token for).
+        message: String,
+    },
+    #[error(
+        "reading InferenceService {namespace}/{name}: the Kubernetes API did not accept the token (401{}): \
+         it is missing, expired or not one of this cluster's; check --kube-token-file (default: the \
+         pod's service-account token)",
+        server_words(message)
+    )]
+    Unauthorized {
+        namespace: String,
+        name: String,
+        message: String,
+    },
+    #[error(
+        "reading InferenceService {namespace}/{name}: {url} does not serve KServe's \
+         serving.kserve.io/v1beta1 InferenceServices (404{}); is KServe installed in this cluster, and \
+         is --kube-api-url the cluster's API server?",
+        server_words(message)
+    )]
+    NotServed {
+        namespace: String,
+        name: String,
+        url: String,
+        message: String,
     },
     #[error("reading InferenceService {namespace}/{name}: unexpected answer: {detail}")]
     Decode {
@@ -121,12 +146,34 @@ impl KubeClient {
             .await
             .map_err(|e| HttpError::transport(&action, &url, e))?;
         match response.status().as_u16() {
-            401 | 403 => Err(KubeError::Forbidden {
-                namespace: namespace.into(),
-                name: name.into(),
-                status: response.status().as_u16(),
-            }),
-            404 => Ok(None),
+            status @ (401 | 403 | 404) => {
+                let body = response.text().await.unwrap_or_default();
+                let refusal = Refusal::parse(&body);
+                let (namespace, name) = (namespace.to_owned(), name.to_owned());
+                let message = refusal.message;
+                match status {
+                    401 => Err(KubeError::Unauthorized {
+                        namespace,
+                        name,
+                        message,
+                    }),
+                    403 => Err(KubeError::Forbidden {
+                        namespace,
+                        name,
+                        message,
+                    }),
+                    // The object is missing: a `Status` whose reason is NotFound. A path the server
+                    // does not route (no such API group or version) is a plain-text `404 page not
+                    // found` instead.
+                    _ if refusal.reason.as_deref() == Some("NotFound") => Ok(None),
+                    _ => Err(KubeError::NotServed {
+                        namespace,
+                        name,
+                        url: root.to_owned(),
+                        message,
+                    }),
+                }
+            }
             _ => {
                 let response = check(&action, response).await?;
                 response
@@ -154,6 +201,42 @@ impl KubeClient {
             .inference_service(namespace, name)
             .await?
             .map(|isvc| IsvcState::from_json(&isvc)))
+    }
+}
+
+/// The parts of a refusal worth showing: a Kubernetes `Status` object's `message` and `reason`, or
+/// the start of a body that is not one.
+struct Refusal {
+    message: String,
+    reason: Option<String>,
+}
+
+impl Refusal {
+    const LIMIT: usize = 300;
+
+    fn parse(body: &str) -> Self {
+        let status = serde_json::from_str::<Value>(body)
+            .ok()
+            .filter(|v| v["kind"] == "Status");
+        match status {
+            Some(status) => Self {
+                message: status["message"].as_str().unwrap_or_default().to_owned(),
+                reason: status["reason"].as_str().map(str::to_owned),
+            },
+            None => Self {
+                message: body.trim().chars().take(Self::LIMIT).collect(),
+                reason: None,
+            },
+        }
+    }
+}
+
+/// `: MESSAGE` for a refusal's message in an error, nothing for an empty one.
+fn server_words(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
     }
 }
 
@@ -247,7 +330,10 @@ pub async fn wait_ready(client: &KubeClient, wait: &ReadyWait) -> Result<IsvcSta
                 last = state.describe();
             }
             Ok(None) => last = "the InferenceService does not exist".into(),
-            Err(KubeError::Http(error)) => last = error.to_string(),
+            // A certificate the client does not trust stays untrusted however long it waits.
+            Err(KubeError::Http(error)) if !is_certificate_error(&error) => {
+                last = with_causes(&error)
+            }
             Err(other) => return Err(other),
         }
         if started.elapsed() + wait.poll > wait.timeout {
@@ -266,6 +352,46 @@ pub async fn wait_ready(client: &KubeClient, wait: &ReadyWait) -> Result<IsvcSta
         );
         tokio::time::sleep(wait.poll).await;
     }
+}
+
+/// The error and its causes, as one line: the transport's own error ("error sending request") says
+/// little without them.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let words = current.to_string();
+        if !text.contains(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
+        cause = current.source();
+    }
+    text
+}
+
+/// Whether a TLS certificate was refused somewhere in `error`'s causes (an unknown issuer, a name
+/// mismatch, an expired certificate). An I/O error's `source` skips the error it wraps (the TLS
+/// error sits in an I/O error in another I/O error), so those are unwrapped too.
+fn is_certificate_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        let mut inner: &(dyn std::error::Error + 'static) = current;
+        while let Some(wrapped) = inner
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            inner = wrapped;
+        }
+        if matches!(
+            inner.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        ) {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 /// Whether `needle` occurs in `haystack` as a whole part: not followed or preceded by a letter or
@@ -295,6 +421,19 @@ mod tests {
         assert!(!contains_whole("oci://r/jukebox:1.10", "1.1"));
         assert!(!contains_whole("oci://r/jukebox:xa1b2c3", "a1b2c3"));
         assert!(!contains_whole("oci://r/jukebox:v1", ""));
+    }
+
+    #[test]
+    fn a_refused_certificate_is_found_in_nested_io_errors() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let nested =
+            std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, tls));
+        assert!(is_certificate_error(&nested));
+        assert!(!is_certificate_error(&std::io::Error::other(
+            "connection refused"
+        )));
+        let other_tls = std::io::Error::other(rustls::Error::DecryptError);
+        assert!(!is_certificate_error(&other_tls));
     }
 
     #[test]

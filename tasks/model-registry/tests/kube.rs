@@ -96,12 +96,37 @@ async fn a_missing_service_times_out_and_a_refused_token_fails_at_once() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(error, KubeError::Forbidden { .. }), "{error}");
+    assert!(matches!(error, KubeError::Unauthorized { .. }), "{error}");
     assert!(
         error
             .to_string()
-            .contains("inferenceservices.serving.kserve.io"),
+            .contains("did not accept the token (401: Unauthorized)"),
         "{error}"
     );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_cluster_without_kserve_fails_at_once() {
+    let fake = FakeKube::start(
+        "user1-prod",
+        "jukebox",
+        "oci://x/jukebox:a1",
+        ReadyAfter::Requests(1),
+    );
+    fake.set_kserve_served(false);
+    let started = Instant::now();
+    let error = wait_ready(
+        &client(&fake, fake.token()),
+        &wait("jukebox", "a1", Duration::from_secs(20)),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, KubeError::NotServed { .. }), "{error}");
+    assert!(
+        error.to_string().contains("404: 404 page not found"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("is KServe installed"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }

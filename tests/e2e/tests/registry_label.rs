@@ -1,14 +1,14 @@
 //! registry-label end to end: the real binary against the fake Kubeflow Model Registry, a real MLflow
-//! server, a real git server (for `--from-gitops`) and the fake Kubernetes API (for `--wait-ready`).
+//! server and a real git server (for `--from-gitops`). `--wait-ready` runs against a real Kubernetes API
+//! server in kube_api.rs.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use test_fakes::kube::{FakeKube, ReadyAfter};
 use test_fakes::kubeflow::FakeKubeflow;
 use test_services::{GitServer, Mlflow, workspace_bin};
 
@@ -58,7 +58,6 @@ impl Run {
         )
         .unwrap();
         std::fs::write(dir.path().join("git-token"), GIT_PASSWORD).unwrap();
-        std::fs::write(dir.path().join("kube-token"), "kube-test-token").unwrap();
         Run { dir }
     }
 
@@ -572,80 +571,4 @@ fn from_gitops_labels_what_each_push_deployed() {
     );
     assert_eq!(run.result("LABELLED"), "radio:r1:prod");
     assert_eq!(labels(&fake, "radio", "r1"), ["prod"]);
-}
-
-fn wait_args<'a>(kube: &'a str, token: &'a Path, timeout: &'a str) -> Vec<&'a str> {
-    vec![
-        "--model",
-        "jukebox",
-        "--model-version",
-        B,
-        "--env",
-        "prod",
-        "--wait-ready",
-        "--kube-api-url",
-        kube,
-        "--kube-token-file",
-        token.to_str().unwrap(),
-        "--namespace-pattern",
-        "user1-{env}",
-        "--timeout",
-        timeout,
-        "--poll-interval",
-        "100ms",
-    ]
-}
-
-#[test]
-fn wait_ready_labels_once_the_version_is_served() {
-    let fake = registry();
-    let run = Run::new(fake.token());
-    let kube = FakeKube::start(
-        "user1-prod",
-        "jukebox",
-        &format!("oci://quay.io/rhoai/jukebox:{B}"),
-        ReadyAfter::Requests(4),
-    );
-    let token = run.path("kube-token");
-    let output = run.label(&fake.url(), &wait_args(&kube.url(), &token, "30s"));
-    assert_success(&output);
-    assert!(kube.gets() >= 4, "{}", kube.gets());
-    assert_eq!(labels(&fake, "jukebox", B), ["prod"]);
-}
-
-#[test]
-fn wait_ready_timeout_labels_nothing() {
-    let fake = registry();
-    let run = Run::new(fake.token());
-    let token = run.path("kube-token");
-    let never = FakeKube::start(
-        "user1-prod",
-        "jukebox",
-        &format!("oci://quay.io/rhoai/jukebox:{B}"),
-        ReadyAfter::Never,
-    );
-    let output = run.label(&fake.url(), &wait_args(&never.url(), &token, "1s"));
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("did not become ready"),
-        "{}",
-        stderr(&output)
-    );
-
-    // Ready, but still serving the old version.
-    let old = FakeKube::start(
-        "user1-prod",
-        "jukebox",
-        &format!("oci://quay.io/rhoai/jukebox:{A}"),
-        ReadyAfter::Requests(1),
-    );
-    let output = run.label(&fake.url(), &wait_args(&old.url(), &token, "1s"));
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains(A), "{}", stderr(&output));
-    assert_eq!(fake.count("PATCH"), 0);
-    assert_eq!(
-        fake.count("GET"),
-        0,
-        "nothing may be read or written before the rollout is ready"
-    );
 }

@@ -7,6 +7,7 @@ mod command_line;
 mod forge_conformance;
 mod gitea_webhooks;
 mod gitops_bump;
+mod kube_api;
 mod model_marker;
 mod modelcar_build;
 mod modelcar_platforms;

@@ -1,7 +1,9 @@
 //! A fake Kubernetes API server that serves one KServe InferenceService
 //! (`GET /apis/serving.kserve.io/v1beta1/namespaces/{ns}/inferenceservices/{name}`), whose status turns
-//! `Ready` after a number of requests or a delay. Errors are Kubernetes `Status` objects; requests without
-//! the right Bearer token get 401.
+//! `Ready` after a number of requests or a delay. As kube-apiserver answers (checked against a real one
+//! in tests/e2e/tests/kube_api.rs): a missing object is a `Status` with reason `NotFound`, a token it
+//! does not accept a `Status` 401 `Unauthorized`, and a path it does not serve (KServe not installed)
+//! a plain-text `404 page not found`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -33,6 +35,7 @@ struct Isvc {
 
 struct Shared {
     token: String,
+    kserve_served: std::sync::atomic::AtomicBool,
     started: Instant,
     isvc: Mutex<Isvc>,
     requests: Mutex<Vec<String>>,
@@ -49,6 +52,7 @@ impl FakeKube {
     pub fn start(namespace: &str, name: &str, storage_uri: &str, ready_after: ReadyAfter) -> Self {
         let shared = Arc::new(Shared {
             token: "kube-test-token".into(),
+            kserve_served: true.into(),
             started: Instant::now(),
             isvc: Mutex::new(Isvc {
                 namespace: namespace.into(),
@@ -80,6 +84,14 @@ impl FakeKube {
         lock(&self.shared.isvc).storage_uri = storage_uri.into();
     }
 
+    /// Whether KServe's API is served; without it, as in a cluster without KServe, its paths answer a
+    /// plain-text `404 page not found`.
+    pub fn set_kserve_served(&self, served: bool) {
+        self.shared
+            .kserve_served
+            .store(served, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// How many GETs of the InferenceService so far.
     pub fn gets(&self) -> u32 {
         lock(&self.shared.isvc).gets
@@ -107,6 +119,16 @@ fn status(code: StatusCode, reason: &str, message: String, details: Value) -> Re
             "details": details,
             "code": code.as_u16(),
         })),
+    )
+        .into_response()
+}
+
+/// kube-apiserver's answer to a path no API group serves.
+fn page_not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "404 page not found\n",
     )
         .into_response()
 }
@@ -142,13 +164,14 @@ async fn handle(
         name,
     ] = segments[..]
     else {
-        return status(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            "the server could not find the requested resource".into(),
-            json!({}),
-        );
+        return page_not_found();
     };
+    if !shared
+        .kserve_served
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return page_not_found();
+    }
     if method != Method::GET {
         return status(
             StatusCode::METHOD_NOT_ALLOWED,

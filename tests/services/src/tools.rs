@@ -92,11 +92,21 @@ pub fn free_port() -> u16 {
 }
 
 /// The binary of a Go program built by `scripts/go-servers` (`gitea`, `model-registry`,
-/// `tekton-harness`).
+/// `tekton-harness`, `kube-apiserver`, `etcd`, `kubectl`, ...).
 ///
 /// The script knows the pinned version and so the path; panics with the build command when the binary
 /// is not built yet.
 pub fn go_server_bin(name: &str) -> PathBuf {
+    go_server_output(name, is_executable)
+}
+
+/// A directory `scripts/go-servers` prepares (`kube-crds`); panics with the command that makes it when
+/// it is missing.
+pub fn go_server_path(name: &str) -> PathBuf {
+    go_server_output(name, |path| path.join(".ready").is_file())
+}
+
+fn go_server_output(name: &str, ready: impl Fn(&Path) -> bool) -> PathBuf {
     let script = workspace_root().join("scripts").join("go-servers");
     let output = std::process::Command::new("bash")
         .arg(&script)
@@ -105,9 +115,13 @@ pub fn go_server_bin(name: &str) -> PathBuf {
         .output()
         .unwrap_or_else(|e| panic!("run {} path {name}: {e}", script.display()));
     let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    if !output.status.success() || !is_executable(&path) {
+    if !output.status.success() || path.as_os_str().is_empty() || !ready(&path) {
+        let target = match name {
+            "kube-apiserver" | "etcd" | "kubectl" => "kube",
+            other => other,
+        };
         panic!(
-            "{name} is not built{}: run scripts/go-servers build {name} (minutes on the first run; \
+            "{name} is not built{}: run scripts/go-servers build {target} (minutes on the first run; \
              scripts/test does it)",
             if path.as_os_str().is_empty() {
                 String::new()
