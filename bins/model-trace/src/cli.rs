@@ -33,12 +33,23 @@ pub enum Output {
 pub struct Cli {
     /// The model: its directory in the GitOps repository (and, unless --registry-model, its
     /// registered name).
-    #[arg(long)]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub model: String,
 
     /// The environment (test, prod, ...).
-    #[arg(long, value_name = "ENV")]
+    #[arg(
+        long,
+        value_name = "ENV",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub env: String,
+
+    /// Trace several deployments instead of --model in --env: comma-separated MODEL:VERSION:ENV,
+    /// as registry-label reports them (its LABELLED result), each checked to run that version.
+    /// An empty list checks nothing.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub deployments: Option<Vec<String>>,
 
     /// The GitOps repository: https://host/org/repo.git, ssh://git@host/org/repo.git or git@host:org/repo.git.
     #[arg(long, value_name = "URL")]
@@ -181,7 +192,16 @@ pub fn command() -> clap::Command {
 /// Parses the command line (an empty `--flag=` counts as not given: Tekton passes unset params
 /// and unbound workspaces that way). With `MODELCAR_GITOPS_CHECK_ARGS` set, stops after parsing.
 pub fn parse() -> Cli {
-    let args = common::cli::without_empty_values(std::env::args_os());
+    // An empty `--deployments=` is an empty list (a push that deployed nothing), not a flag left
+    // unset like the other empty values Tekton passes.
+    let args = std::env::args_os().map(|arg| {
+        if arg == "--deployments=" {
+            std::ffi::OsString::from("--deployments=,")
+        } else {
+            arg
+        }
+    });
+    let args = common::cli::without_empty_values(args);
     let matches = command().get_matches_from(args);
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if std::env::var_os(common::cli::CHECK_ARGS_ENV).is_some() {

@@ -24,14 +24,81 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return finish(Err(anyhow!(e).context("starting the async runtime"))),
     };
-    match runtime.block_on(run(&cli)) {
-        Ok(report) => conclude(&cli, &report),
+    match runtime.block_on(run_all(&cli)) {
+        Ok(reports) => conclude(&cli, &reports),
         Err(error) => finish(Err(error)),
     }
 }
 
-async fn run(cli: &Cli) -> anyhow::Result<Report> {
-    model_registry::validate_environment(&cli.env).map_err(|e| usage(format!("--env: {e}")))?;
+/// One deployment to trace: the model, its environment, and the version it should run.
+struct Target {
+    model: String,
+    env: String,
+    version: Option<String>,
+}
+
+/// --model in --env, or the --deployments list (an empty one, from a push that deployed nothing,
+/// traces nothing; with --env, only that environment's).
+fn targets(cli: &Cli) -> anyhow::Result<Vec<Target>> {
+    let list: Vec<&String> = cli.deployments.iter().flatten().collect();
+    let listed = list.iter().any(|item| !item.trim().is_empty());
+    match (cli.model.is_empty(), cli.env.is_empty()) {
+        (false, false) if listed => {
+            return Err(usage("give --model and --env, or --deployments, not both"));
+        }
+        (false, false) => {
+            return Ok(vec![Target {
+                model: cli.model.clone(),
+                env: cli.env.clone(),
+                version: None,
+            }]);
+        }
+        (true, _) if cli.deployments.is_some() => {}
+        _ => {
+            return Err(usage(
+                "give --model and --env (or --deployments MODEL:VERSION:ENV,...)",
+            ));
+        }
+    }
+    list.into_iter()
+        .map(|item| item.trim())
+        .filter(|item| !item.is_empty())
+        .map(|item| match item.split(':').collect::<Vec<_>>()[..] {
+            [model, version, env] if ![model, version, env].contains(&"") => Ok(Target {
+                model: model.to_owned(),
+                env: env.to_owned(),
+                version: Some(version.to_owned()),
+            }),
+            _ => Err(usage(format!(
+                "--deployments: {item:?} is not MODEL:VERSION:ENV (e.g. jukebox:v2:prod)"
+            ))),
+        })
+        .filter(|target| {
+            target
+                .as_ref()
+                .map_or(true, |t| cli.env.is_empty() || t.env == cli.env)
+        })
+        .collect()
+}
+
+async fn run_all(cli: &Cli) -> anyhow::Result<Vec<Report>> {
+    let targets = targets(cli)?;
+    if targets.is_empty() {
+        tracing::info!("no deployments to trace");
+    }
+    let mut reports = Vec::with_capacity(targets.len());
+    for target in &targets {
+        let mut report = run(cli, &target.model, &target.env).await?;
+        if let Some(expected) = &target.version {
+            report.expect_version(expected);
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+async fn run(cli: &Cli, model: &str, env: &str) -> anyhow::Result<Report> {
+    model_registry::validate_environment(env).map_err(|e| usage(format!("--env: {e}")))?;
     let platform: oci::Platform = cli
         .platform
         .parse()
@@ -40,15 +107,15 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
         trace::image::repository_of(image).map_err(|e| usage(format!("--image: {e}")))?;
     }
     let request = TraceRequest {
-        model: cli.model.clone(),
-        env: cli.env.clone(),
+        model: model.to_owned(),
+        env: env.to_owned(),
         branch: cli.branch.clone(),
         path_pattern: cli.path_pattern.clone(),
         image: cli.image.clone(),
         platform,
         registry_model: cli.registry_model.clone(),
         branch_template: cli.branch_template.clone(),
-        namespace: cli.namespace.replace("{env}", &cli.env),
+        namespace: cli.namespace.replace("{env}", env),
         isvc_name: cli.isvc_name.clone(),
     };
     let clients = sources::Clients::connect(cli)?;
@@ -62,7 +129,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
     trace::trace(&request, &sources).await.map_err(|e| {
         let what = format!(
             "tracing {} in {} (--model, --env, --repo-url {}, --branch {}, --path-pattern {})",
-            cli.model, cli.env, cli.repo_url, cli.branch, cli.path_pattern
+            model, env, cli.repo_url, cli.branch, cli.path_pattern
         );
         if e.is_usage() {
             anyhow!(UsageError(e.to_string())).context(what)
@@ -74,9 +141,15 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
 
 /// Prints the report, writes the report file and the DRIFT result, and turns the outcome into the
 /// exit code: 0 all agree, 1 drift or a source that could not be read.
-fn conclude(cli: &Cli, report: &Report) -> ExitCode {
+fn conclude(cli: &Cli, reports: &[Report]) -> ExitCode {
+    let drift = reports.iter().any(|r| r.drift);
     let outcome = (|| -> anyhow::Result<()> {
-        let json = serde_json::to_string_pretty(report).context("writing the report as JSON")?;
+        // One deployment: its report; several (--deployments): a list of them.
+        let json = match reports {
+            [report] if cli.deployments.is_none() => serde_json::to_string_pretty(report),
+            _ => serde_json::to_string_pretty(reports),
+        }
+        .context("writing the report as JSON")?;
         if let Some(path) = &cli.report_file {
             std::fs::write(path, format!("{json}\n")).with_context(|| {
                 format!("writing the report to {} (--report-file)", path.display())
@@ -84,7 +157,9 @@ fn conclude(cli: &Cli, report: &Report) -> ExitCode {
         }
         let results = match cli.output {
             Output::Table => {
-                print!("{}", trace::table::render(report));
+                for report in reports {
+                    print!("{}", trace::table::render(report));
+                }
                 cli.common.results()
             }
             Output::Json => {
@@ -92,12 +167,25 @@ fn conclude(cli: &Cli, report: &Report) -> ExitCode {
                 cli.common.results().without_echo()
             }
         };
-        results.write("DRIFT", if report.drift { "true" } else { "false" })?;
+        results.write("DRIFT", if drift { "true" } else { "false" })?;
         Ok(())
     })();
     if let Err(error) = outcome {
         return finish(Err(error));
     }
+    let mut failed = false;
+    for report in reports {
+        failed |= !explain(report);
+    }
+    if failed {
+        ExitStatus::Failed.into()
+    } else {
+        ExitStatus::Success.into()
+    }
+}
+
+/// Says on stderr what a report found; true when every layer checked agrees.
+fn explain(report: &Report) -> bool {
     let errors = report.errors();
     for (layer, note) in &errors {
         eprintln!(
@@ -117,14 +205,14 @@ fn conclude(cli: &Cli, report: &Report) -> ExitCode {
         }
     }
     if report.drift || !errors.is_empty() {
-        ExitStatus::Failed.into()
+        false
     } else {
         tracing::info!(
             "{} in {}: every layer checked agrees",
             report.model,
             report.env
         );
-        ExitStatus::Success.into()
+        true
     }
 }
 

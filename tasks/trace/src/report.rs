@@ -22,6 +22,29 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds a finding when Git does not deploy `version` (a deployment reported elsewhere, e.g. by
+    /// the labelling step, that the GitOps config no longer says).
+    pub fn expect_version(&mut self, version: &str) {
+        let Some(facts) = &self.gitops.facts else {
+            return;
+        };
+        if facts.version != version {
+            let message = format!(
+                "Git deploys {} in {} at {}, not {version} as recorded",
+                self.model, self.env, facts.version
+            );
+            self.findings.insert(
+                0,
+                Finding {
+                    layer: LayerName::Gitops,
+                    code: "version_differs",
+                    message,
+                },
+            );
+            self.drift = true;
+        }
+    }
+
     /// Layers that could not be read (a source given but failing): the trace is incomplete.
     pub fn errors(&self) -> Vec<(LayerName, &str)> {
         [

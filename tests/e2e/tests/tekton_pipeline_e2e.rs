@@ -635,6 +635,14 @@ fn model_release_then_post_deploy_as_written() {
         post_deploy.run.name.as_str()
     );
 
+    // Then what was labelled is traced, Git to image registry to Model Registry: all agree.
+    assert_eq!(post_deploy.results["DRIFT"], "false");
+    let trace = step(&post_deploy, "trace-deployed");
+    assert!(
+        trace.contains(&format!("{MODEL} in prod")) && trace.contains(&digest.to_string()),
+        "{trace}"
+    );
+
     // A second delivery of the same push (Gitea retries) changes nothing.
     let patches = world.model_registry.count("PATCH");
     let again = world.run(&cluster, "post-deploy", params, workspaces);

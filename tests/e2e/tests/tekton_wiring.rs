@@ -434,11 +434,20 @@ fn model_release_runs_build_then_test_then_label_then_promotion() {
             "Task {tool} declares no IMAGE_DIGEST result"
         );
     }
+    // post-deploy labels what the push deployed, then traces exactly that.
     let post_deploy = &manifests.pipelines["post-deploy"].spec;
-    assert_eq!(post_deploy.tasks.len(), 1);
+    let tasks: Vec<Option<&str>> = post_deploy.tasks.iter().map(|t| t.task_name()).collect();
     assert_eq!(
-        post_deploy.tasks[0].task_name(),
-        Some("registry-label-from-gitops")
+        tasks,
+        [Some("registry-label-from-gitops"), Some("model-trace")]
+    );
+    assert!(
+        post_deploy.tasks[1]
+            .params
+            .iter()
+            .any(|p| p.name == "DEPLOYMENTS"
+                && p.value.strings() == ["$(tasks.label-deployed.results.LABELLED)"]),
+        "trace-deployed traces what label-deployed labelled"
     );
 }
 

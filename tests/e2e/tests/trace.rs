@@ -145,12 +145,14 @@ impl Scene {
 
     /// The same against another Kubernetes API.
     fn trace_with(&self, kube: &FakeKube, extra: &[&str]) -> Outcome {
+        self.trace_target(kube, &["--model", MODEL, "--env", "prod"], extra)
+    }
+
+    /// model-trace for `target` (--model/--env, or --deployments).
+    fn trace_target(&self, kube: &FakeKube, target: &[&str], extra: &[&str]) -> Outcome {
         let repo_url = self.git.repo_url("gitops");
-        let mut args = vec![
-            "--model",
-            MODEL,
-            "--env",
-            "prod",
+        let mut args = target.to_vec();
+        args.extend([
             "--repo-url",
             &repo_url,
             "--git-username",
@@ -159,7 +161,7 @@ impl Scene {
             "127.0.0.1",
             "--idle-timeout",
             "10",
-        ];
+        ]);
         let (registry_url, kube_url) = (self.model_registry.url(), kube.url());
         args.extend(["--registry-url", &registry_url, "--kube-api-url", &kube_url]);
         args.extend(extra);
@@ -441,4 +443,31 @@ fn what_cannot_be_traced_is_a_usage_error_and_a_missing_source_is_not_checked() 
         &["the model registry layer could not be read"],
     );
     assert_eq!(down.result("DRIFT"), "false");
+}
+
+/// As post-deploy runs it: the deployments the labelling step reported, each traced, each checked
+/// to run the version reported.
+#[test]
+fn the_deployments_a_push_made_are_traced_together() {
+    let scene = Scene::new();
+    let deployed = format!("{MODEL}:{}:prod", version(SRC2));
+    let agreed = scene
+        .trace_target(&scene.kube, &["--deployments", &deployed], &[])
+        .ok();
+    assert_eq!(agreed.result("DRIFT"), "false");
+    assert_contains(&agreed.run.stdout, &["jukebox in prod", "No drift"]);
+
+    let stale = format!("{MODEL}:{}:prod", version(SRC1));
+    let outcome = scene.trace_target(&scene.kube, &["--deployments", &stale], &[]);
+    let outcome = outcome.failed(1, &[&format!("not {} as recorded", version(SRC1))]);
+    assert_eq!(outcome.result("DRIFT"), "true");
+
+    // Nothing deployed, nothing to check.
+    let none = scene
+        .trace_target(&scene.kube, &["--deployments="], &[])
+        .ok();
+    assert_eq!(none.result("DRIFT"), "false");
+    scene
+        .trace_target(&scene.kube, &["--deployments", "jukebox:prod"], &[])
+        .failed(2, &["MODEL:VERSION:ENV"]);
 }
