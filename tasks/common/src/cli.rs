@@ -106,12 +106,47 @@ impl From<ExitStatus> for ExitCode {
 /// With `MODELCAR_GITOPS_CHECK_ARGS` set in the environment, the command stops right after a
 /// successful parse (exit 0): how tests prove that Tekton steps' arguments are accepted.
 pub fn parse_args<T: clap::Parser>() -> T {
-    let parsed = T::parse_from(without_empty_values(std::env::args_os()));
+    let args = without_empty_values(std::env::args_os());
+    for warning in deprecated_spellings(&T::command(), &args) {
+        eprintln!("warning: {warning}");
+    }
+    let parsed = T::parse_from(args);
     if std::env::var_os(CHECK_ARGS_ENV).is_some() {
         eprintln!("arguments accepted");
         std::process::exit(0);
     }
     parsed
+}
+
+/// A warning for each former spelling of a flag used in `args`: a hidden alias (the flag's help
+/// names the current spelling), or a hidden flag of its own whose help says what replaced it.
+pub fn deprecated_spellings(command: &clap::Command, args: &[std::ffi::OsString]) -> Vec<String> {
+    let used = |name: &str| {
+        args.iter().any(|arg| {
+            let arg = arg.to_string_lossy();
+            arg.strip_prefix("--")
+                .is_some_and(|rest| rest == name || rest.starts_with(&format!("{name}=")))
+        })
+    };
+    let mut warnings = Vec::new();
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        for alias in arg.get_aliases().into_iter().flatten() {
+            if used(alias) {
+                warnings.push(format!(
+                    "--{alias} is a former spelling of --{long}, accepted for now; use --{long}"
+                ));
+            }
+        }
+        if arg.is_hide_set() && used(long) {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            warnings.push(format!(
+                "--{long} is deprecated ({}), accepted for now",
+                help.trim_end_matches('.')
+            ));
+        }
+    }
+    warnings
 }
 
 /// See [`parse_args`].
@@ -188,5 +223,44 @@ mod tests {
             .map(|a| a.into_string().unwrap())
             .collect();
         assert_eq!(kept, ["tool", "--set=a=", "--tag=v1", "--", "--x="]);
+    }
+}
+
+#[cfg(test)]
+mod deprecation_tests {
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Example {
+        #[arg(long, alias = "revision")]
+        source_commit: Option<String>,
+        /// Former spelling of --git-username.
+        #[arg(long = "username", hide = true)]
+        former_username: Option<String>,
+    }
+
+    #[test]
+    fn former_spellings_are_named_with_their_successor() {
+        use clap::CommandFactory;
+        let args: Vec<std::ffi::OsString> = [
+            "tool",
+            "--revision=abc",
+            "--username",
+            "bot",
+            "--source-commit-x",
+        ]
+        .map(Into::into)
+        .to_vec();
+        let warnings = deprecated_spellings(&Example::command(), &args);
+        assert_eq!(
+            warnings,
+            [
+                "--revision is a former spelling of --source-commit, accepted for now; use --source-commit",
+                "--username is deprecated (Former spelling of --git-username), accepted for now",
+            ]
+        );
+        let current: Vec<std::ffi::OsString> =
+            ["tool", "--source-commit", "abc"].map(Into::into).to_vec();
+        assert!(deprecated_spellings(&Example::command(), &current).is_empty());
     }
 }

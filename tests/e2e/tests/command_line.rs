@@ -157,3 +157,30 @@ fn shared_concepts_read_the_same_in_every_tool() {
         );
     }
 }
+
+#[test]
+fn former_spellings_still_work_and_say_what_replaced_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(workspace_bin("modelcar-build"))
+        .args(["--model-dir", "examples/model", "--base", "scratch"])
+        .args(["--revision", "0123456789abcdef", "--oci-layout"])
+        .arg(dir.path().join("out"))
+        .current_dir(test_services::workspace_root())
+        .env_clear()
+        .env("MODELCAR_RESULTS_DIR", dir.path().join("results"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--revision is a former spelling of --source-commit, accepted for now; use --source-commit"
+        ),
+        "{stderr}"
+    );
+    let index = std::fs::read_to_string(dir.path().join("out/index.json")).unwrap();
+    assert!(
+        index.contains("0123456789abcdef"),
+        "the tag is the commit: {index}"
+    );
+}
