@@ -1,9 +1,14 @@
 //! End-to-end test support: reading the checked-in Tekton YAML (`tekton/`), resolving its `$(...)`
 //! references, and doing locally what Tekton Triggers does with a webhook.
 //!
+//! - [`base_image`]: a base image with a shell (Debian's busybox-static) as an OCI layout, and
+//!   copied into a registry;
 //! - [`checks`]: the wiring checks the tests share (params given vs declared, references, runs);
 //! - [`forge_shapes`]: forge API answers compared by shape (key paths and JSON types), status and
 //!   headers, for checking the fake forges against the real Gitea;
+//! - [`demo`]: the whole flow on this machine (`scripts/demo`, the binary `demo`);
+//! - [`install`]: what installing on a cluster sets up (GitOps repository, registry credentials,
+//!   the PipelineRuns' installation settings), for local servers;
 //! - [`manifests`]: typed Tasks, Pipelines, PipelineRuns and Triggers objects ([`manifests::Manifests::load`],
 //!   [`manifests::load_tasks`], [`manifests::load_pipeline`]);
 //! - [`refs`]: `$(params.x)`, `$(tasks.t.results.r)`, `$(workspaces.w.path)` ... found, classified and
@@ -18,10 +23,15 @@
 //! - [`tekton_harness`]: Tekton's own Go code (admission, substitution, Triggers) run on the YAML, to
 //!   check the local stand-ins above against;
 //! - [`tool_run`]: a tool run with a time limit and an environment of its own, and its outcome;
-//! - [`triggers`]: CEL filters and overlays, bindings and trigger templates applied to a webhook.
+//! - [`triggers`]: CEL filters and overlays, bindings and trigger templates applied to a webhook;
+//! - [`webhooks`]: a receiver standing in for the EventListeners' routes, Gitea's webhooks, and each
+//!   delivery through Triggers' own code.
 
+pub mod base_image;
 pub mod checks;
+pub mod demo;
 pub mod forge_shapes;
+pub mod install;
 pub mod local_run;
 pub mod manifests;
 pub mod process;
@@ -32,6 +42,7 @@ pub mod tekton_harness;
 pub mod tls_proxy;
 pub mod tool_run;
 pub mod triggers;
+pub mod webhooks;
 
 use std::path::PathBuf;
 

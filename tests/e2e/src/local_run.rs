@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use crate::manifests::{ParamValue, PipelineSpec, Step, Task, TaskSpec};
+use crate::manifests::{
+    Manifests, ParamValue, PipelineRunSpec, PipelineSpec, RunWorkspaceBinding, Step, Task, TaskSpec,
+};
 use crate::refs::RunIdentity;
 use crate::run::{PipelineContext, command_line, step_context, task_order};
 
@@ -34,11 +36,18 @@ pub fn tool_of(program: &str) -> Option<&str> {
         .filter(|t| !t.is_empty() && !t.contains('/'))
 }
 
+/// Called as a task starts: (the pipeline task's name, the Task's name).
+pub type OnTask = Box<dyn Fn(&str, &str)>;
+
 /// What the cluster gives every step besides the YAML: Secrets, the pod template's env, and the
 /// binaries standing in for the images.
 pub struct LocalCluster {
     /// Secret name -> key -> value.
     pub secrets: BTreeMap<String, BTreeMap<String, String>>,
+    /// ConfigMap name -> key -> value.
+    pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
+    /// PersistentVolumeClaim name -> the local folder holding its files.
+    pub claims: BTreeMap<String, PathBuf>,
     /// Env set on every step before the step's own (a PipelineRun's `podTemplate.env`).
     pub pod_env: BTreeMap<String, String>,
     /// The local program for a tool name (e.g. `test_services::workspace_bin`).
@@ -49,6 +58,9 @@ pub struct LocalCluster {
     pub step_timeout: Duration,
     /// The namespace runs are created in.
     pub namespace: String,
+    /// Called as each task of a Pipeline starts (the pipeline task's name, the Task's name), e.g.
+    /// to show progress.
+    pub on_task: Option<OnTask>,
 }
 
 /// One step as it ran.
@@ -217,11 +229,14 @@ impl LocalCluster {
     pub fn new(scratch: &Path) -> LocalCluster {
         LocalCluster {
             secrets: BTreeMap::new(),
+            config_maps: BTreeMap::new(),
+            claims: BTreeMap::new(),
             pod_env: BTreeMap::new(),
             program: Box::new(test_services::workspace_bin),
             scratch: scratch.to_path_buf(),
             step_timeout: Duration::from_secs(300),
             namespace: "default".to_string(),
+            on_task: None,
         }
     }
 
@@ -259,6 +274,109 @@ impl LocalCluster {
             .entry(name.to_string())
             .or_default()
             .insert(key.to_string(), value.to_string());
+    }
+
+    pub fn add_config_map(&mut self, name: &str, key: &str, value: &str) {
+        self.config_maps
+            .entry(name.to_string())
+            .or_default()
+            .insert(key.to_string(), value.to_string());
+    }
+
+    /// The local folder of a PipelineRun's workspace binding, as the pod would mount it: a
+    /// PersistentVolumeClaim's folder ([`LocalCluster::claims`]), or a Secret's or ConfigMap's keys
+    /// written as files (one folder per object under the scratch folder), or a fresh `emptyDir`.
+    pub fn workspace_folder(&self, binding: &RunWorkspaceBinding) -> Result<PathBuf, String> {
+        let name_of = |source: &serde_json::Value, field: &str| -> Result<String, String> {
+            source[field]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("workspace {}: no {field}", binding.name))
+        };
+        let files = |kind: &str,
+                     name: &str,
+                     objects: &BTreeMap<String, BTreeMap<String, String>>|
+         -> Result<PathBuf, String> {
+            let data = objects
+                .get(name)
+                .ok_or_else(|| format!("workspace {}: no {kind} {name}", binding.name))?;
+            let dir = self.scratch.join("volumes").join(format!("{kind}-{name}"));
+            std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+            for (key, value) in data {
+                let path = dir.join(key);
+                std::fs::write(&path, value)
+                    .map_err(|e| format!("write {}: {e}", path.display()))?;
+            }
+            Ok(dir)
+        };
+        if let Some(claim) = &binding.persistent_volume_claim {
+            let name = name_of(claim, "claimName")?;
+            return self.claims.get(&name).cloned().ok_or_else(|| {
+                format!(
+                    "workspace {}: no PersistentVolumeClaim {name}",
+                    binding.name
+                )
+            });
+        }
+        if let Some(secret) = &binding.secret {
+            return files("secret", &name_of(secret, "secretName")?, &self.secrets);
+        }
+        if let Some(config_map) = &binding.config_map {
+            return files(
+                "configmap",
+                &name_of(config_map, "name")?,
+                &self.config_maps,
+            );
+        }
+        if binding.empty_dir.is_some() {
+            let dir = self
+                .scratch
+                .join("volumes")
+                .join(format!("emptydir-{}", binding.name));
+            std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+            return Ok(dir);
+        }
+        Err(format!(
+            "workspace {}: only persistentVolumeClaim, secret, configMap and emptyDir are bound \
+             locally",
+            binding.name
+        ))
+    }
+
+    /// Runs a PipelineRun as created (by `kubectl create` or a Trigger's template): its Pipeline
+    /// from `manifests`, its params and its workspaces bound to local folders
+    /// ([`LocalCluster::workspace_folder`]).
+    pub fn run_pipeline_run(
+        &self,
+        manifests: &Manifests,
+        run: &PipelineRunSpec,
+    ) -> Result<PipelineRunOutcome, RunError> {
+        let setup = |message: String| RunError::Setup {
+            task: "PipelineRun".to_string(),
+            message,
+        };
+        let name = run
+            .pipeline_ref
+            .as_ref()
+            .and_then(|p| p.name.as_deref())
+            .ok_or_else(|| setup("no pipelineRef.name".into()))?;
+        let pipeline = manifests
+            .pipelines
+            .get(name)
+            .ok_or_else(|| setup(format!("no Pipeline {name}")))?;
+        let params = run
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect();
+        let mut workspaces = BTreeMap::new();
+        for binding in &run.workspaces {
+            workspaces.insert(
+                binding.name.clone(),
+                self.workspace_folder(binding).map_err(setup)?,
+            );
+        }
+        self.run_pipeline(name, &pipeline.spec, &manifests.tasks, &params, &workspaces)
     }
 
     /// Runs every step of one Task (`task_name`) as the TaskRun `run`, with these params and
@@ -432,6 +550,9 @@ impl LocalCluster {
                 .get(task_name)
                 .ok_or_else(|| setup(&task.name, format!("no Task {task_name}")))?
                 .spec;
+            if let Some(on_task) = &self.on_task {
+                on_task(&task.name, task_name);
+            }
             let task_params = context
                 .task_params(task)
                 .map_err(|e| setup(&task.name, e.to_string()))?;

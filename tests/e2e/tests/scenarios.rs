@@ -4,6 +4,7 @@
 
 mod chart;
 mod command_line;
+mod demo;
 mod forge_conformance;
 mod gitea_webhooks;
 mod gitops_bump;

@@ -14,13 +14,15 @@
 //!
 //! What differs from a cluster: `WAIT_READY` stays "false" (its default; the Tasks do not expose the
 //! Kubernetes API address, so the fake Kubernetes API cannot be put in), and modelcar-build's
-//! `BASE_IMAGE` default (ubi-minimal from registry.access.redhat.com, unreachable here) is set to
-//! `scratch` in the run.
+//! `BASE_IMAGE` default (ubi-minimal from registry.access.redhat.com, unreachable here) is set to a
+//! mirror in the test registry of a base with a shell (Debian's busybox-static).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use e2e::base_image::{BaseOptions, RegistryAccess, busybox_layout, push_layout, registry_digest};
+use e2e::install::{dockerconfigjson, gitops_repo_files, with_settings};
 use e2e::local_run::{LocalCluster, PipelineRunOutcome};
 use e2e::manifests::{Manifests, ParamValue};
 use e2e::tls_proxy::TlsProxy;
@@ -40,48 +42,6 @@ const REGISTRY_USER: &str = "pipeline";
 const REGISTRY_PASSWORD: &str = "registry-S3cret-77d2";
 const TEST_CONFIG: &str = "model-deployments/test/jukebox/config.yaml";
 const PROD_CONFIG: &str = "model-deployments/prod/jukebox/config.yaml";
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Every file below `dir`, as (path relative to it, contents).
-fn files_below(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let relative = path
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                files.push((relative, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    files.sort();
-    files
-}
 
 fn host_of(url: &str) -> String {
     url.split("://")
@@ -140,17 +100,7 @@ impl World {
         let registry = Registry::start_tls_with_auth(REGISTRY_USER, REGISTRY_PASSWORD);
         // The example configs, with the image repository this cluster pushes to (as a user puts
         // theirs in).
-        let template: Vec<(String, Vec<u8>)> =
-            files_below(&e2e::repo_root().join("examples/gitops-repo"))
-                .into_iter()
-                .map(|(path, contents)| {
-                    let text = String::from_utf8(contents).unwrap().replace(
-                        "image_repository: quay.io\n",
-                        &format!("image_repository: {}\n", registry.host()),
-                    );
-                    (path, text.into_bytes())
-                })
-                .collect();
+        let template = gitops_repo_files(&registry.host());
         let files: Vec<(&str, &[u8])> = template
             .iter()
             .map(|(path, contents)| (path.as_str(), contents.as_slice()))
@@ -207,9 +157,8 @@ impl World {
     /// The Secret registry-credentials (type dockerconfigjson) as the dockerconfig workspace.
     fn dockerconfig(&self) -> PathBuf {
         let dir = self.folder("registry-credentials");
-        let auth = base64(format!("{REGISTRY_USER}:{REGISTRY_PASSWORD}").as_bytes());
-        let config = json!({"auths": {self.registry.host(): {"auth": auth}}});
-        std::fs::write(dir.join(".dockerconfigjson"), config.to_string()).unwrap();
+        let config = dockerconfigjson(&self.registry.host(), REGISTRY_USER, REGISTRY_PASSWORD);
+        std::fs::write(dir.join(".dockerconfigjson"), config).unwrap();
         dir
     }
 
@@ -254,23 +203,32 @@ impl World {
         outcome
     }
 
-    /// Asks the registry, with skopeo, for the digest of `image`.
-    fn registry_digest(&self, image: &str) -> String {
+    /// How skopeo reaches the registry: the pipeline's credentials and the registry's CA.
+    fn skopeo_access(&self) -> RegistryAccess<'_> {
         let certs = self.folder("skopeo-certs");
         std::fs::copy(self.registry.ca_pem().unwrap(), certs.join("ca.crt")).unwrap();
-        let output = Command::new(require_tool("skopeo", "skopeo"))
-            .args(["inspect", "--format", "{{.Digest}}"])
-            .arg(format!("--creds={REGISTRY_USER}:{REGISTRY_PASSWORD}"))
-            .arg(format!("--cert-dir={}", certs.display()))
-            .arg(format!("docker://{image}"))
-            .output()
-            .expect("run skopeo");
-        assert!(
-            output.status.success(),
-            "skopeo inspect {image}: {}",
-            String::from_utf8_lossy(&output.stderr)
+        RegistryAccess {
+            user: REGISTRY_USER,
+            password: REGISTRY_PASSWORD,
+            cert_dir: certs,
+        }
+    }
+
+    /// A base image with a shell (Debian's busybox-static), mirrored into the registry as a
+    /// cluster that cannot reach registry.access.redhat.com has one: its reference.
+    fn mirror_base_image(&self) -> String {
+        let layout = self.folder("base-layout");
+        busybox_layout(
+            &layout,
+            "1",
+            BaseOptions {
+                entrypoint: None,
+                shell: true,
+            },
         );
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
+        let base = format!("{}/mirror/busybox:1", self.registry.host());
+        push_layout(&layout, "1", &base, &self.skopeo_access());
+        base
     }
 
     /// Merges the promotion branch into main as Gitea's merge button does (a merge commit), and
@@ -386,7 +344,7 @@ impl World {
                 .expect("the example run sets VERSION")
                 .value,
         );
-        let params = run_params(
+        let params = with_settings(
             example
                 .spec
                 .params
@@ -441,7 +399,7 @@ impl World {
                 .and_then(|p| p.name.as_deref()),
             Some("post-deploy")
         );
-        let params = run_params(
+        let params = with_settings(
             pipeline_run
                 .params
                 .iter()
@@ -466,29 +424,14 @@ impl World {
     }
 }
 
-/// A PipelineRun's params, with the installation settings in `overrides` replaced (or removed when
-/// `None`).
-fn run_params(
-    params: impl IntoIterator<Item = (String, ParamValue)>,
-    overrides: &[(&str, Option<String>)],
-) -> BTreeMap<String, ParamValue> {
-    let mut params: BTreeMap<String, ParamValue> = params.into_iter().collect();
-    for (name, value) in overrides {
-        match value {
-            Some(value) => params.insert(name.to_string(), ParamValue::String(value.clone())),
-            None => params.remove(*name),
-        };
-    }
-    params
-}
-
 #[test]
 fn model_release_then_post_deploy_as_written() {
     let world = World::start();
     let image = format!("{}/user1/{MODEL}", world.registry.host());
     let (version, mut params, workspaces) = world.model_release_run(&image);
     // The base image this machine can reach (see the module comment).
-    params.insert("BASE_IMAGE".into(), ParamValue::String("scratch".into()));
+    let base = world.mirror_base_image();
+    params.insert("BASE_IMAGE".into(), ParamValue::String(base));
     // The training run registered the version; the pipeline labels it.
     let model_id = world.model_registry.add_model(MODEL);
     world
@@ -498,13 +441,21 @@ fn model_release_then_post_deploy_as_written() {
 
     let cluster = world.cluster();
     let release = world.run(&cluster, "model-release", params, workspaces);
+    // On a base with a shell, as KServe's sidecar mode needs.
+    let built = &release
+        .steps
+        .iter()
+        .find(|s| s.task == "build-modelcar")
+        .expect("a build-modelcar step")
+        .stderr;
+    assert!(!built.contains("no /bin/sh"), "{built}");
 
     // The image is in the registry, under the version, with the digest the pipeline reported.
     let image_url = &release.results["IMAGE_URL"];
     assert_eq!(image_url, &format!("{image}:{version}"));
     let digest = &release.results["IMAGE_DIGEST"];
     assert!(digest.starts_with("sha256:"), "IMAGE_DIGEST {digest}");
-    assert_eq!(&world.registry_digest(image_url), digest);
+    assert_eq!(&registry_digest(image_url, &world.skopeo_access()), digest);
     assert_eq!(
         release.task_result("build-modelcar", "STORAGE_URI"),
         format!("oci://{image}@{digest}")

@@ -273,13 +273,44 @@ impl Gitea {
             .to_string()
     }
 
-    /// The clone URL of the administrator's repository `name`.
-    pub fn repo_url(&self, name: &str) -> String {
-        format!("{}/{GITEA_ADMIN_USER}/{name}.git", self.url())
+    /// Creates the organisation `name`, owned by the administrator, through the REST API.
+    pub fn create_org(&self, name: &str) {
+        self.api(
+            "POST",
+            "/orgs",
+            Some(&serde_json::json!({"username": name, "visibility": "public"})),
+        )
+        .expect_success(&format!("create Gitea organisation {name}"));
     }
 
-    /// Commits `files` (path, contents) on `branch` of the administrator's repository `name` and
-    /// pushes it over HTTP with the token; returns the commit id.
+    /// Creates an empty repository `name` of the organisation `org` (default branch `main`) and
+    /// returns its clone URL (without credentials). Address it as `org/name` in the other methods.
+    pub fn create_org_repo(&self, org: &str, name: &str) -> String {
+        let created = self
+            .api(
+                "POST",
+                &format!("/orgs/{org}/repos"),
+                Some(&serde_json::json!({
+                    "name": name,
+                    "default_branch": "main",
+                    "auto_init": false,
+                    "private": false,
+                })),
+            )
+            .expect_success(&format!("create Gitea repository {org}/{name}"));
+        created["clone_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no clone_url in {created}"))
+            .to_string()
+    }
+
+    /// The clone URL of the administrator's repository `name` (or of `owner/name`).
+    pub fn repo_url(&self, name: &str) -> String {
+        format!("{}/{}.git", self.url(), full_name(name))
+    }
+
+    /// Commits `files` (path, contents) on `branch` of the administrator's repository `name` (or of
+    /// `owner/name`) and pushes it over HTTP with the token; returns the commit id.
     ///
     /// A new branch starts from `main` when `main` exists (so it can be proposed as a pull request),
     /// else from nothing. Other files of the branch stay as they are.
@@ -358,13 +389,14 @@ impl Gitea {
         commit
     }
 
-    /// Waits until the API shows `branch` of the administrator's repository `name` at `commit`.
+    /// Waits until the API shows `branch` of the administrator's repository `name` (or of
+    /// `owner/name`) at `commit`.
     ///
     /// Gitea handles a push in the background (a queue): for a moment after `git push` returns, the
     /// API may still show the old branch, and after the first push into an empty repository 1.27.3
     /// even answers 500 (the repository is still marked empty while the branch exists).
     pub fn wait_for_branch(&self, name: &str, branch: &str, commit: &str) {
-        let path = format!("/repos/{GITEA_ADMIN_USER}/{name}/branches/{branch}");
+        let path = format!("/repos/{}/branches/{branch}", full_name(name));
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             let answer = self.api("GET", &path, None);
@@ -416,6 +448,15 @@ impl Gitea {
             self.process.log(),
             std::fs::read_to_string(&file).unwrap_or_default()
         )
+    }
+}
+
+/// `owner/name` as given, or the administrator's repository `name`.
+fn full_name(name: &str) -> String {
+    if name.contains('/') {
+        name.to_string()
+    } else {
+        format!("{GITEA_ADMIN_USER}/{name}")
     }
 }
 

@@ -171,35 +171,50 @@ fn bad_input_is_a_clear_error_and_pushes_nothing() {
     .failed(1, &["127.0.0.1:9", "team/jukebox"]);
 }
 
+/// README's "Build one ModelCar by hand" without network: on the busybox base scripts/demo leaves as
+/// an OCI layout (its one image tagged `latest`, so `oci:DIR` finds it without a tag).
 #[test]
 fn the_readme_quick_start_works_offline() {
     let out = tempfile::tempdir().unwrap();
+    let base = out.path().join("base-layout");
+    busybox_layout(
+        &base,
+        "latest",
+        BaseOptions {
+            entrypoint: None,
+            shell: true,
+        },
+    );
     let example = workspace_root().join("examples/model");
     let layout = format!("{}/jukebox:v1", out.path().display());
     let run = modelcar_build(&[
         "--model-dir",
         example.to_str().unwrap(),
         "--base",
-        "scratch",
+        &format!("oci:{}", base.display()),
         "--oci-layout",
         &layout,
     ])
     .ok();
+    assert!(!run.stderr().contains("no /bin/sh"), "{}", run.stderr());
     assert_eq!(
         run.result("IMAGE_URL"),
         format!("oci:{}/jukebox:v1", out.path().display())
     );
-    // skopeo reads the layout, and the layers unpack to the example model.
+    // skopeo reads the layout: the base's layer and the model's; they unpack to a shell and the
+    // example model.
     let inspected = tool(
         "skopeo",
         "skopeo",
         &["inspect", "--raw", &format!("oci:{layout}")],
     );
     let manifest: Value = serde_json::from_str(&inspected).unwrap();
-    assert_eq!(manifest["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 2);
     let work = tempfile::tempdir().unwrap();
     let unpacked = unpack_layout(&out.path().join("jukebox"), work);
-    assert_model_unpacked(&unpacked.path().join("rootfs"), &example, "models");
+    let rootfs = unpacked.path().join("rootfs");
+    assert!(rootfs.join("bin/busybox").is_file());
+    assert_model_unpacked(&rootfs, &example, "models");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use e2e::tool_run::{Outcome, run};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tempfile::TempDir;
 use test_services::{Registry, require_tool, workspace_root};
 
@@ -239,87 +239,9 @@ pub(crate) fn read_json(path: &Path) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A base image built here from Debian's busybox-static
+// A base image built here from Debian's busybox-static (shared with scripts/demo)
 
-pub(crate) struct BaseOptions<'a> {
-    pub(crate) entrypoint: Option<&'a [&'a str]>,
-    pub(crate) shell: bool,
-}
-
-/// Writes an OCI layout at `dir` with one image tagged `tag`: /bin/busybox and, when asked,
-/// /bin/sh -> busybox.
-pub(crate) fn busybox_layout(dir: &Path, tag: &str, options: BaseOptions<'_>) {
-    let work = tempfile::tempdir().unwrap();
-    let rootfs = work.path().join("rootfs");
-    fs::create_dir_all(rootfs.join("bin")).unwrap();
-    let busybox = require_tool("busybox", "busybox-static");
-    fs::copy(&busybox, rootfs.join("bin/busybox")).unwrap();
-    if options.shell {
-        symlink("busybox", rootfs.join("bin/sh")).unwrap();
-    }
-    let layer = work.path().join("layer.tar");
-    tool(
-        "tar",
-        "tar",
-        &[
-            "--owner=0",
-            "--group=0",
-            "--numeric-owner",
-            "--mtime=@0",
-            "--sort=name",
-            "-C",
-            rootfs.to_str().unwrap(),
-            "-cf",
-            layer.to_str().unwrap(),
-            "bin",
-        ],
-    );
-    let blobs = dir.join("blobs/sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| {
-        let hex = sha256_hex(bytes);
-        fs::write(blobs.join(&hex), bytes).unwrap();
-        (format!("sha256:{hex}"), bytes.len())
-    };
-    let layer_bytes = fs::read(&layer).unwrap();
-    let (layer_digest, layer_size) = put(&layer_bytes);
-    let mut container = json!({ "Cmd": ["sh"], "Env": ["PATH=/bin"] });
-    if let Some(entrypoint) = options.entrypoint {
-        container["Entrypoint"] = json!(entrypoint);
-    }
-    let config = json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": container,
-        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
-        "history": [{ "created_by": "busybox-static from Debian" }],
-    });
-    let (config_digest, config_size) = put(&serde_json::to_vec(&config).unwrap());
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest, "size": config_size,
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar",
-            "digest": layer_digest, "size": layer_size,
-        }],
-    });
-    let (manifest_digest, manifest_size) = put(&serde_json::to_vec(&manifest).unwrap());
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-            "annotations": { "org.opencontainers.image.ref.name": tag },
-        }],
-    });
-    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-}
+pub(crate) use e2e::base_image::{BaseOptions, busybox_layout};
 
 pub(crate) fn assert_model_unpacked(rootfs: &Path, model: &Path, under: &str) {
     let unpacked = tree(&rootfs.join(under));
