@@ -77,8 +77,7 @@ struct Cli {
         long,
         env = "MODELCAR_MODEL_VERSION",
         default_value = "",
-        hide_default_value = true,
-        required_unless_present_any = ["rollback", "rollback_to"]
+        hide_default_value = true
     )]
     model_version: String,
 
@@ -89,19 +88,15 @@ struct Cli {
     #[arg(
         long,
         env = "MODELCAR_ROLLBACK",
-        requires = "reason",
-        conflicts_with = "model_version"
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value = "false"
     )]
     rollback: bool,
 
     /// Propose putting --env back on this version, which it must have run before.
-    #[arg(
-        long,
-        env = "MODELCAR_ROLLBACK_TO",
-        value_name = "VERSION",
-        requires = "reason",
-        conflicts_with = "model_version"
-    )]
+    #[arg(long, env = "MODELCAR_ROLLBACK_TO", value_name = "VERSION")]
     rollback_to: Option<String>,
 
     /// Why the environment is rolled back (in the commit message and the pull request).

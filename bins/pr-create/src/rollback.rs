@@ -20,6 +20,12 @@ pub(crate) async fn resolve(
     repo_url: &str,
     token: Secret,
 ) -> anyhow::Result<Option<Cli>> {
+    if !cli.model_version.is_empty() {
+        return Err(usage(
+            "a rollback finds its version in the config's history: give --rollback or \
+             --rollback-to without --model-version",
+        ));
+    }
     let reason = cli
         .reason
         .as_deref()
