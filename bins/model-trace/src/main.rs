@@ -7,8 +7,8 @@ mod sources;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use common::{ExitStatus, UsageError, finish};
-use trace::{Report, Sources, TraceRequest};
+use common::{ExitStatus, fault_with, finish};
+use trace::{Report, Sources, TraceError, TraceRequest};
 
 use crate::cli::{Cli, Output};
 
@@ -31,13 +31,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<Report> {
-    model_registry::validate_environment(&cli.env).map_err(|e| usage(format!("--env: {e}")))?;
+    model_registry::validate_environment(&cli.env).map_err(|e| fault_with(e, |_| Some("--env")))?;
     let platform: oci::Platform = cli
         .platform
         .parse()
-        .map_err(|e: oci::InvalidPlatform| usage(format!("--platform: {e}")))?;
+        .map_err(|e: oci::InvalidPlatform| fault_with(e, |_| Some("--platform")))?;
     if let Some(image) = &cli.image {
-        trace::image::repository_of(image).map_err(|e| usage(format!("--image: {e}")))?;
+        trace::image::repository_of(image).map_err(|e| fault_with(e, |_| Some("--image")))?;
     }
     let request = TraceRequest {
         model: cli.model.clone(),
@@ -62,14 +62,23 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
     trace::trace(&request, &sources).await.map_err(|e| {
         let what = format!(
             "tracing {} in {} (--model, --env, --repo-url {}, --branch {}, --path-pattern {})",
-            cli.model, cli.env, cli.repo_url, cli.branch, cli.path_pattern
+            cli.model,
+            cli.env,
+            common::http::display_url_text(&cli.repo_url),
+            cli.branch,
+            cli.path_pattern
         );
-        if e.is_usage() {
-            anyhow!(UsageError(e.to_string())).context(what)
-        } else {
-            anyhow::Error::new(e).context(what)
-        }
+        fault_with(e, trace_flags).context(what)
     })
+}
+
+/// This tool's flags for what a trace error blames (the context names the ones every trace reads).
+fn trace_flags(error: &TraceError) -> Option<&'static str> {
+    match error {
+        TraceError::Gitops { source, .. } => sources::git_flags(source),
+        TraceError::InvalidImage { .. } => Some("--image"),
+        _ => None,
+    }
 }
 
 /// Prints the report, writes the report file and the DRIFT result, and turns the outcome into the
@@ -100,8 +109,11 @@ fn conclude(cli: &Cli, report: &Report) -> ExitCode {
     }
     let errors = report.errors();
     for (layer, note) in &errors {
+        let flags = sources::layer_flags(*layer)
+            .map(|f| format!(" ({f})"))
+            .unwrap_or_default();
         eprintln!(
-            "error: the {} layer could not be read: {note}",
+            "error: the {} layer could not be read: {note}{flags}",
             layer.as_str()
         );
     }
@@ -126,8 +138,4 @@ fn conclude(cli: &Cli, report: &Report) -> ExitCode {
         );
         ExitStatus::Success.into()
     }
-}
-
-pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow!(UsageError(message.into()))
 }

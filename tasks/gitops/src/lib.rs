@@ -52,7 +52,7 @@ mod values;
 
 pub use bump::{BumpOutcome, BumpRequest, Deployment, bump};
 pub use changes::{ChangeKind, FileChange, changed_files, read_file};
-pub use error::GitopsError;
+pub use error::{GitopsError, Input};
 pub use history::{
     BranchComparison, DIGEST_KEY, FileHistory, FileRevision, VERSION_KEY, compare_branches, history,
 };

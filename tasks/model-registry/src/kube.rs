@@ -14,7 +14,7 @@ pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceacc
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
     #[error(
-        "no Kubernetes API address: KUBERNETES_SERVICE_HOST is not set (not running in a pod?); set --kube-api-url"
+        "no Kubernetes API address: KUBERNETES_SERVICE_HOST is not set (not running in a pod?); give the API's address"
     )]
     NoApi,
     #[error("invalid Kubernetes API address {url:?}: {reason}")]
@@ -40,7 +40,7 @@ pub enum KubeError {
     #[error(
         "InferenceService {namespace}/{name} did not become ready with version {version} within {timeout:?} \
          (last seen: {last}); nothing was labelled. Check the rollout (`oc get isvc {name} -n {namespace}`) \
-         or raise --timeout"
+         or wait longer"
     )]
     Timeout {
         namespace: String,
@@ -49,6 +49,24 @@ pub enum KubeError {
         timeout: Duration,
         last: String,
     },
+}
+
+impl KubeError {
+    /// Whether the fix is in how the command was called (no API address, or a bad one), not in the
+    /// cluster.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::NoApi | Self::BadUrl { .. } => true,
+            Self::Http(e) => e.is_usage(),
+            Self::Forbidden { .. } | Self::Decode { .. } | Self::Timeout { .. } => false,
+        }
+    }
+}
+
+impl common::UsageFault for KubeError {
+    fn is_usage(&self) -> bool {
+        KubeError::is_usage(self)
+    }
 }
 
 /// A client for the one call needed: reading an InferenceService.
