@@ -3,12 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::anyhow;
 use clap::Parser;
-use common::{CommonArgs, UsageError, finish};
+use common::{CommonArgs, fault_with, finish, usage};
 use gitops::cli::GitCredentialArgs;
 use gitops::{
-    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Identity, Remote,
+    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Identity, Input, Remote,
     config_path,
 };
 
@@ -166,13 +165,13 @@ fn request(cli: &Cli) -> anyhow::Result<BumpRequest> {
         .iter()
         .filter(|s| !s.trim().is_empty())
         .map(|set| {
-            gitops::parse_set(set, "version=1.4.0").map_err(|e| usage(format!("--set: {e}")))
+            gitops::parse_set(set, "version=1.4.0").map_err(|e| fault_with(e, |_| Some("--set")))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(digest) = &cli.digest {
         sets.push(
             gitops::digest_set(&cli.digest_key, digest)
-                .map_err(|e| usage(format!("--digest: {e}")))?,
+                .map_err(|e| fault_with(e, |_| Some("--digest")))?,
         );
     }
     if sets.is_empty() {
@@ -206,7 +205,7 @@ fn auth(cli: &Cli) -> anyhow::Result<GitAuth> {
     git.username = git.username.or_else(|| cli.former_username.clone());
     git.token_file = git.token_file.or_else(|| cli.former_token_file.clone());
     git.auth(&cli.repo_url, None)
-        .map_err(|e| usage(e.to_string()))
+        .map_err(|e| fault_with(e, flags))
 }
 
 fn explain(error: GitopsError, cli: &Cli, request: &BumpRequest) -> anyhow::Error {
@@ -224,15 +223,27 @@ fn explain(error: GitopsError, cli: &Cli, request: &BumpRequest) -> anyhow::Erro
             .join(", "),
         request.file,
         target,
-        cli.repo_url
+        common::http::display_url_text(&cli.repo_url)
     );
-    if error.is_usage() {
-        anyhow!(UsageError(error.to_string())).context(what)
-    } else {
-        anyhow::Error::new(error).context(what)
-    }
+    fault_with(error, flags).context(what)
 }
 
-fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow!(UsageError(message.into()))
+/// This tool's flags for what a git error blames.
+fn flags(error: &GitopsError) -> Option<&'static str> {
+    Some(match error.input()? {
+        Input::RepoUrl => "--repo-url",
+        Input::Credentials => {
+            "--git-username, --git-token-file or MODELCAR_GIT_TOKEN, --basic-auth-dir, --ssh-dir"
+        }
+        Input::Branch => "--branch",
+        Input::PushBranch => "--push-branch",
+        Input::File if matches!(error, GitopsError::FileMissing { .. }) => {
+            "--create; --file, or --model and --env with --path-pattern"
+        }
+        Input::File => "--file, or --model and --env with --path-pattern",
+        Input::Values => "--set, --digest-key",
+        Input::Commits => return None,
+        Input::Author => "--author-name, --author-email",
+        Input::RollbackTarget => "--rollback, --rollback-to, --reason",
+    })
 }

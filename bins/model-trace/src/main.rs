@@ -7,8 +7,8 @@ mod sources;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use common::{ExitStatus, UsageError, finish};
-use trace::{Report, Sources, TraceRequest};
+use common::{ExitStatus, fault_with, finish, usage};
+use trace::{Report, Sources, TraceError, TraceRequest};
 
 use crate::cli::{Cli, Output};
 
@@ -98,13 +98,13 @@ async fn run_all(cli: &Cli) -> anyhow::Result<Vec<Report>> {
 }
 
 async fn run(cli: &Cli, model: &str, env: &str) -> anyhow::Result<Report> {
-    model_registry::validate_environment(env).map_err(|e| usage(format!("--env: {e}")))?;
+    model_registry::validate_environment(env).map_err(|e| fault_with(e, |_| Some("--env")))?;
     let platform: oci::Platform = cli
         .platform
         .parse()
-        .map_err(|e: oci::InvalidPlatform| usage(format!("--platform: {e}")))?;
+        .map_err(|e: oci::InvalidPlatform| fault_with(e, |_| Some("--platform")))?;
     if let Some(image) = &cli.image {
-        trace::image::repository_of(image).map_err(|e| usage(format!("--image: {e}")))?;
+        trace::image::repository_of(image).map_err(|e| fault_with(e, |_| Some("--image")))?;
     }
     let request = TraceRequest {
         model: model.to_owned(),
@@ -129,14 +129,23 @@ async fn run(cli: &Cli, model: &str, env: &str) -> anyhow::Result<Report> {
     trace::trace(&request, &sources).await.map_err(|e| {
         let what = format!(
             "tracing {} in {} (--model, --env, --repo-url {}, --branch {}, --path-pattern {})",
-            model, env, cli.repo_url, cli.branch, cli.path_pattern
+            model,
+            env,
+            common::http::display_url_text(&cli.repo_url),
+            cli.branch,
+            cli.path_pattern
         );
-        if e.is_usage() {
-            anyhow!(UsageError(e.to_string())).context(what)
-        } else {
-            anyhow::Error::new(e).context(what)
-        }
+        fault_with(e, trace_flags).context(what)
     })
+}
+
+/// This tool's flags for what a trace error blames (the context names the ones every trace reads).
+fn trace_flags(error: &TraceError) -> Option<&'static str> {
+    match error {
+        TraceError::Gitops { source, .. } => sources::git_flags(source),
+        TraceError::InvalidImage { .. } => Some("--image"),
+        _ => None,
+    }
 }
 
 /// Prints the report, writes the report file and the DRIFT result, and turns the outcome into the
@@ -188,8 +197,11 @@ fn conclude(cli: &Cli, reports: &[Report]) -> ExitCode {
 fn explain(report: &Report) -> bool {
     let errors = report.errors();
     for (layer, note) in &errors {
+        let flags = sources::layer_flags(*layer)
+            .map(|f| format!(" ({f})"))
+            .unwrap_or_default();
         eprintln!(
-            "error: the {} layer could not be read: {note}",
+            "error: the {} layer could not be read: {note}{flags}",
             layer.as_str()
         );
     }
@@ -214,8 +226,4 @@ fn explain(report: &Report) -> bool {
         );
         true
     }
-}
-
-pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow!(UsageError(message.into()))
 }

@@ -4,16 +4,15 @@
 use std::path::Path;
 
 use anyhow::Context;
-use common::{RetryPolicy, Secret};
-use forge::{AnyForge, ForgeConfig};
-use gitops::{GitCredentials, Remote};
-use model_registry::kube::{KubeClient, SERVICE_ACCOUNT_DIR};
-use model_registry::{AnyRegistry, RegistryConfig, registry_token};
+use common::{RetryPolicy, Secret, fault_with, usage};
+use forge::{AnyForge, ForgeConfig, ForgeError};
+use gitops::{GitCredentials, GitopsError, Remote};
+use model_registry::kube::{KubeClient, KubeError, SERVICE_ACCOUNT_DIR};
+use model_registry::{AnyRegistry, RegistryConfig, RegistryError, registry_token};
 use oci::{Keychain, RegistryClient};
-use trace::Source;
+use trace::{LayerName, Source};
 
 use crate::cli::Cli;
-use crate::usage;
 
 pub struct Clients {
     pub git: Remote,
@@ -67,9 +66,9 @@ fn git_remote(cli: &Cli) -> anyhow::Result<Remote> {
     }
     .choose(&cli.repo_url)
     .map_err(|e| {
-        usage(format!(
-            "git credentials for --repo-url {}: {e}",
-            cli.repo_url
+        fault_with(e, git_flags).context(format!(
+            "git credentials for {}",
+            common::http::display_url_text(&cli.repo_url)
         ))
     })?;
     Ok(Remote::new(
@@ -81,7 +80,7 @@ fn git_remote(cli: &Cli) -> anyhow::Result<Remote> {
 
 fn image_client(cli: &Cli) -> anyhow::Result<RegistryClient> {
     let keychain = Keychain::discover(None, cli.docker_config.as_deref())
-        .map_err(|e| usage(format!("image registry credentials (--docker-config): {e}")))?;
+        .map_err(|e| fault_with(e, |_| Some("--docker-config")))?;
     RegistryClient::new(cli.common.http_options(), keychain)
         .context("setting up the image registry client")
 }
@@ -103,7 +102,7 @@ fn model_registry(cli: &Cli) -> anyhow::Result<Result<AnyRegistry, String>> {
         cli.registry_token_file.as_deref(),
         "MODELCAR_REGISTRY_TOKEN",
     )
-    .map_err(|e| usage(format!("--registry-token-file: {e}")))?;
+    .map_err(|e| fault_with(e, registry_flags))?;
     let config = RegistryConfig::new(cli.registry_kind, url, token);
     Ok(Ok(AnyRegistry::connect(config, http)))
 }
@@ -136,7 +135,7 @@ fn forge(cli: &Cli) -> anyhow::Result<Result<AnyForge, String>> {
     };
     AnyForge::connect(&config)
         .map(Ok)
-        .map_err(|e| usage(format!("--forge {kind} --forge-repo {repo}: {e}")))
+        .map_err(|e| fault_with(e, forge_flags))
 }
 
 fn cluster(cli: &Cli) -> anyhow::Result<Result<KubeClient, String>> {
@@ -148,8 +147,8 @@ fn cluster(cli: &Cli) -> anyhow::Result<Result<KubeClient, String>> {
                 .into(),
         ));
     }
-    let api = KubeClient::api_url(cli.kube_api_url.as_deref())
-        .map_err(|e| usage(format!("--kube-api-url: {e}")))?;
+    let api =
+        KubeClient::api_url(cli.kube_api_url.as_deref()).map_err(|e| fault_with(e, kube_flags))?;
     let token =
         match Secret::from_file_or_env(cli.kube_token_file.as_deref(), "MODELCAR_KUBE_TOKEN")
             .context("reading the Kubernetes token (--kube-token-file)")?
@@ -167,4 +166,75 @@ fn cluster(cli: &Cli) -> anyhow::Result<Result<KubeClient, String>> {
     let http = KubeClient::http_options(&cli.common.http_options(), None).client()?;
     http.check_url(&api).context("--kube-api-url")?;
     Ok(Ok(KubeClient::new(api, token, http)))
+}
+
+/// This tool's flags for what a git error blames.
+pub fn git_flags(error: &GitopsError) -> Option<&'static str> {
+    use gitops::Input;
+    Some(match error.input()? {
+        Input::RepoUrl => "--repo-url",
+        Input::Credentials => {
+            "--git-username, --git-token-file or MODELCAR_GIT_TOKEN, --basic-auth-dir, --ssh-dir"
+        }
+        Input::Branch | Input::PushBranch => "--branch",
+        Input::File => "--model, --env, --path-pattern",
+        Input::Values | Input::Commits | Input::Author | Input::RollbackTarget => return None,
+    })
+}
+
+/// This tool's flags for what a Model Registry error blames.
+fn registry_flags(error: &RegistryError) -> Option<&'static str> {
+    use model_registry::Input;
+    Some(match error.input()? {
+        Input::Url => "--registry-url",
+        Input::Kind => "--registry-kind",
+        Input::Token => "--registry-token-file or MODELCAR_REGISTRY_TOKEN",
+        Input::Model => "--registry-model or --model",
+        Input::Version | Input::Image => return None,
+        Input::Env => "--env",
+    })
+}
+
+/// This tool's flags for what a forge error blames.
+fn forge_flags(error: &ForgeError) -> Option<&'static str> {
+    Some(match error {
+        ForgeError::RepoNotFound { .. } => "--forge-repo / --forge-api-url",
+        ForgeError::RepoName(_) => "--forge-repo",
+        ForgeError::ApiUrl(_) => "--forge-api-url",
+        ForgeError::Decode { .. } => "--forge-api-url / --forge",
+        ForgeError::Unauthorized { .. } | ForgeError::Forbidden { .. } | ForgeError::Token(_) => {
+            "--forge-token-file or MODELCAR_FORGE_TOKEN"
+        }
+        ForgeError::Template { .. } => "--branch-template",
+        _ => return None,
+    })
+}
+
+/// This tool's flags for what a Kubernetes error blames.
+fn kube_flags(error: &KubeError) -> Option<&'static str> {
+    Some(match error {
+        KubeError::NoApi | KubeError::BadUrl { .. } | KubeError::NotServed { .. } => {
+            "--kube-api-url"
+        }
+        KubeError::Forbidden { .. } | KubeError::Unauthorized { .. } => {
+            "--kube-token-file or MODELCAR_KUBE_TOKEN"
+        }
+        KubeError::Timeout { .. } | KubeError::Decode { .. } | KubeError::Http(_) => return None,
+    })
+}
+
+/// The flags that set where a layer is read from, for a layer that could not be read.
+pub fn layer_flags(layer: LayerName) -> Option<&'static str> {
+    Some(match layer {
+        LayerName::Gitops => "--repo-url, --branch",
+        LayerName::Image => "--image, --docker-config",
+        LayerName::Source => return None,
+        LayerName::ModelRegistry => {
+            "--registry-url, --registry-kind, --registry-token-file or MODELCAR_REGISTRY_TOKEN"
+        }
+        LayerName::Promotion => {
+            "--forge, --forge-api-url, --forge-repo, --forge-token-file or MODELCAR_FORGE_TOKEN"
+        }
+        LayerName::Cluster => "--kube-api-url, --kube-token-file or MODELCAR_KUBE_TOKEN",
+    })
 }

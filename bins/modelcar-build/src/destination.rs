@@ -4,14 +4,30 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use common::UsageError;
 use common::progress::{Display, Meter};
+use common::{UsageError, fault, fault_with};
 use modelcar::BaseImage;
 use oci::layout::OciLayout;
 use oci::registry::{PushOptions, RegistryClient};
-use oci::{Artifact, ImageLocation, Keychain, Platform, Reference};
+use oci::{Artifact, ImageLocation, Keychain, Platform, Reference, RegistryError};
 
 use crate::cli::Cli;
+
+/// The flags that give this tool's registry credentials.
+pub const CREDENTIAL_FLAGS: &str = "--authfile or REGISTRY_AUTH_FILE, --docker-config";
+
+/// This tool's flags for what a registry error blames, `image_flag` being the one that names the
+/// image (`--image` or `--base`).
+fn registry_flags(error: &RegistryError, image_flag: &'static str) -> Option<&'static str> {
+    if error.is_credentials() {
+        return Some(CREDENTIAL_FLAGS);
+    }
+    match error {
+        RegistryError::PlatformNotFound { .. } => Some("--platform, or another --base"),
+        RegistryError::InvalidReference(_) => Some(image_flag),
+        _ => None,
+    }
+}
 
 /// Where the image goes, validated before any work is done.
 #[derive(Debug)]
@@ -76,7 +92,8 @@ impl Destinations {
             Some(reference) => {
                 if tags.is_empty() {
                     bail!(UsageError(
-                        "no tag to push: give --tag (the source commit first) or --revision".into()
+                        "no tag to push: give --tag (the source commit first) or --source-commit"
+                            .into()
                     ));
                 }
                 for tag in &tags {
@@ -117,10 +134,14 @@ impl Destinations {
     ) -> Result<Delivered> {
         let mut delivered = None;
         if let Some((path, tag)) = &self.layout {
-            let layout = OciLayout::create(path)
-                .with_context(|| format!("creating the OCI layout {}", path.display()))?;
-            let report = layout.write(artifact, tag).await.with_context(|| {
-                format!("writing the image to the OCI layout {}", path.display())
+            let layout = OciLayout::create(path).map_err(|e| {
+                fault(e).context(format!("creating the OCI layout {}", path.display()))
+            })?;
+            let report = layout.write(artifact, tag).await.map_err(|e| {
+                fault(e).context(format!(
+                    "writing the image to the OCI layout {}",
+                    path.display()
+                ))
             })?;
             tracing::info!(
                 "OCI layout {}: {} blobs written ({} bytes), {} already present",
@@ -150,7 +171,10 @@ impl Destinations {
             let report = client
                 .push(artifact, repository, tags, &options)
                 .await
-                .with_context(|| format!("pushing the ModelCar to {name}"))?;
+                .map_err(|e| {
+                    fault_with(e, |e| registry_flags(e, "--image"))
+                        .context(format!("pushing the ModelCar to {name}"))
+                })?;
             display.finish();
             tracing::info!(
                 "{name}: uploaded {} bytes in {} blobs; {} blobs mounted, {} already there",
@@ -259,14 +283,17 @@ impl Base {
             Self::Layout { path, tag } => {
                 let image = OciLayout::open(path)
                     .and_then(|layout| layout.read_image(tag, platform))
-                    .with_context(|| format!("reading the base image {arg}"))?;
+                    .map_err(|e| {
+                        fault_with(e, |_| Some("--base, --platform"))
+                            .context(format!("reading the base image {arg}"))
+                    })?;
                 Ok(BaseImage::from_image(arg, image))
             }
             Self::Registry(reference) => {
-                let image = client
-                    .pull(reference, platform)
-                    .await
-                    .with_context(|| format!("reading the base image {reference}"))?;
+                let image = client.pull(reference, platform).await.map_err(|e| {
+                    fault_with(e, |e| registry_flags(e, "--base"))
+                        .context(format!("reading the base image {reference}"))
+                })?;
                 Ok(BaseImage::from_image(reference.to_string(), image))
             }
         }

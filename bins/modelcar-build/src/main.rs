@@ -7,9 +7,12 @@ mod destination;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use common::UsageError;
 use common::progress::{Display, Meter};
-use modelcar::{BaseImage, BuildOptions, ImageMetadata, build_modelcars_from, modelcar_index};
+use common::{UsageError, fault_with};
+use modelcar::marker::MarkerError;
+use modelcar::{
+    BaseImage, BuildOptions, ImageMetadata, ModelCarError, build_modelcars_from, modelcar_index,
+};
 use oci::{Artifact, Keychain, Platform};
 
 use crate::cli::Cli;
@@ -27,7 +30,7 @@ fn run(cli: Cli) -> Result<()> {
     let platforms = parse_platforms(&cli.platform)?;
     let base_location = Base::parse(&cli.base)?;
     modelcar::plan::PlanOptions::new(cli.subdir.as_deref(), 0)
-        .map_err(|e| UsageError(e.to_string()))?;
+        .map_err(|e| fault_with(e, modelcar_flags))?;
     if let (Some(marker), Some(revision)) = (&cli.marker, &cli.source_commit) {
         if marker.is_absolute() || marker.components().any(|c| c.as_os_str() == "..") {
             return Err(UsageError(format!(
@@ -43,16 +46,23 @@ fn run(cli: Cli) -> Result<()> {
             std::time::Duration::from_secs(cli.marker_timeout),
             std::time::Duration::from_secs(2),
         )
-        .with_context(|| format!("checking the model in {}", cli.model_dir.display()))?;
+        .map_err(|e| {
+            fault_with(e, marker_flags)
+                .context(format!("checking the model in {}", cli.model_dir.display()))
+        })?;
     }
     // The model is validated before anything is fetched or pushed.
-    let files = modelcar::scan::scan_model_dir(&cli.model_dir)
-        .with_context(|| format!("reading the model in {}", cli.model_dir.display()))?;
+    let files = modelcar::scan::scan_model_dir(&cli.model_dir).map_err(|e| {
+        fault_with(e, modelcar_flags)
+            .context(format!("reading the model in {}", cli.model_dir.display()))
+    })?;
     let needs_registry =
         destinations.registry.is_some() || matches!(base_location, Base::Registry(_));
     let keychain = if needs_registry {
-        Keychain::discover(cli.authfile.as_deref(), cli.docker_config.as_deref())
-            .context("reading registry credentials (--authfile, --docker-config)")?
+        Keychain::discover(cli.authfile.as_deref(), cli.docker_config.as_deref()).map_err(|e| {
+            fault_with(e, |_| Some(destination::CREDENTIAL_FLAGS))
+                .context("reading registry credentials")
+        })?
     } else {
         Keychain::anonymous()
     };
@@ -94,8 +104,12 @@ fn run(cli: Cli) -> Result<()> {
     };
     let meter = Meter::default();
     let display = Display::show("hashing model layers", &meter);
-    let modelcars = build_modelcars_from(&bases, &files, &options, &meter)
-        .with_context(|| format!("building the ModelCar from {}", cli.model_dir.display()))?;
+    let modelcars = build_modelcars_from(&bases, &files, &options, &meter).map_err(|e| {
+        fault_with(e, modelcar_flags).context(format!(
+            "building the ModelCar from {}",
+            cli.model_dir.display()
+        ))
+    })?;
     display.finish();
     for (modelcar, base) in modelcars.iter().zip(&bases) {
         tracing::info!(
@@ -111,7 +125,11 @@ fn run(cli: Cli) -> Result<()> {
     // One platform is a plain image; several are an index over them.
     let index = match modelcars.as_slice() {
         [_] => None,
-        many => Some(modelcar_index(many).context("assembling the multi-platform index")?),
+        many => Some(
+            modelcar_index(many)
+                .map_err(|e| fault_with(e, modelcar_flags))
+                .context("assembling the multi-platform index")?,
+        ),
     };
     let artifact = match &index {
         Some(index) => {
@@ -147,7 +165,7 @@ fn parse_platforms(args: &[String]) -> Result<Vec<Platform>> {
     for arg in args.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
         let platform: Platform = arg
             .parse()
-            .map_err(|e: oci::InvalidPlatform| UsageError(format!("--platform: {e}")))?;
+            .map_err(|e: oci::InvalidPlatform| fault_with(e, |_| Some("--platform")))?;
         if !platforms.contains(&platform) {
             platforms.push(platform);
         }
@@ -156,4 +174,28 @@ fn parse_platforms(args: &[String]) -> Result<Vec<Platform>> {
         platforms.push(Platform::linux_amd64());
     }
     Ok(platforms)
+}
+
+/// This tool's flags for what a ModelCar error blames.
+fn modelcar_flags(error: &ModelCarError) -> Option<&'static str> {
+    Some(match error {
+        ModelCarError::ModelDirMissing { .. }
+        | ModelCarError::ModelDirNotDirectory { .. }
+        | ModelCarError::ModelDirEmpty { .. } => "--model-dir",
+        ModelCarError::InvalidSubdir { .. } => "--subdir",
+        ModelCarError::BaseHasEntrypoint { .. } => "--allow-entrypoint, or another --base",
+        ModelCarError::TooManyLayers { .. } | ModelCarError::BaseLayers { .. } => "--base",
+        _ => return None,
+    })
+}
+
+/// This tool's flags for what a version-marker error blames.
+fn marker_flags(error: &MarkerError) -> Option<&'static str> {
+    Some(match error {
+        MarkerError::Missing { .. } | MarkerError::WrittenAfter { .. } => {
+            "--marker, --marker-timeout"
+        }
+        MarkerError::Stale { .. } => "--source-commit",
+        MarkerError::Empty { .. } | MarkerError::Unreadable { .. } => "--marker",
+    })
 }

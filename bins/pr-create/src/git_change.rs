@@ -25,7 +25,10 @@ impl ChangeWriter for GitopsChange {
         let outcome = tokio::task::spawn_blocking(move || gitops::bump(&remote, &request))
             .await
             .map_err(|e| git_error(format!("the git task stopped: {e}"), false))?
-            .map_err(|e| git_error(e.to_string(), e.is_usage()))?;
+            .map_err(|e| {
+                let usage = e.is_usage();
+                git_error(common::fault_with(e, crate::git_flags).to_string(), usage)
+            })?;
         let old_version = outcome
             .old_values
             .iter()

@@ -9,17 +9,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use common::{CommonArgs, RetryPolicy, Secret, UsageError, finish};
+use common::{CommonArgs, RetryPolicy, Secret, fault_with, finish, usage};
 use forge::promote::{DEFAULT_BODY_TEMPLATE, DEFAULT_BRANCH_TEMPLATE, DEFAULT_TITLE_TEMPLATE};
+use forge::template::Template;
 use forge::{
     AnyForge, CommitStatus, ForgeConfig, ForgeError, ForgeKind, PromotionRequest, StatusState,
+    UserRole,
 };
 use gitops::cli::GitCredentialArgs;
 use gitops::{
-    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, Identity, Remote, config_path,
+    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Identity, Remote,
+    config_path,
 };
-use model_registry::RegistryKind;
 use model_registry::promotion::{Rule, Verdict};
+use model_registry::{RegistryError, RegistryKind};
 use oci::{Digest, Keychain, Reference, RegistryClient, TagPolicy};
 
 use crate::git_change::GitopsChange;
@@ -339,7 +342,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let http = cli.common.http_options().client()?;
     let api =
         forge::api_base(cli.forge, cli.forge_api_url.as_deref()).map_err(|e| explain(e, cli))?;
-    http.check_url(&api).context("--api-url")?;
+    http.check_url(&api).context("--forge-api-url")?;
     let repo_url = match &cli.repo_url {
         Some(url) => url.clone(),
         None => clone_url(cli).map_err(|e| explain(e, cli))?,
@@ -379,7 +382,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             cli.registry_token_file.as_deref(),
             "MODELCAR_REGISTRY_TOKEN",
         )
-        .context("--registry-token-file")?;
+        .map_err(|e| fault_with(e, registry_flags))?;
         let source = registry::RegistrySource {
             kind: cli.registry_kind,
             web_url: match &cli.registry_web_url {
@@ -392,23 +395,24 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         };
         http.check_url(&source.url).context("--registry-url")?;
         let model = cli.registry_model.as_deref().unwrap_or(&cli.model);
-        let section = match registry::compare(&source, model, &cli.model_version, &cli.environment)
-            .await
-        {
-            Ok(comparison) => {
-                if !rules.is_empty() {
-                    judged = enforce(cli, &comparison, &rules)?;
-                    apply_judgement(cli, &judged, &source.web_url, &mut request);
+        let section =
+            match registry::compare(&source, model, &cli.model_version, &cli.environment).await {
+                Ok(comparison) => {
+                    if !rules.is_empty() {
+                        judged = enforce(cli, &comparison, &rules)?;
+                        apply_judgement(cli, &judged, &source.web_url, &mut request);
+                    }
+                    comparison.section(&source.web_url)
                 }
-                comparison.section(&source.web_url)
-            }
-            Err(why) if rules.is_empty() => registry::unavailable(&source.web_url, &why),
-            Err(why) => {
-                return Err(anyhow!(
-                    "the promotion rules need the Model Registry, which could not be read: {why}"
-                ));
-            }
-        };
+                Err(why) if rules.is_empty() => {
+                    registry::unavailable(&source.web_url, &why.to_string())
+                }
+                Err(why) => {
+                    return Err(fault_with(why, registry_flags).context(
+                        "the promotion rules need the Model Registry, which could not be read",
+                    ));
+                }
+            };
         request.registry_section = Some(section);
     }
     let change = GitopsChange {
@@ -442,7 +446,7 @@ fn pinned_image(cli: &Cli) -> anyhow::Result<Option<(Reference, Digest)>> {
     let Some(text) = &cli.image else {
         return Ok(None);
     };
-    let image = Reference::parse(text).map_err(|e| usage(format!("--image: {e}")))?;
+    let image = Reference::parse(text).map_err(|e| fault_with(e, |_| Some("--image")))?;
     let digest = match (&cli.digest, image.digest()) {
         (Some(given), Some(own)) if given.as_str() != own.to_string() => {
             return Err(usage(format!(
@@ -451,7 +455,7 @@ fn pinned_image(cli: &Cli) -> anyhow::Result<Option<(Reference, Digest)>> {
         }
         (Some(given), _) => given
             .parse::<Digest>()
-            .map_err(|e| usage(format!("--digest: {e}")))?,
+            .map_err(|e| fault_with(e, |_| Some("--digest")))?,
         (None, Some(own)) => own.clone(),
         (None, None) => return Ok(None),
     };
@@ -464,7 +468,7 @@ async fn check_tag(cli: &Cli, image: &Reference, digest: &Digest) -> anyhow::Res
         return Ok(());
     }
     let keychain = Keychain::discover(cli.authfile.as_deref(), cli.docker_config.as_deref())
-        .map_err(|e| usage(e.to_string()))?;
+        .map_err(|e| fault_with(e, |_| Some(IMAGE_CREDENTIAL_FLAGS)))?;
     let client =
         RegistryClient::new(cli.common.http_options(), keychain)?.with_retry(RetryPolicy::fast(3));
     oci::verify_tags(&client, &[(image.clone(), digest.clone())], cli.tag_check)
@@ -484,7 +488,7 @@ fn promotion_rules(cli: &Cli) -> anyhow::Result<Vec<Rule>> {
         .rules
         .iter()
         .filter(|r| !r.trim().is_empty())
-        .map(|r| Rule::parse(r, &cli.environment).map_err(|e| usage(format!("--require: {e}"))))
+        .map(|r| Rule::parse(r, &cli.environment).map_err(|e| fault_with(e, |_| Some("--require"))))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if !rules.is_empty() && cli.registry_url.is_none() {
         return Err(usage(
@@ -523,7 +527,7 @@ impl Judged {
 fn enforce(cli: &Cli, comparison: &registry::Comparison, rules: &[Rule]) -> anyhow::Result<Judged> {
     let verdicts = comparison
         .judge(rules)
-        .map_err(|e| usage(format!("--require: {e}")))?;
+        .map_err(|e| fault_with(e, |_| Some("--require")))?;
     for verdict in &verdicts {
         let mark = if verdict.passed { "holds" } else { "FAILS" };
         tracing::info!(
@@ -678,13 +682,13 @@ fn bump_request(cli: &Cli) -> anyhow::Result<BumpRequest> {
     for set in cli.sets.iter().filter(|s| !s.trim().is_empty()) {
         sets.push(
             gitops::parse_set(set, "image_namespace=team-prod")
-                .map_err(|e| usage(format!("--set: {e}")))?,
+                .map_err(|e| fault_with(e, |_| Some("--set")))?,
         );
     }
     if let Some(digest) = &cli.digest {
         sets.push(
             gitops::digest_set(&cli.digest_key, digest)
-                .map_err(|e| usage(format!("--digest: {e}")))?,
+                .map_err(|e| fault_with(e, |_| Some("--digest")))?,
         );
     }
     Ok(BumpRequest {
@@ -709,7 +713,10 @@ fn bump_request(cli: &Cli) -> anyhow::Result<BumpRequest> {
 /// Git credentials: an ssh or basic-auth workspace, else a user with the git token (default: the
 /// forge token, which every forge accepts for git over https).
 fn git_auth(cli: &Cli, repo_url: &str, forge_token: Secret) -> anyhow::Result<GitAuth> {
-    let mut credentials = cli.git.credentials().map_err(|e| usage(e.to_string()))?;
+    let mut credentials = cli
+        .git
+        .credentials()
+        .map_err(|e| fault_with(e, git_flags))?;
     // Without a basic-auth workspace, or with part of an explicit pair, git uses the forge token
     // under the user name the forge expects for tokens.
     if credentials.basic_auth_dir.is_none()
@@ -727,7 +734,7 @@ fn git_auth(cli: &Cli, repo_url: &str, forge_token: Secret) -> anyhow::Result<Gi
     }
     credentials
         .choose(repo_url)
-        .map_err(|e| usage(e.to_string()))
+        .map_err(|e| fault_with(e, git_flags))
 }
 
 /// `https://host/OWNER/NAME.git` from the API URL (api.github.com: github.com).
@@ -735,7 +742,7 @@ fn clone_url(cli: &Cli) -> Result<String, ForgeError> {
     let mut url = forge::api_base(cli.forge, cli.forge_api_url.as_deref())?;
     if url.host_str() == Some("api.github.com") {
         url.set_host(Some("github.com"))
-            .map_err(|e| ForgeError::Usage(e.to_string()))?;
+            .map_err(|e| ForgeError::ApiUrl(e.to_string()))?;
     }
     let path = url.path().trim_end_matches('/');
     let root = ["/api/v1", "/api/v3", "/api/v4"]
@@ -752,13 +759,84 @@ fn explain(error: ForgeError, cli: &Cli) -> anyhow::Error {
         "promoting {} {} to {} in {} ({})",
         cli.model, cli.model_version, cli.environment, cli.forge_repo, cli.forge
     );
-    if error.is_usage() {
-        anyhow!(UsageError(error.to_string())).context(what)
-    } else {
-        anyhow::Error::new(error).context(what)
-    }
+    fault_with(error, forge_flags).context(what)
 }
 
-fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow!(UsageError(message.into()))
+/// This tool's flags for what a forge error blames.
+fn forge_flags(error: &ForgeError) -> Option<&'static str> {
+    Some(match error {
+        ForgeError::RepoNotFound { .. } => "--forge-repo / --forge-api-url",
+        ForgeError::RepoName(_) => "--forge-repo",
+        ForgeError::ApiUrl(_) => "--forge-api-url",
+        ForgeError::Decode { .. } => "--forge-api-url / --forge",
+        ForgeError::BranchNotFound { .. } => "--branch",
+        ForgeError::LabelNotFound { .. } => "--label",
+        ForgeError::UserNotFound {
+            role: UserRole::Reviewer,
+            ..
+        } => "--reviewer",
+        ForgeError::UserNotFound {
+            role: UserRole::Assignee,
+            ..
+        } => "--assignee",
+        ForgeError::Unauthorized { .. } | ForgeError::Forbidden { .. } | ForgeError::Token(_) => {
+            "--forge-token-file or MODELCAR_FORGE_TOKEN"
+        }
+        ForgeError::Template {
+            template: Template::Branch,
+            ..
+        } => "--branch-template",
+        ForgeError::Template {
+            template: Template::Title,
+            ..
+        } => "--title-template",
+        ForgeError::Template {
+            template: Template::Body,
+            ..
+        } => "--body-template or --body-template-file",
+        // The git side's flags are in its message already (see `git_change`).
+        ForgeError::Git { .. }
+        | ForgeError::Rejected { .. }
+        | ForgeError::Usage(_)
+        | ForgeError::Http(_) => return None,
+    })
 }
+
+/// This tool's flags for what a git error blames.
+pub(crate) fn git_flags(error: &GitopsError) -> Option<&'static str> {
+    use gitops::Input;
+    Some(match error.input()? {
+        Input::RepoUrl => "--repo-url, by default from --forge-api-url and --forge-repo",
+        Input::Credentials => {
+            "--git-username, --git-token-file or MODELCAR_GIT_TOKEN (by default the forge token), \
+             --basic-auth-dir, --ssh-dir"
+        }
+        Input::Branch => "--branch",
+        Input::PushBranch => "--branch-template",
+        Input::File if matches!(error, GitopsError::FileMissing { .. }) => {
+            "--create; --file or --path-pattern"
+        }
+        Input::File => "--file or --path-pattern",
+        Input::Values => "--set, --version-key, --digest-key",
+        Input::Commits => return None,
+        Input::Author => "--author-name, --author-email",
+        Input::RollbackTarget => "--rollback, --rollback-to, --reason",
+    })
+}
+
+/// This tool's flags for what a Model Registry error blames.
+fn registry_flags(error: &RegistryError) -> Option<&'static str> {
+    use model_registry::Input;
+    Some(match error.input()? {
+        Input::Url => "--registry-url",
+        Input::Kind => "--registry-kind",
+        Input::Token => "--registry-token-file or MODELCAR_REGISTRY_TOKEN",
+        Input::Model => "--registry-model or --model",
+        Input::Version => "--model-version",
+        Input::Env => "--env",
+        Input::Image => "--image",
+    })
+}
+
+/// The flags that give this tool's image registry credentials.
+const IMAGE_CREDENTIAL_FLAGS: &str = "--authfile or REGISTRY_AUTH_FILE, --docker-config";

@@ -48,14 +48,14 @@ pub struct Comparison {
     notes: Vec<String>,
 }
 
-/// Reads the comparison; an error is the registry's, in words for the pull request body.
+/// Reads the comparison; an error is the registry's.
 pub async fn compare(
     source: &RegistrySource,
     model: &str,
     version: &str,
     env: &str,
-) -> Result<Comparison, String> {
-    let http = source.http.client().map_err(|e| e.to_string())?;
+) -> Result<Comparison, RegistryError> {
+    let http = source.http.client()?;
     let token = RegistryToken {
         token: source.token.token.clone(),
         origin: source.token.origin.clone(),
@@ -65,9 +65,8 @@ pub async fn compare(
         http,
     );
     let outcome = read(&registry, model, version, env).await;
-    outcome.map_err(|e| {
+    outcome.inspect_err(|e| {
         tracing::warn!("reading the Model Registry for the pull request body: {e}");
-        e.to_string()
     })
 }
 

@@ -9,8 +9,6 @@ use gitops::GitAuth;
 use gitops::cli::GitCredentialArgs;
 use model_registry::RegistryKind;
 
-use crate::usage;
-
 /// Record in the Model Registry which environment runs which model version: put the environment's
 /// label on the version, take it off every other version of the model, keep every other property, and
 /// record when, which image and which GitOps commit. A re-run changes nothing.
@@ -325,7 +323,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// ssh URLs use the ssh-directory workspace; https uses --git-username with the git token, else the
 /// basic-auth workspace, else no credentials.
 pub fn git_auth(cli: &Cli, url: &str) -> anyhow::Result<GitAuth> {
-    cli.git.auth(url, None).map_err(|e| usage(e.to_string()))
+    cli.git
+        .auth(url, None)
+        .map_err(|e| common::fault_with(e, crate::git_flags))
 }
 
 #[cfg(test)]
@@ -343,7 +343,9 @@ mod tests {
 
     #[test]
     fn empty_values_count_as_not_given() {
-        let mut cli = Cli::parse_from([
+        // As `parse_normalized` reads them: `--flag=` is dropped before parsing (the shared git
+        // credential flags take paths, which cannot be empty), other blank values after.
+        let args = [
             "registry-label",
             "--registry-url=https://r",
             "--before=",
@@ -352,7 +354,8 @@ mod tests {
             "--basic-auth-dir=",
             "--ssh-dir=",
             "--image=",
-        ]);
+        ];
+        let mut cli = Cli::parse_from(common::cli::without_empty_values(args.map(Into::into)));
         cli.normalize();
         assert!(cli.before.is_none() && cli.only_env.is_none() && cli.git.username.is_none());
         assert!(

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use common::{Secret, UsageError, finish};
+use common::{Secret, fault, fault_with, finish, usage};
+use gitops::GitopsError;
 use model_registry::deployments::{self, Action, ChangedFile, Deployment};
-use model_registry::kube::{KubeClient, ReadyWait, SERVICE_ACCOUNT_DIR, wait_ready};
+use model_registry::kube::{KubeClient, KubeError, ReadyWait, SERVICE_ACCOUNT_DIR, wait_ready};
 use model_registry::{
     AnyRegistry, LabelOutcome, LabelRequest, ModelArtifact, ModelRegistry, RegistryConfig,
     RegistryError, label, now_rfc3339, registry_token, unlabel,
@@ -58,10 +59,11 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         cli.registry_token_file.as_deref(),
         REGISTRY_TOKEN_ENV,
     )
-    .context("--registry-token-file")?;
+    .map_err(|e| fault_with(e, |e| registry_flags(e, cli)))?;
     for action in &actions {
         let (Action::Label(d) | Action::Unlabel(d)) = action;
-        model_registry::validate_environment(&d.env).map_err(|e| usage(e.to_string()))?;
+        model_registry::validate_environment(&d.env)
+            .map_err(|e| fault_with(e, |e| registry_flags(e, cli)))?;
     }
     if cli.repo_url.is_some() {
         check_tags(cli, &actions).await?;
@@ -111,9 +113,7 @@ fn combine(mut failures: Vec<anyhow::Error>, attempted: usize) -> anyhow::Result
     if failures.len() <= 1 {
         return failures.pop().map_or(Ok(()), Err);
     }
-    let all_usage = failures
-        .iter()
-        .all(|f| f.chain().any(|c| c.is::<UsageError>()));
+    let all_usage = failures.iter().all(common::is_usage);
     let list = failures
         .iter()
         .map(|f| format!("  - {f:#}"))
@@ -124,7 +124,7 @@ fn combine(mut failures: Vec<anyhow::Error>, attempted: usize) -> anyhow::Result
         failures.len()
     );
     Err(if all_usage {
-        anyhow!(UsageError(message))
+        usage(message)
     } else {
         anyhow!(message)
     })
@@ -200,7 +200,7 @@ async fn apply<R: ModelRegistry>(
                         | RegistryError::VersionNotFound { .. }
                         | RegistryError::Contended { .. }
                 );
-                let error = explain(error, what);
+                let error = fault_with(error, |e| registry_flags(e, cli)).context(what);
                 if !per_deployment {
                     return Err(error);
                 }
@@ -211,19 +211,56 @@ async fn apply<R: ModelRegistry>(
     Ok((outcome, failures))
 }
 
-fn explain(error: RegistryError, what: String) -> anyhow::Error {
-    let is_usage = matches!(
-        error,
-        RegistryError::ModelNotFound { .. }
-            | RegistryError::VersionNotFound { .. }
-            | RegistryError::InvalidEnvironment { .. }
-            | RegistryError::InvalidInput { .. }
-    );
-    if is_usage {
-        anyhow!(UsageError(error.to_string())).context(what)
-    } else {
-        anyhow::Error::new(error).context(what)
-    }
+/// This tool's flags for what a Model Registry error blames. With --repo-url the model, version and
+/// environment come from the deployment configs, not from flags.
+fn registry_flags(error: &RegistryError, cli: &Cli) -> Option<&'static str> {
+    use model_registry::Input;
+    let from_flags = cli.repo_url.is_none();
+    Some(match error.input()? {
+        Input::Url if matches!(error, RegistryError::NoApi { .. }) => {
+            "--registry-url, --registry-api-version"
+        }
+        Input::Url => "--registry-url",
+        Input::Kind => "--registry-kind",
+        Input::Token if matches!(error, RegistryError::Unauthorized { .. }) => {
+            "--registry-token-file or MODELCAR_REGISTRY_TOKEN; --registry-name"
+        }
+        Input::Token => "--registry-token-file or MODELCAR_REGISTRY_TOKEN",
+        Input::Model if from_flags => "--model",
+        Input::Version if from_flags => "--model-version",
+        Input::Env if from_flags => "--env",
+        Input::Image if from_flags => "--image",
+        Input::Model | Input::Version | Input::Env | Input::Image => return None,
+    })
+}
+
+/// This tool's flags for what a git error blames.
+pub(crate) fn git_flags(error: &GitopsError) -> Option<&'static str> {
+    use gitops::Input;
+    Some(match error.input()? {
+        Input::RepoUrl => "--repo-url",
+        Input::Credentials => {
+            "--git-username, --git-token-file or MODELCAR_GIT_TOKEN, --basic-auth-dir, --ssh-dir"
+        }
+        Input::Branch | Input::PushBranch => "--branch",
+        Input::File => "--path-prefix",
+        Input::Commits => "--commit, --before",
+        Input::Values | Input::Author | Input::RollbackTarget => return None,
+    })
+}
+
+/// This tool's flags for what a Kubernetes error blames.
+fn kube_flags(error: &KubeError) -> Option<&'static str> {
+    Some(match error {
+        KubeError::NoApi | KubeError::BadUrl { .. } | KubeError::NotServed { .. } => {
+            "--kube-api-url"
+        }
+        KubeError::Forbidden { .. } | KubeError::Unauthorized { .. } => {
+            "--kube-token-file or MODELCAR_KUBE_TOKEN"
+        }
+        KubeError::Timeout { .. } => "--wait-timeout",
+        KubeError::Decode { .. } | KubeError::Http(_) => return None,
+    })
 }
 
 fn single_deployment(cli: &Cli) -> anyhow::Result<Deployment> {
@@ -256,11 +293,12 @@ async fn actions_from_push(cli: &Cli, url: &str) -> anyhow::Result<Vec<Action>> 
         cli.path_prefix.clone(),
     );
     let what = format!(
-        "reading what {}{after} changed under {prefix} on {branch} of {url}",
+        "reading what {}{after} changed under {prefix} on {branch} of {}",
         before
             .as_deref()
             .map(|b| format!("{b}.."))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        common::http::display_url_text(url)
     );
     let after_for_git = after.clone();
     let changes = tokio::task::spawn_blocking(move || {
@@ -274,13 +312,7 @@ async fn actions_from_push(cli: &Cli, url: &str) -> anyhow::Result<Vec<Action>> 
     })
     .await
     .context("reading the GitOps repository")?
-    .map_err(|e| {
-        if e.is_usage() {
-            anyhow!(UsageError(e.to_string())).context(what.clone())
-        } else {
-            anyhow::Error::new(e).context(what.clone())
-        }
-    })?;
+    .map_err(|e| fault_with(e, git_flags).context(what))?;
     let files: Vec<ChangedFile> = changes
         .into_iter()
         .map(|c| ChangedFile {
@@ -289,11 +321,8 @@ async fn actions_from_push(cli: &Cli, url: &str) -> anyhow::Result<Vec<Action>> 
             new: c.new,
         })
         .collect();
-    let actions =
-        deployments::plan(&files, &cli.path_prefix, cli.only_env.as_deref()).map_err(|e| {
-            anyhow!(UsageError(e.to_string()))
-                .context(format!("reading the configs changed by {after}"))
-        })?;
+    let actions = deployments::plan(&files, &cli.path_prefix, cli.only_env.as_deref())
+        .map_err(|e| fault(e).context(format!("reading the configs changed by {after}")))?;
     for action in &actions {
         match action {
             Action::Label(d) => {
@@ -334,7 +363,11 @@ async fn check_tags(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> {
         return Ok(());
     }
     let keychain = oci::Keychain::discover(cli.authfile.as_deref(), cli.docker_config.as_deref())
-        .map_err(|e| usage(e.to_string()))?;
+        .map_err(|e| {
+        fault_with(e, |_| {
+            Some("--authfile or REGISTRY_AUTH_FILE, --docker-config")
+        })
+    })?;
     let client = oci::RegistryClient::new(cli.common.http_options(), keychain)?
         .with_retry(common::RetryPolicy::fast(3));
     oci::verify_tags(&client, &pinned, cli.tag_check)
@@ -347,7 +380,8 @@ async fn check_tags(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> {
 
 /// Waits until every environment about to be labelled serves its version; a timeout labels nothing.
 async fn wait_for_rollouts(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> {
-    let api = KubeClient::api_url(cli.kube_api_url.as_deref()).map_err(|e| usage(e.to_string()))?;
+    let api =
+        KubeClient::api_url(cli.kube_api_url.as_deref()).map_err(|e| fault_with(e, kube_flags))?;
     let options = KubeClient::http_options(&cli.common.http_options(), None);
     let token = match &cli.kube_token_file {
         Some(path) => Some(Secret::from_file(path).context("reading the Kubernetes token")?),
@@ -395,13 +429,12 @@ async fn wait_for_rollouts(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> 
             wait.name,
             d.version
         );
-        wait_ready(&client, &wait).await.with_context(|| {
-            format!("waiting for {}:{} to run in {}", d.model, d.version, d.env)
+        wait_ready(&client, &wait).await.map_err(|e| {
+            fault_with(e, kube_flags).context(format!(
+                "waiting for {}:{} to run in {}",
+                d.model, d.version, d.env
+            ))
         })?;
     }
     Ok(())
-}
-
-pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
-    anyhow!(UsageError(message.into()))
 }

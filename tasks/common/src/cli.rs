@@ -2,6 +2,12 @@
 //! `--foo-bar` can also be set as `MODELCAR_FOO_BAR` (standard variables such as
 //! `REGISTRY_AUTH_FILE` or `SOURCE_DATE_EPOCH` keep their own names); exit codes are 0 success,
 //! 1 the operation failed, 2 usage error.
+//!
+//! Library errors say the fault and the fix in the domain's words and name no flags (a test reads
+//! the libraries' messages: `tests/library_messages.rs`); a binary adds its own flag names through
+//! [`fault_with`]. This crate is the exception: it defines the transport flags every tool shares
+//! ([`CommonArgs`]: `--ca-cert`, `--insecure-skip-tls-verify`, `--plain-http`, `--idle-timeout`,
+//! `--results-dir`), so its messages name them, the same in every tool.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -177,17 +183,95 @@ fn is_empty_long_flag(arg: &str) -> bool {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// Whether the fix is in how the command was called: a [`UsageError`] anywhere in the chain, or
-/// an HTTP request refused before sending (a plain-HTTP host not named, an unreadable CA file),
-/// however deep a library wrapped it.
+/// A library error that can say whether its fix is in how the command was called (exit code 2)
+/// rather than in the servers, the data or the network (exit code 1). Every library error type
+/// implements it, so that every binary decides its exit code the same way: through [`fault`].
+pub trait UsageFault: std::error::Error + Send + Sync + 'static {
+    fn is_usage(&self) -> bool;
+}
+
+impl UsageFault for HttpError {
+    fn is_usage(&self) -> bool {
+        HttpError::is_usage(self)
+    }
+}
+
+impl UsageFault for crate::results::ResultError {
+    fn is_usage(&self) -> bool {
+        false
+    }
+}
+
+/// A library error as a binary reports it: the library's own words (the fault and the fix, in the
+/// domain's terms), then, in parentheses, the flags of this tool that set what the error blames;
+/// and whether it is a usage error. The library error's causes stay its causes.
+#[derive(Debug)]
+pub struct Fault {
+    error: Box<dyn std::error::Error + Send + Sync>,
+    usage: bool,
+    flags: Option<String>,
+}
+
+impl Fault {
+    pub fn is_usage(&self) -> bool {
+        self.usage
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.flags {
+            Some(flags) => write!(f, "{} ({flags})", self.error),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+impl std::error::Error for Fault {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+/// A library error on its way out of a binary, classified by the library itself: exit code 2 when
+/// [`UsageFault::is_usage`] says so, else 1.
+pub fn fault<E: UsageFault>(error: E) -> anyhow::Error {
+    fault_with(error, |_| None::<&str>)
+}
+
+/// As [`fault`], with the flags of this tool that set what `error` blames, as the binary's own
+/// `flags` function picks them (by the error's variant): the library names no flags, since which
+/// flag sets a thing differs from tool to tool.
+pub fn fault_with<E, F>(error: E, flags: impl FnOnce(&E) -> Option<F>) -> anyhow::Error
+where
+    E: UsageFault,
+    F: Into<String>,
+{
+    let flags = flags(&error).map(Into::into);
+    anyhow::Error::new(Fault {
+        usage: error.is_usage(),
+        error: Box::new(error),
+        flags,
+    })
+}
+
+/// Whether the fix is in how the command was called: a [`UsageError`] anywhere in the chain, a
+/// library error that says so ([`fault`]), or an HTTP request refused before sending (a plain-HTTP
+/// host not named, an unreadable CA file), however deep a library wrapped it.
 pub fn is_usage(error: &anyhow::Error) -> bool {
     error.chain().any(|e| {
         e.is::<UsageError>()
+            || e.downcast_ref::<Fault>().is_some_and(Fault::is_usage)
             || e.downcast_ref::<HttpError>()
                 .is_some_and(HttpError::is_usage)
             || e.downcast_ref::<Box<HttpError>>()
                 .is_some_and(|e| e.is_usage())
     })
+}
+
+/// A usage error (exit code 2) with the binary's own message.
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
 }
 
 /// Runs a command body and turns its outcome into the exit code, printing the whole error chain:
@@ -196,23 +280,68 @@ pub fn finish(outcome: anyhow::Result<()>) -> ExitCode {
     match outcome {
         Ok(()) => ExitStatus::Success.into(),
         Err(error) => {
-            let mut message = format!("error: {error}");
-            for cause in error.chain().skip(1) {
-                message.push_str(&format!("\n  caused by: {cause}"));
-            }
-            eprintln!("{message}");
-            if is_usage(&error) {
-                ExitStatus::Usage.into()
-            } else {
-                ExitStatus::Failed.into()
-            }
+            eprintln!("{}", report(&error));
+            exit_status(&error).into()
         }
     }
+}
+
+/// The exit status for an error: [`ExitStatus::Usage`] when [`is_usage`], else
+/// [`ExitStatus::Failed`].
+pub fn exit_status(error: &anyhow::Error) -> ExitStatus {
+    if is_usage(error) {
+        ExitStatus::Usage
+    } else {
+        ExitStatus::Failed
+    }
+}
+
+/// `error: …` with one `caused by: …` line per cause.
+fn report(error: &anyhow::Error) -> String {
+    let mut message = format!("error: {error}");
+    for cause in error.chain().skip(1) {
+        message.push_str(&format!("\n  caused by: {cause}"));
+    }
+    message
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Library {
+        #[error("repository a/b not found; check the repository's name")]
+        NotFound,
+        #[error("the server failed")]
+        Down(#[source] std::io::Error),
+    }
+
+    impl UsageFault for Library {
+        fn is_usage(&self) -> bool {
+            matches!(self, Self::NotFound)
+        }
+    }
+
+    #[test]
+    fn a_library_error_says_whether_it_is_usage_and_the_binary_names_its_flags() {
+        let flags = |e: &Library| matches!(e, Library::NotFound).then_some("--forge-repo");
+        let not_found = fault_with(Library::NotFound, flags).context("promoting");
+        assert_eq!(exit_status(&not_found), ExitStatus::Usage);
+        assert_eq!(
+            report(&not_found),
+            "error: promoting\n  caused by: repository a/b not found; check the repository's name \
+             (--forge-repo)"
+        );
+        let down = fault_with(Library::Down(std::io::Error::other("reset")), flags);
+        assert_eq!(exit_status(&down), ExitStatus::Failed);
+        assert_eq!(
+            report(&down),
+            "error: the server failed\n  caused by: reset"
+        );
+        assert_eq!(exit_status(&usage("give --model")), ExitStatus::Usage);
+        assert_eq!(exit_status(&fault(Library::NotFound)), ExitStatus::Usage);
+    }
 
     #[test]
     fn empty_flag_values_are_dropped() {

@@ -18,7 +18,10 @@ pub mod retry;
 pub mod secret;
 pub mod time;
 
-pub use cli::{CommonArgs, ExitStatus, UsageError, finish, is_usage, parse_args};
+pub use cli::{
+    CommonArgs, ExitStatus, Fault, UsageError, UsageFault, fault, fault_with, finish, is_usage,
+    parse_args, usage,
+};
 pub use http::{HttpError, HttpOptions};
 pub use results::Results;
 pub use retry::{RetryPolicy, Transient, Verdict, retry_async, retry_blocking};

@@ -3,7 +3,7 @@
 
 use crate::error::ForgeError;
 use crate::promote::PromotionRequest;
-use crate::template::render;
+use crate::template::{Template, render};
 
 /// The branch template with `{version}` as a wildcard (one or more characters, no `/`).
 pub(crate) struct BranchPattern {
@@ -14,7 +14,7 @@ impl BranchPattern {
     pub(crate) fn new(request: &PromotionRequest) -> Result<Self, ForgeError> {
         const WILDCARD: &str = "\u{0}";
         let rendered = render(
-            "--branch-template",
+            Template::Branch,
             &request.branch_template,
             &[
                 ("model", &request.model),
@@ -64,10 +64,13 @@ pub(crate) fn check_branch_name(branch: &str) -> Result<(), ForgeError> {
             .chars()
             .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c));
     if bad {
-        return Err(ForgeError::Usage(format!(
-            "--branch-template gives {branch:?}, which is not a valid git branch name; \
-             avoid spaces and ~^:?*[\\ in the template and its values"
-        )));
+        return Err(ForgeError::Template {
+            template: Template::Branch,
+            message: format!(
+                "gives {branch:?}, which is not a valid git branch name; avoid spaces and \
+                 ~^:?*[\\ in the template and its values"
+            ),
+        });
     }
     Ok(())
 }

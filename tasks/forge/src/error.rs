@@ -1,27 +1,31 @@
 use common::{HttpError, Transient, Verdict};
 
-use crate::model::ForgeKind;
+use crate::model::{ForgeKind, UserRole};
+use crate::template::Template;
 
 /// Everything that can go wrong talking to a forge or preparing the promotion. Every message says
-/// what was being done, to what, and what to try. No message ever contains the token.
+/// what was being done, to what, and what to try, in the forge's words: which flag sets the
+/// repository, the token or a template is the binary's to add. No message ever contains the token.
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {
     #[error(
-        "{forge}: repository {repo} not found at {api}; check --repo and --api-url, and that the token's user can see it"
+        "{forge}: repository {repo} not found at {api}; check the repository's name and the forge's URL, and that the token's user can see it"
     )]
     RepoNotFound {
         forge: ForgeKind,
         repo: String,
         api: String,
     },
-    #[error("{forge}: branch {branch:?} not found in {repo}; check --base (the branch must exist)")]
+    #[error(
+        "{forge}: branch {branch:?} not found in {repo}; check the base branch's name (the branch must exist)"
+    )]
     BranchNotFound {
         forge: ForgeKind,
         repo: String,
         branch: String,
     },
     #[error(
-        "{forge}: label {label:?} does not exist in {repo}; create it there or drop --label {label:?}"
+        "{forge}: label {label:?} does not exist in {repo}; create it there or drop the label {label:?}"
     )]
     LabelNotFound {
         forge: ForgeKind,
@@ -29,16 +33,16 @@ pub enum ForgeError {
         label: String,
     },
     #[error(
-        "{forge}: {role} {user:?} is not a user who can be a {role} in {repo}; check --{role} (the user must exist and have access)"
+        "{forge}: {role} {user:?} is not a user who can be a {role} in {repo}; check the {role}s' names (the user must exist and have access)"
     )]
     UserNotFound {
         forge: ForgeKind,
         repo: String,
-        role: &'static str,
+        role: UserRole,
         user: String,
     },
     #[error(
-        "{forge}: {action}: the token was refused ({status}): it is missing, wrong or expired; give {needs} with --token-file or FORGE_TOKEN"
+        "{forge}: {action}: the token was refused ({status}): it is missing, wrong or expired; give {needs}"
     )]
     Unauthorized {
         forge: ForgeKind,
@@ -61,7 +65,7 @@ pub enum ForgeError {
         message: String,
     },
     #[error(
-        "{action}: unexpected answer from {url}: {message}; check that --api-url is the {forge} API"
+        "{action}: unexpected answer from {url}: {message}; check that the forge's URL is the {forge} API, and the forge's kind"
     )]
     Decode {
         forge: ForgeKind,
@@ -69,6 +73,19 @@ pub enum ForgeError {
         url: String,
         message: String,
     },
+    /// The forge's URL cannot be used.
+    #[error("{0}")]
+    ApiUrl(String),
+    /// The repository's name is not of the form the forge uses.
+    #[error("{0}")]
+    RepoName(String),
+    /// The token cannot be sent.
+    #[error("{0}")]
+    Token(String),
+    /// A template is wrong, or renders something that cannot be used.
+    #[error("{template}: {message}")]
+    Template { template: Template, message: String },
+    /// Anything else the caller asked for that cannot be done.
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -110,10 +127,20 @@ impl ForgeError {
                     | Self::BranchNotFound { .. }
                     | Self::LabelNotFound { .. }
                     | Self::UserNotFound { .. }
+                    | Self::ApiUrl(_)
+                    | Self::RepoName(_)
+                    | Self::Token(_)
+                    | Self::Template { .. }
                     | Self::Usage(_)
                     | Self::Git { usage: true, .. }
             ),
         }
+    }
+}
+
+impl common::UsageFault for ForgeError {
+    fn is_usage(&self) -> bool {
+        ForgeError::is_usage(self)
     }
 }
 

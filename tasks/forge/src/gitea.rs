@@ -288,7 +288,7 @@ impl Forge for Gitea {
             users.push(found.map(user).ok_or_else(|| ForgeError::UserNotFound {
                 forge: ForgeKind::Gitea,
                 repo: self.repo.clone(),
-                role: role.name(),
+                role,
                 user: login.clone(),
             })?);
         }

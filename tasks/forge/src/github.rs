@@ -295,7 +295,7 @@ impl Forge for GitHub {
                 return Err(ForgeError::UserNotFound {
                     forge: ForgeKind::GitHub,
                     repo: self.repo.clone(),
-                    role: role.name(),
+                    role,
                     user: login.clone(),
                 });
             }

@@ -148,8 +148,9 @@ impl GitLab {
     pub(crate) fn new(api: Api, project: &str) -> Result<Self, ForgeError> {
         let project = project.trim_matches('/');
         if !project.contains('/') {
-            return Err(ForgeError::Usage(format!(
-                "--repo {project:?}: give the GitLab project's full path, GROUP/PROJECT (subgroups allowed)"
+            return Err(ForgeError::RepoName(format!(
+                "{project:?} is not a GitLab project's full path: give it as GROUP/PROJECT \
+                 (subgroups allowed)"
             )));
         }
         Ok(Self {
@@ -285,7 +286,7 @@ impl Forge for GitLab {
                 .ok_or_else(|| ForgeError::UserNotFound {
                     forge: ForgeKind::GitLab,
                     repo: self.project.clone(),
-                    role: role.name(),
+                    role,
                     user: login.clone(),
                 })?;
             users.push(user(found));

@@ -53,16 +53,19 @@ pub fn api_base(kind: ForgeKind, given: Option<&str>) -> Result<Url, ForgeError>
         ForgeKind::GitLab => Some("https://gitlab.com"),
     };
     let text = given.or(default).ok_or_else(|| {
-        ForgeError::Usage("--api-url is required for Gitea (e.g. https://gitea.example.com)".into())
+        ForgeError::ApiUrl(
+            "a Gitea server has no default address: give its URL (e.g. https://gitea.example.com)"
+                .into(),
+        )
     })?;
     let mut url = Url::parse(text).map_err(|e| {
-        ForgeError::Usage(format!(
-            "--api-url {text:?} is not a URL ({e}); give e.g. https://host"
+        ForgeError::ApiUrl(format!(
+            "the forge's URL {text:?} is not a URL ({e}); give e.g. https://host"
         ))
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(ForgeError::Usage(format!(
-            "--api-url {text:?} must be an http(s) URL"
+        return Err(ForgeError::ApiUrl(format!(
+            "the forge's URL {text:?} must be an http(s) URL"
         )));
     }
     url.set_query(None);
@@ -74,7 +77,7 @@ pub fn api_base(kind: ForgeKind, given: Option<&str>) -> Result<Url, ForgeError>
         ForgeKind::GitHub => {
             if url.host_str() == Some("github.com") {
                 url.set_host(Some("api.github.com"))
-                    .map_err(|e| ForgeError::Usage(e.to_string()))?;
+                    .map_err(|e| ForgeError::ApiUrl(e.to_string()))?;
                 None
             } else if url.host_str() == Some("api.github.com") || !path.is_empty() {
                 None
@@ -100,16 +103,18 @@ pub(crate) fn split_owner_name(
         Some((owner, name)) if !owner.is_empty() && !name.is_empty() && !name.contains('/') => {
             Ok((owner.to_owned(), name.trim_end_matches(".git").to_owned()))
         }
-        _ => Err(ForgeError::Usage(format!(
-            "--repo {repo:?}: give the {kind} repository as OWNER/NAME"
+        _ => Err(ForgeError::RepoName(format!(
+            "{repo:?} is not a {kind} repository's name: give it as OWNER/NAME"
         ))),
     }
 }
 
 fn sensitive(value: String) -> Result<HeaderValue, ForgeError> {
     let mut value = HeaderValue::from_str(&value).map_err(|_| {
-        ForgeError::Usage(
-            "the forge token contains characters not allowed in an HTTP header".into(),
+        ForgeError::Token(
+            "the forge token contains characters not allowed in an HTTP header; check the token's \
+             file or variable"
+                .into(),
         )
     })?;
     value.set_sensitive(true);

@@ -93,6 +93,12 @@ impl UserRole {
     }
 }
 
+impl fmt::Display for UserRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// An open or closed pull request (a merge request on GitLab), as far as promotion cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequest {

@@ -14,7 +14,7 @@ use crate::model::{
     CommitStatus, CreateOutcome, Forge, Label, NewPullRequest, PullRequest, PullRequestEdit, User,
     UserRole,
 };
-use crate::template::render;
+use crate::template::{Template, render};
 
 pub const DEFAULT_BRANCH_TEMPLATE: &str = "promote/{env}/{model}";
 pub const DEFAULT_TITLE_TEMPLATE: &str = "Promote {model} {new_version} to {env}";
@@ -125,7 +125,7 @@ impl PromotionRequest {
     /// The promotion branch: the branch template with `{model}`, `{env}` and `{version}`.
     pub fn branch(&self) -> Result<String, ForgeError> {
         let branch = render(
-            "--branch-template",
+            Template::Branch,
             &self.branch_template,
             &[
                 ("model", &self.model),
@@ -309,14 +309,15 @@ fn render_title_body(
         ("branch", branch),
         ("base", request.base.as_str()),
     ];
-    let title = render("--title-template", &request.title_template, &vars)?;
+    let title = render(Template::Title, &request.title_template, &vars)?;
     let title = title.trim().to_owned();
     if title.is_empty() || title.contains('\n') {
-        return Err(ForgeError::Usage(
-            "--title-template must give a non-empty, single-line title".into(),
-        ));
+        return Err(ForgeError::Template {
+            template: Template::Title,
+            message: "it must give a non-empty, single-line title".into(),
+        });
     }
-    let mut body = render("--body-template", &request.body_template, &vars)?;
+    let mut body = render(Template::Body, &request.body_template, &vars)?;
     if let Some(rules) = &request.rules_section
         && !request.body_template.contains("{rules}")
     {

@@ -3,8 +3,37 @@
 
 use crate::error::ForgeError;
 
+/// Which template: errors name it so that a binary can name the flag that sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    /// The promotion branch's name.
+    Branch,
+    /// The pull request's title.
+    Title,
+    /// The pull request's body.
+    Body,
+}
+
+impl std::fmt::Display for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Branch => "the branch template",
+            Self::Title => "the title template",
+            Self::Body => "the body template",
+        })
+    }
+}
+
 /// Renders `template`, replacing each `{name}` by its value in `vars`.
-pub fn render(what: &str, template: &str, vars: &[(&str, &str)]) -> Result<String, ForgeError> {
+pub fn render(
+    which: Template,
+    template: &str,
+    vars: &[(&str, &str)],
+) -> Result<String, ForgeError> {
+    let invalid = |message: String| ForgeError::Template {
+        template: which,
+        message,
+    };
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;
     while let Some(pos) = rest.find(['{', '}']) {
@@ -18,9 +47,7 @@ pub fn render(what: &str, template: &str, vars: &[(&str, &str)]) -> Result<Strin
             rest = after;
         } else if let Some(after) = tail.strip_prefix('{') {
             let end = after.find('}').ok_or_else(|| {
-                ForgeError::Usage(format!(
-                    "{what}: a {{ is never closed; write {{{{ for a literal brace"
-                ))
+                invalid("a { is never closed; write {{ for a literal brace".to_owned())
             })?;
             let name = &after[..end];
             let value = vars
@@ -29,8 +56,8 @@ pub fn render(what: &str, template: &str, vars: &[(&str, &str)]) -> Result<Strin
                 .map(|(_, v)| *v)
                 .ok_or_else(|| {
                     let known: Vec<String> = vars.iter().map(|(k, _)| format!("{{{k}}}")).collect();
-                    ForgeError::Usage(format!(
-                        "{what}: unknown placeholder {{{name}}}; known ones are {}",
+                    invalid(format!(
+                        "unknown placeholder {{{name}}}; known ones are {}",
                         known.join(", ")
                     ))
                 })?;
@@ -48,23 +75,29 @@ pub fn render(what: &str, template: &str, vars: &[(&str, &str)]) -> Result<Strin
 
 #[cfg(test)]
 mod tests {
-    use super::render;
+    use super::{Template, render};
 
     #[test]
     fn placeholders_escapes_and_typos() {
         let vars = [("model", "jukebox"), ("env", "prod")];
         assert_eq!(
-            render("t", "promote/{env}/{model}", &vars).unwrap(),
+            render(Template::Branch, "promote/{env}/{model}", &vars).unwrap(),
             "promote/prod/jukebox"
         );
         assert_eq!(
-            render("t", "{{x}} {model}}", &vars).unwrap(),
+            render(Template::Body, "{{x}} {model}}", &vars).unwrap(),
             "{x} jukebox}"
         );
-        let err = render("--title-template", "{modle}", &vars)
+        let err = render(Template::Title, "{modle}", &vars)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("{modle}") && err.contains("{model}"), "{err}");
-        assert!(render("t", "{model", &vars).is_err());
+        assert!(
+            err.starts_with("the title template: unknown placeholder {modle}")
+                && err.contains("{model}"),
+            "{err}"
+        );
+        let err = render(Template::Body, "{model", &vars).unwrap_err();
+        assert!(err.is_usage(), "{err}");
+        assert!(err.to_string().contains("never closed"), "{err}");
     }
 }

@@ -7,10 +7,10 @@ use std::time::Instant;
 use git2::{FileMode, Oid, Signature};
 use yaml_edit::{Change, Document};
 
-use crate::GitopsError;
 use crate::remote::{Identity, Remote};
 use crate::session::{PushResult, Session, race_backoff};
 use crate::validate::validate;
+use crate::{GitopsError, Input};
 
 /// Attempts in all when other pushes keep landing first.
 const PUSH_ATTEMPTS: u32 = 12;
@@ -88,7 +88,9 @@ pub fn bump(remote: &Remote, req: &BumpRequest) -> Result<BumpOutcome, GitopsErr
             .ok_or_else(|| GitopsError::NotFound {
                 what: format!("branch {}", req.base_branch),
                 url: remote.url.clone(),
-                hint: "check --branch (the repository needs at least one commit on it)".into(),
+                hint: "check the branch name (the repository needs at least one commit on it)"
+                    .into(),
+                input: Input::Branch,
             })?;
         if let Some((commit, edit)) = in_flight.take() {
             let landed = match &req.push_branch {
@@ -205,10 +207,13 @@ impl Edit {
                 (Some(blob.content().to_vec()), entry.filemode())
             }
             Some(_) => {
-                return Err(GitopsError::invalid(format!(
-                    "{} is a directory (or submodule) on branch {}, not a file; give the path of the YAML file",
-                    req.file, req.base_branch
-                )));
+                return Err(GitopsError::invalid(
+                    Input::File,
+                    format!(
+                        "{} is a directory (or submodule) on branch {}, not a file; give the path of the YAML file",
+                        req.file, req.base_branch
+                    ),
+                ));
             }
             None if req.create => (None, i32::from(FileMode::Blob)),
             None => return Err(missing("does not exist")),
@@ -326,12 +331,15 @@ fn commit(
     let repo = &session.repo;
     let git = |action: &str, e: git2::Error| GitopsError::git(action.to_owned(), &e);
     let signature = Signature::now(&req.author.name, &req.author.email).map_err(|e| {
-        GitopsError::invalid(format!(
-            "commit author {:?} <{}> is not usable: {}",
-            req.author.name,
-            req.author.email,
-            e.message()
-        ))
+        GitopsError::invalid(
+            Input::Author,
+            format!(
+                "commit author {:?} <{}> is not usable: {}",
+                req.author.name,
+                req.author.email,
+                e.message()
+            ),
+        )
     })?;
     let message = req
         .message

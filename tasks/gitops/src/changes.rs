@@ -5,10 +5,10 @@ use std::path::Path;
 
 use git2::{Delta, DiffOptions, Oid};
 
-use crate::GitopsError;
 use crate::remote::Remote;
 use crate::session::{FULL_DEPTH, Session};
 use crate::validate::{validate_branch, validate_path};
+use crate::{GitopsError, Input};
 
 /// How a file changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub fn changed_files(
     before: Option<&str>,
     path_prefix: &str,
 ) -> Result<Vec<FileChange>, GitopsError> {
-    validate_branch(branch, "branch")?;
+    validate_branch(branch, "branch", Input::Branch)?;
     let prefix = path_prefix.trim_matches('/');
     if !prefix.is_empty() {
         validate_path(prefix)?;
@@ -76,6 +76,7 @@ pub fn changed_files(
                 what: format!("branch {branch}"),
                 url: remote.url.clone(),
                 hint: "check the branch name".into(),
+                input: Input::Branch,
             });
         }
         let Ok(after_commit) = session.repo.find_commit(after) else {
@@ -164,7 +165,7 @@ pub fn read_file(
     branch: &str,
     path: &str,
 ) -> Result<Option<Vec<u8>>, GitopsError> {
-    validate_branch(branch, "branch")?;
+    validate_branch(branch, "branch", Input::Branch)?;
     validate_path(path)?;
     let session = Session::open(remote)?;
     session.fetch(&[format!("+refs/heads/{branch}:{TRACKING}")], 1)?;
@@ -174,6 +175,7 @@ pub fn read_file(
             what: format!("branch {branch}"),
             url: remote.url.clone(),
             hint: "check the branch name".into(),
+            input: Input::Branch,
         })?;
     let git = |e: git2::Error| GitopsError::git(format!("reading {path} on {branch}"), &e);
     let tree = session
@@ -201,7 +203,8 @@ fn parse_commit_id(id: &str, name: &str) -> Result<Oid, GitopsError> {
     {
         return Ok(oid);
     }
-    Err(GitopsError::invalid(format!(
-        "{name} commit {id:?} is not a full commit id (40 hex digits, as webhooks send)"
-    )))
+    Err(GitopsError::invalid(
+        Input::Commits,
+        format!("{name} commit {id:?} is not a full commit id (40 hex digits, as webhooks send)"),
+    ))
 }

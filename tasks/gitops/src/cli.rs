@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use common::Secret;
 
-use crate::{GitAuth, GitCredentials, GitopsError};
+use crate::{GitAuth, GitCredentials, GitopsError, Input};
 
 /// The environment variable a git token may be given in instead of `--git-token-file`.
 pub const GIT_TOKEN_ENV: &str = "MODELCAR_GIT_TOKEN";
@@ -50,8 +50,10 @@ impl GitCredentialArgs {
     /// What was given, the token read (from its file or MODELCAR_GIT_TOKEN); to be completed by
     /// the caller before [`GitCredentials::choose`].
     pub fn credentials(&self) -> Result<GitCredentials, GitopsError> {
-        let token = Secret::from_file_or_env(self.token_file.as_deref(), GIT_TOKEN_ENV)
-            .map_err(|e| GitopsError::invalid(format!("reading the git token: {e}")))?;
+        let token =
+            Secret::from_file_or_env(self.token_file.as_deref(), GIT_TOKEN_ENV).map_err(|e| {
+                GitopsError::invalid(Input::Credentials, format!("reading the git token: {e}"))
+            })?;
         Ok(GitCredentials {
             username: self.username.clone(),
             token,

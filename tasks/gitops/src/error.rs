@@ -1,14 +1,43 @@
-//! Typed errors: each says what was being done, to what, and what to try. None carries a secret.
+//! Typed errors: each says what was being done, to what, and what to try, in git's and the
+//! repository's words. None carries a secret, and none names a flag: [`GitopsError::input`] tells a
+//! binary which part of the request is at fault, for it to name its own flag.
 
 use std::path::PathBuf;
 
 use common::{Transient, Verdict};
 
+/// The part of a request an error blames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// The repository's URL.
+    RepoUrl,
+    /// The git credentials: a user name and token, a basic-auth or an ssh-directory workspace.
+    Credentials,
+    /// The branch edited (and pushed to, without a push branch).
+    Branch,
+    /// The branch pushed to instead.
+    PushBranch,
+    /// The file edited.
+    File,
+    /// The keys and values set.
+    Values,
+    /// The commits named (a push's before and after).
+    Commits,
+    /// The commit's author.
+    Author,
+    /// The version an environment is to be rolled back to (or the reason to roll back at all).
+    RollbackTarget,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GitopsError {
-    /// The request itself is wrong (a bad key, an unsafe path, a URL with a password in it).
-    #[error("{0}")]
-    InvalidRequest(String),
+    /// The request itself is wrong (a bad key, an unsafe path, a URL with a password in it);
+    /// `input` is the part at fault, when it is one part.
+    #[error("{message}")]
+    InvalidRequest {
+        input: Option<Input>,
+        message: String,
+    },
 
     /// The server refused the credentials (HTTP 401, or every ssh key offered was rejected).
     #[error("authentication failed for {url}: {detail}")]
@@ -39,11 +68,12 @@ pub enum GitopsError {
         what: String,
         url: String,
         hint: String,
+        input: Input,
     },
 
     /// The file to edit does not exist (or is empty) and creating it was not asked for.
     #[error(
-        "{file} {state} on branch {branch} of {url}; pass --create to create it, or check the path"
+        "{file} {state} on branch {branch} of {url}; check the path, or ask for the file to be created"
     )]
     FileMissing {
         file: String,
@@ -128,20 +158,52 @@ impl GitopsError {
         }
     }
 
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Self::InvalidRequest(message.into())
+    pub(crate) fn invalid(input: impl Into<Option<Input>>, message: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            input: input.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The part of the request the error blames, if one is.
+    pub fn input(&self) -> Option<Input> {
+        match self {
+            Self::InvalidRequest { input, .. } => *input,
+            Self::NotFound { input, .. } => Some(*input),
+            Self::Authentication { .. }
+            | Self::PermissionDenied { .. }
+            | Self::HostKey { .. }
+            | Self::Credentials { .. } => Some(Input::Credentials),
+            Self::FileMissing { .. } | Self::NotText { .. } => Some(Input::File),
+            Self::Yaml { source, .. } if source.is_key_path() => Some(Input::Values),
+            Self::Yaml { .. } => Some(Input::File),
+            Self::CommitNotFound { .. } => Some(Input::Commits),
+            Self::Network { .. }
+            | Self::Rejected { .. }
+            | Self::Contended { .. }
+            | Self::Io { .. }
+            | Self::Git { .. } => None,
+        }
     }
 
     /// True for errors the caller made (a bad file, bad YAML, a bad flag): exit code 2 territory.
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            Self::InvalidRequest(_)
-                | Self::FileMissing { .. }
-                | Self::Yaml { .. }
-                | Self::NotText { .. }
-                | Self::Credentials { .. }
-        )
+        match self {
+            Self::Yaml { source, .. } => source.is_usage(),
+            other => matches!(
+                other,
+                Self::InvalidRequest { .. }
+                    | Self::FileMissing { .. }
+                    | Self::NotText { .. }
+                    | Self::Credentials { .. }
+            ),
+        }
+    }
+}
+
+impl common::UsageFault for GitopsError {
+    fn is_usage(&self) -> bool {
+        GitopsError::is_usage(self)
     }
 }
 

@@ -10,10 +10,10 @@ use std::path::Path;
 use git2::{Oid, Repository, Sort};
 use yaml_edit::Document;
 
-use crate::GitopsError;
 use crate::remote::Remote;
 use crate::session::{FULL_DEPTH, Session};
 use crate::validate::{validate_branch, validate_path};
+use crate::{GitopsError, Input};
 
 /// The config key of the version (the image tag).
 pub const VERSION_KEY: &str = "version";
@@ -122,7 +122,7 @@ impl FileHistory {
 /// The versions of `file` along `branch`'s first-parent history, newest first (the whole history
 /// is fetched). A branch on which the file never existed gives an empty list.
 pub fn history(remote: &Remote, branch: &str, file: &str) -> Result<FileHistory, GitopsError> {
-    validate_branch(branch, "branch")?;
+    validate_branch(branch, "branch", Input::Branch)?;
     validate_path(file)?;
     let session = Session::open(remote)?;
     session.fetch(&[format!("+refs/heads/{branch}:{TRACKING}")], FULL_DEPTH)?;
@@ -238,8 +238,8 @@ pub fn compare_branches(
     base: &str,
     head: &str,
 ) -> Result<BranchComparison, GitopsError> {
-    validate_branch(base, "base branch")?;
-    validate_branch(head, "branch")?;
+    validate_branch(base, "base branch", Input::Branch)?;
+    validate_branch(head, "branch", Input::PushBranch)?;
     let session = Session::open(remote)?;
     session.fetch(
         &[
@@ -271,6 +271,7 @@ fn branch_not_found(remote: &Remote, branch: &str) -> GitopsError {
         what: format!("branch {branch}"),
         url: remote.url.clone(),
         hint: "check the branch name".into(),
+        input: Input::Branch,
     }
 }
 

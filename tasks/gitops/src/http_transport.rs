@@ -23,8 +23,8 @@ use git2::transport::{Service, SmartSubtransport, SmartSubtransportStream, Trans
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use url::Url;
 
-use crate::GitopsError;
 use crate::remote::GitAuth;
+use crate::{GitopsError, Input};
 
 /// Sent as `User-Agent`: some forges only speak the smart protocol to clients that look like git.
 const GIT_USER_AGENT: &str = concat!("git/2.0 (modelcar-gitops ", env!("CARGO_PKG_VERSION"), ")");
@@ -69,16 +69,16 @@ impl HttpContext {
     ) -> Result<Arc<Self>, GitopsError> {
         let client = options
             .blocking_client()
-            .map_err(|e| GitopsError::invalid(format!("setting up HTTPS for {url}: {e}")))?;
+            .map_err(|e| GitopsError::invalid(None, format!("setting up HTTPS for {url}: {e}")))?;
         client
             .check_url(url)
-            .map_err(|e| GitopsError::invalid(e.to_string()))?;
+            .map_err(|e| GitopsError::invalid(None, e.to_string()))?;
         let authorization = match auth {
             GitAuth::Basic { user, token } => {
                 let encoded = base64::engine::general_purpose::STANDARD
                     .encode(format!("{user}:{}", token.expose()));
                 let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
-                    .map_err(|_| GitopsError::invalid("the git user name holds characters that cannot be sent in an HTTP header"))?;
+                    .map_err(|_| GitopsError::invalid(Input::Credentials, "the git user name holds characters that cannot be sent in an HTTP header"))?;
                 value.set_sensitive(true);
                 Some(value)
             }
@@ -138,7 +138,7 @@ impl HttpContext {
         let mut request = self
             .client
             .request(method, url.clone())
-            .map_err(|e| GitopsError::invalid(e.to_string()))?
+            .map_err(|e| GitopsError::invalid(None, e.to_string()))?
             .header(USER_AGENT, GIT_USER_AGENT)
             .header(ACCEPT, accept);
         if let Some(auth) = &self.authorization
@@ -160,9 +160,9 @@ impl HttpContext {
                 action: action.clone(),
                 url: self.display_url.clone(),
                 detail: format!(
-                    "could not reach the server ({}); check the URL, the network, and TLS settings \
-                     (--ca-cert for a private CA)",
-                    error_chain(&e.without_url())
+                    "could not reach the server ({}); check the URL, the network, and {}",
+                    error_chain(&e.without_url()),
+                    common::http::TLS_SETTINGS_HINT
                 ),
                 transient,
             }
@@ -188,8 +188,8 @@ impl HttpContext {
                      write access to the repository)"
                         .into()
                 } else {
-                    "the server requires credentials; give --username with --token-file (or GIT_TOKEN), \
-                     or a basic-auth workspace with --basic-auth-dir"
+                    "the server requires credentials; give a git user name and token, or a \
+                     basic-auth workspace"
                         .into()
                 },
             },
@@ -200,9 +200,10 @@ impl HttpContext {
             404 => GitopsError::NotFound {
                 what: "git repository".into(),
                 url,
-                hint:
-                    "check --repo-url (many servers answer 404 instead of 401 to anonymous users)"
-                        .into(),
+                hint: "check the repository URL (many servers answer 404 instead of 401 to \
+                       anonymous users)"
+                    .into(),
+                input: Input::RepoUrl,
             },
             code if status.is_redirection() => {
                 let location = response
@@ -320,9 +321,10 @@ impl SmartSubtransport for SmartHttp {
             Service::ReceivePackLs | Service::ReceivePack => "git-receive-pack",
         };
         let given = Url::parse(url.trim_end_matches('/')).map_err(|e| {
-            context.fail(GitopsError::invalid(format!(
-                "{url} is not a valid URL: {e}"
-            )))
+            context.fail(GitopsError::invalid(
+                Input::RepoUrl,
+                format!("{url} is not a valid URL: {e}"),
+            ))
         })?;
         match action {
             Service::UploadPackLs | Service::ReceivePackLs => {

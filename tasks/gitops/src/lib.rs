@@ -53,7 +53,7 @@ mod values;
 
 pub use bump::{BumpOutcome, BumpRequest, Deployment, bump};
 pub use changes::{ChangeKind, FileChange, changed_files, read_file};
-pub use error::GitopsError;
+pub use error::{GitopsError, Input};
 pub use history::{
     BranchComparison, DIGEST_KEY, FileHistory, FileRevision, ROLLBACK_TRAILER, VERSION_KEY,
     compare_branches, history, rollback_trailer,

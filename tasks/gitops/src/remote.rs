@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use common::{HttpOptions, Secret};
 use url::Url;
 
-use crate::GitopsError;
+use crate::{GitopsError, Input};
 
 /// A git repository on a server: its URL, credentials and HTTP settings.
 #[derive(Debug, Clone)]
@@ -79,9 +79,11 @@ impl GitCredentials {
             (Some(user), Some(token), _) => Ok(GitAuth::Basic { user, token }),
             (_, _, Some(dir)) => GitAuth::from_basic_auth_dir(&dir, url),
             (Some(_), None, None) => Err(GitopsError::invalid(
+                Input::Credentials,
                 "a git user name is given but no token: give the git token (a file from a mounted Secret, or the environment)",
             )),
             (None, Some(_), None) => Err(GitopsError::invalid(
+                Input::Credentials,
                 "a git token is given but no user name: give the git user name too",
             )),
             (None, None, None) => Ok(GitAuth::Anonymous),
@@ -186,19 +188,24 @@ pub(crate) enum Endpoint {
 impl Endpoint {
     pub(crate) fn of(url: &str) -> Result<Self, GitopsError> {
         if let Some((scheme, _)) = url.split_once("://") {
-            let parsed = Url::parse(url)
-                .map_err(|e| GitopsError::invalid(format!("repository URL {url:?}: {e}")))?;
+            let parsed = Url::parse(url).map_err(|e| {
+                GitopsError::invalid(Input::RepoUrl, format!("repository URL {url:?}: {e}"))
+            })?;
             if parsed.password().is_some() {
                 return Err(GitopsError::invalid(
-                    "the repository URL carries a password; give the user with --username and the \
-                     token with --token-file or GIT_TOKEN instead, so it never shows in logs",
+                    Input::RepoUrl,
+                    "the repository URL carries a password; give the git user name and token as \
+                     credentials instead (the token from a file or the environment), so it never \
+                     shows in logs",
                 ));
             }
             return match scheme.to_ascii_lowercase().as_str() {
                 "http" | "https" => {
                     if !parsed.username().is_empty() {
                         return Err(GitopsError::invalid(
-                            "the repository URL carries a user name; give it with --username instead",
+                            Input::RepoUrl,
+                            "the repository URL carries a user name; give it as the git user name \
+                             instead",
                         ));
                     }
                     Ok(Self::Http(parsed))
@@ -213,9 +220,12 @@ impl Endpoint {
                     port: parsed.port().unwrap_or(22),
                 }),
                 "file" => Ok(Self::Local),
-                other => Err(GitopsError::invalid(format!(
-                    "repository URL scheme {other}:// is not supported; use https://, ssh:// or a path"
-                ))),
+                other => Err(GitopsError::invalid(
+                    Input::RepoUrl,
+                    format!(
+                        "repository URL scheme {other}:// is not supported; use https://, ssh:// or a path"
+                    ),
+                )),
             };
         }
         if url.starts_with('/') || url.starts_with('.') {
@@ -236,9 +246,12 @@ impl Endpoint {
                 port: 22,
             });
         }
-        Err(GitopsError::invalid(format!(
-            "repository URL {url:?} is neither https://, ssh://, user@host:path nor a path"
-        )))
+        Err(GitopsError::invalid(
+            Input::RepoUrl,
+            format!(
+                "repository URL {url:?} is neither https://, ssh://, user@host:path nor a path"
+            ),
+        ))
     }
 }
 
@@ -283,11 +296,11 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(Endpoint::of("/srv/repo.git"), Ok(Endpoint::Local)));
-        let err = Endpoint::of("https://u:hunter2@h/r.git")
-            .unwrap_err()
-            .to_string();
+        let err = Endpoint::of("https://u:hunter2@h/r.git").unwrap_err();
+        assert_eq!(err.input(), Some(crate::Input::RepoUrl));
+        let err = err.to_string();
         assert!(
-            !err.contains("hunter2") && err.contains("--token-file"),
+            !err.contains("hunter2") && err.contains("git user name and token"),
             "{err}"
         );
     }

@@ -5,6 +5,7 @@
 //! second step back.
 
 use crate::GitopsError;
+use crate::error::Input;
 use crate::history::{FileHistory, FileRevision, ROLLBACK_TRAILER};
 
 /// What a rollback is to do.
@@ -34,13 +35,19 @@ pub enum RollbackPlan {
 pub fn plan_rollback(history: &FileHistory, to: Option<&str>) -> Result<RollbackPlan, GitopsError> {
     let what = || format!("{} on {}", history.file, history.branch);
     let current = history.current().ok_or_else(|| {
-        GitopsError::invalid(format!(
-            "{} does not exist: there is no deployment to roll back",
-            what()
-        ))
+        GitopsError::invalid(
+            Input::RollbackTarget,
+            format!(
+                "{} does not exist: there is no deployment to roll back",
+                what()
+            ),
+        )
     })?;
     let current_version = current.version.clone().ok_or_else(|| {
-        GitopsError::invalid(format!("{} has no version to roll back from", what()))
+        GitopsError::invalid(
+            Input::RollbackTarget,
+            format!("{} has no version to roll back from", what()),
+        )
     })?;
     let set_by = history.version_set_by().unwrap_or(current);
     let deployed: Vec<&FileRevision> = history
@@ -70,11 +77,14 @@ pub fn plan_rollback(history: &FileHistory, to: Option<&str>) -> Result<Rollback
             });
         }
         Some(version) => history.earlier_with_version(version).ok_or_else(|| {
-            GitopsError::invalid(format!(
-                "version {version} was never deployed by {}; versions deployed before: {}",
-                what(),
-                ran()
-            ))
+            GitopsError::invalid(
+                Input::RollbackTarget,
+                format!(
+                    "version {version} was never deployed by {}; versions deployed before: {}",
+                    what(),
+                    ran()
+                ),
+            )
         })?,
         None => {
             if let Some(from) = &set_by.rolled_back_from {
@@ -91,20 +101,26 @@ pub fn plan_rollback(history: &FileHistory, to: Option<&str>) -> Result<Rollback
                 .find(|r| r.version.as_deref() != Some(current_version.as_str()))
                 .copied()
                 .ok_or_else(|| {
-                    GitopsError::invalid(format!(
-                        "{} has no earlier version than {current_version} to roll back to",
-                        what()
-                    ))
+                    GitopsError::invalid(
+                        Input::RollbackTarget,
+                        format!(
+                            "{} has no earlier version than {current_version} to roll back to",
+                            what()
+                        ),
+                    )
                 })?
         }
     };
     let version = target.version.clone().unwrap_or_default();
     if target.image_digest.is_none() && current.image_digest.is_some() {
-        return Err(GitopsError::invalid(format!(
-            "version {version} was deployed by {} without an image digest, and the config now pins \
+        return Err(GitopsError::invalid(
+            Input::RollbackTarget,
+            format!(
+                "version {version} was deployed by {} without an image digest, and the config now pins \
              one; name a version deployed with its digest, or change the file by hand",
-            what()
-        )));
+                what()
+            ),
+        ));
     }
     Ok(RollbackPlan::To {
         version,

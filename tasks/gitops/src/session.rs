@@ -12,10 +12,10 @@ use git2::{
     RemoteCallbacks,
 };
 
-use crate::GitopsError;
 use crate::http_transport::HttpContext;
 use crate::remote::{Endpoint, GitAuth, Remote};
 use crate::ssh::SshDirectory;
+use crate::{GitopsError, Input};
 
 /// Fetch everything: on a shallow work repository this also removes the shallow boundary.
 pub(crate) const FULL_DEPTH: i32 = i32::MAX;
@@ -79,21 +79,27 @@ impl<'r> Session<'r> {
                 (Some(HttpContext::new(url, auth, &remote.http)?), None)
             }
             (Endpoint::Http(_), GitAuth::SshDirectory(_)) => {
-                return Err(GitopsError::invalid(format!(
-                    "{} is an http(s) URL but ssh credentials were given; use the ssh URL of the \
+                return Err(GitopsError::invalid(
+                    Input::Credentials,
+                    format!(
+                        "{} is an http(s) URL but ssh credentials were given; use the ssh URL of the \
                      repository, or basic-auth credentials",
-                    remote.url
-                )));
+                        remote.url
+                    ),
+                ));
             }
             (Endpoint::Ssh { .. }, GitAuth::SshDirectory(dir)) => {
                 (None, Some(SshDirectory::load(dir)?))
             }
             (Endpoint::Ssh { .. }, _) => {
-                return Err(GitopsError::invalid(format!(
-                    "{} is an ssh URL; give an ssh-directory workspace (--ssh-dir) with the key and \
+                return Err(GitopsError::invalid(
+                    Input::Credentials,
+                    format!(
+                        "{} is an ssh URL; give an ssh-directory workspace with the key and \
                      known_hosts, or use the https URL",
-                    remote.url
-                )));
+                        remote.url
+                    ),
+                ));
             }
             (Endpoint::Local, _) => (None, None),
         };

@@ -1,31 +1,38 @@
 //! Checks on what callers ask for, before any network traffic.
 
-use crate::GitopsError;
 use crate::bump::BumpRequest;
+use crate::{GitopsError, Input};
 
 pub(crate) fn validate(req: &BumpRequest) -> Result<(), GitopsError> {
     validate_path(&req.file)?;
     if req.sets.is_empty() {
         return Err(GitopsError::invalid(
-            "nothing to set: give at least one --set KEY=VALUE",
+            Input::Values,
+            "nothing to set: give at least one KEY=VALUE",
         ));
     }
     for (path, _) in &req.sets {
         if path.is_empty() || path.iter().any(String::is_empty) {
-            return Err(GitopsError::invalid(format!(
-                "key path {:?} has an empty part; write keys like version or image.tag",
-                path.join(".")
-            )));
+            return Err(GitopsError::invalid(
+                Input::Values,
+                format!(
+                    "key path {:?} has an empty part; write keys like version or image.tag",
+                    path.join(".")
+                ),
+            ));
         }
     }
-    validate_branch(&req.base_branch, "--branch")?;
+    validate_branch(&req.base_branch, "branch", Input::Branch)?;
     if let Some(push_branch) = &req.push_branch {
-        validate_branch(push_branch, "--push-branch")?;
+        validate_branch(push_branch, "push branch", Input::PushBranch)?;
         if push_branch == &req.base_branch {
-            return Err(GitopsError::invalid(format!(
-                "--push-branch {push_branch} is the base branch; the push branch is force-pushed, so it \
-                 must be a branch this tool owns (e.g. promote/prod/<model>)"
-            )));
+            return Err(GitopsError::invalid(
+                Input::PushBranch,
+                format!(
+                    "the push branch {push_branch} is the base branch; the push branch is \
+                     force-pushed, so it must be a branch this tool owns (e.g. promote/prod/<model>)"
+                ),
+            ));
         }
     }
     Ok(())
@@ -41,21 +48,26 @@ pub(crate) fn validate_path(file: &str) -> Result<(), GitopsError> {
             .split('/')
             .any(|part| part.is_empty() || part == "." || part == ".." || part == ".git");
     if bad {
-        return Err(GitopsError::invalid(format!(
-            "file path {file:?} must be relative to the repository root, without `.`, `..`, `.git` or \
+        return Err(GitopsError::invalid(
+            Input::File,
+            format!(
+                "file path {file:?} must be relative to the repository root, without `.`, `..`, `.git` or \
              empty parts (e.g. model-deployments/test/jukebox/config.yaml)"
-        )));
+            ),
+        ));
     }
     Ok(())
 }
 
-pub(crate) fn validate_branch(branch: &str, flag: &str) -> Result<(), GitopsError> {
+/// Checks a branch name; `what` names the branch in the message (`push branch`).
+pub(crate) fn validate_branch(branch: &str, what: &str, input: Input) -> Result<(), GitopsError> {
     if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}"))
         || branch.starts_with("refs/")
     {
-        return Err(GitopsError::invalid(format!(
-            "{flag} {branch:?} is not a valid branch name; give a short name such as main"
-        )));
+        return Err(GitopsError::invalid(
+            input,
+            format!("{what} {branch:?} is not a valid branch name; give a short name such as main"),
+        ));
     }
     Ok(())
 }
@@ -83,10 +95,12 @@ mod tests {
 
     #[test]
     fn branches() {
-        assert!(validate_branch("main", "--branch").is_ok());
-        assert!(validate_branch("promote/prod/jukebox", "--branch").is_ok());
+        assert!(validate_branch("main", "branch", Input::Branch).is_ok());
+        assert!(validate_branch("promote/prod/jukebox", "branch", Input::Branch).is_ok());
         for bad in ["", "a..b", "refs/heads/main", "a b", "-x/"] {
-            assert!(validate_branch(bad, "--branch").is_err(), "{bad}");
+            let error = validate_branch(bad, "push branch", Input::PushBranch).unwrap_err();
+            assert_eq!(error.input(), Some(Input::PushBranch), "{bad}");
+            assert!(error.to_string().starts_with("push branch"), "{error}");
         }
     }
 }

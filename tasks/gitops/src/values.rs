@@ -1,7 +1,7 @@
 //! The values a change sets, as the command lines give them: `KEY=VALUE` (a dotted key reaches into
 //! maps), and an image digest, which must be one before anything is written.
 
-use crate::GitopsError;
+use crate::{GitopsError, Input};
 
 /// A key path and the string to set there.
 pub type Set = (Vec<String>, String);
@@ -12,13 +12,19 @@ pub fn parse_set(text: &str, example: &str) -> Result<Set, GitopsError> {
         .split_once('=')
         .filter(|(key, _)| !key.trim().is_empty())
         .ok_or_else(|| {
-            GitopsError::invalid(format!("{text:?} is not KEY=VALUE (e.g. {example})"))
+            GitopsError::invalid(
+                Input::Values,
+                format!("{text:?} is not KEY=VALUE (e.g. {example})"),
+            )
         })?;
     if value.contains(['\n', '\r']) {
-        return Err(GitopsError::invalid(format!(
-            "the value for {} spans lines; give a one-line value",
-            key.trim()
-        )));
+        return Err(GitopsError::invalid(
+            Input::Values,
+            format!(
+                "the value for {} spans lines; give a one-line value",
+                key.trim()
+            ),
+        ));
     }
     Ok((crate::parse_key_path(key.trim()), value.to_owned()))
 }
@@ -28,10 +34,13 @@ pub fn parse_set(text: &str, example: &str) -> Result<Set, GitopsError> {
 pub fn digest_set(key: &str, digest: &str) -> Result<Set, GitopsError> {
     let hex = digest.strip_prefix("sha256:").unwrap_or_default();
     if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(GitopsError::invalid(format!(
-            "{digest:?} is not an image digest: expected sha256: and 64 lower-case hex digits \
-             (modelcar-build's IMAGE_DIGEST result)"
-        )));
+        return Err(GitopsError::invalid(
+            Input::Values,
+            format!(
+                "{digest:?} is not an image digest: expected sha256: and 64 lower-case hex digits \
+                 (modelcar-build's IMAGE_DIGEST result)"
+            ),
+        ));
     }
     Ok((crate::parse_key_path(key), digest.to_owned()))
 }

@@ -58,6 +58,19 @@ pub struct ConfigError {
     pub message: String,
 }
 
+impl ConfigError {
+    /// A deployment config that cannot be read is the repository's to fix, not the registry's.
+    pub fn is_usage(&self) -> bool {
+        true
+    }
+}
+
+impl common::UsageFault for ConfigError {
+    fn is_usage(&self) -> bool {
+        ConfigError::is_usage(self)
+    }
+}
+
 /// The labels to set and remove for the files a push touched, removals first. `prefix` is the folder
 /// of the environments (`model-deployments/`); `only_env` keeps one environment.
 pub fn plan(

@@ -1,8 +1,28 @@
 use common::HttpError;
 use common::retry::{Transient, Verdict};
 
+/// The part of a call to the registry an error blames: what a binary maps to its own flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// The registry's URL (or, for Kubeflow, the API version asked for).
+    Url,
+    /// Which registry it is (Kubeflow or MLflow).
+    Kind,
+    /// The registry's token.
+    Token,
+    /// The model's name.
+    Model,
+    /// The version's name.
+    Version,
+    /// The environment's name.
+    Env,
+    /// The image recorded as the version's model artifact.
+    Image,
+}
+
 /// What went wrong talking to a model registry. Every message says what was being done, to what, and
-/// what to try.
+/// what to try, in the registry's words: [`RegistryError::input`] tells a binary which part of the
+/// call is at fault, for it to name its own flag.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error(transparent)]
@@ -35,8 +55,8 @@ pub enum RegistryError {
     },
 
     #[error(
-        "{action}: {registry} refused the request ({status}{}); check the token (--token-file or \
-         REGISTRY_TOKEN) and that it may use the registry",
+        "{action}: {registry} refused the request ({status}{}); check the registry token and that it \
+         may use the registry",
         if detail.is_empty() { String::new() } else { format!(": {detail}") }
     )]
     Refused {
@@ -47,7 +67,7 @@ pub enum RegistryError {
     },
 
     #[error(
-        "registered model {model:?} not found in {registry}; check --model (names are case-sensitive){}",
+        "registered model {model:?} not found in {registry}; check the model's name (names are case-sensitive){}",
         if existing.is_empty() { String::new() } else { format!("; models that exist: {}", existing.join(", ")) }
     )]
     ModelNotFound {
@@ -59,7 +79,7 @@ pub enum RegistryError {
     #[error(
         "version {version:?} of model {model:?} not found in {registry}; {}",
         if existing.is_empty() { "the model has no versions yet: register the version first".to_owned() }
-        else { format!("versions that exist: {}; check --version", existing.join(", ")) }
+        else { format!("versions that exist: {}; check the version's name", existing.join(", ")) }
     )]
     VersionNotFound {
         model: String,
@@ -69,7 +89,7 @@ pub enum RegistryError {
     },
 
     #[error(
-        "no Model Registry REST API at {url} (tried {tried}); check --registry-url, or set --api-version"
+        "no Model Registry REST API at {url} (tried {tried}); check the registry's URL, or name the API version it serves"
     )]
     NoApi { url: String, tried: String },
 
@@ -84,7 +104,9 @@ pub enum RegistryError {
         attempts: u32,
     },
 
-    #[error("{action}: unexpected answer from {url}: {detail}; is this the right --backend?")]
+    #[error(
+        "{action}: unexpected answer from {url}: {detail}; the registry's kind may be wrong (Kubeflow or MLflow)"
+    )]
     Decode {
         action: String,
         url: String,
@@ -122,7 +144,50 @@ pub enum RegistryError {
         what: &'static str,
         value: String,
         reason: String,
+        input: Input,
     },
+}
+
+impl RegistryError {
+    /// The part of the call the error blames, if one is.
+    pub fn input(&self) -> Option<Input> {
+        match self {
+            Self::Token { .. } | Self::Unauthorized { .. } | Self::Refused { .. } => {
+                Some(Input::Token)
+            }
+            Self::ModelNotFound { .. } => Some(Input::Model),
+            Self::VersionNotFound { .. } => Some(Input::Version),
+            Self::NoApi { .. } => Some(Input::Url),
+            Self::Decode { .. } | Self::Unsupported { .. } => Some(Input::Kind),
+            Self::NotAString { .. } | Self::InvalidEnvironment { .. } => Some(Input::Env),
+            Self::InvalidInput { input, .. } => Some(*input),
+            Self::RolledBack { error, .. } => error.input(),
+            Self::Http(_) | Self::Contended { .. } => None,
+        }
+    }
+
+    /// Whether the fix is in what was asked for (a model, version or environment that is not
+    /// there or not allowed, a token file that cannot be read), not in the registry.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::Http(e) => e.is_usage(),
+            Self::RolledBack { error, .. } => error.is_usage(),
+            other => matches!(
+                other,
+                Self::Token { .. }
+                    | Self::ModelNotFound { .. }
+                    | Self::VersionNotFound { .. }
+                    | Self::InvalidEnvironment { .. }
+                    | Self::InvalidInput { .. }
+            ),
+        }
+    }
+}
+
+impl common::UsageFault for RegistryError {
+    fn is_usage(&self) -> bool {
+        RegistryError::is_usage(self)
+    }
 }
 
 impl Transient for RegistryError {

@@ -14,7 +14,7 @@ pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceacc
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
     #[error(
-        "no Kubernetes API address: KUBERNETES_SERVICE_HOST is not set (not running in a pod?); set --kube-api-url"
+        "no Kubernetes API address: KUBERNETES_SERVICE_HOST is not set (not running in a pod?); give the API's address"
     )]
     NoApi,
     #[error("invalid Kubernetes API address {url:?}: {reason}")]
@@ -35,7 +35,7 @@ pub enum KubeError {
     },
     #[error(
         "reading InferenceService {namespace}/{name}: the Kubernetes API did not accept the token (401{}): \
-         it is missing, expired or not one of this cluster's; check --kube-token-file (default: the \
+         it is missing, expired or not one of this cluster's; check the Kubernetes token (default: the \
          pod's service-account token)",
         server_words(message)
     )]
@@ -47,7 +47,7 @@ pub enum KubeError {
     #[error(
         "reading InferenceService {namespace}/{name}: {url} does not serve KServe's \
          serving.kserve.io/v1beta1 InferenceServices (404{}); is KServe installed in this cluster, and \
-         is --kube-api-url the cluster's API server?",
+         is that address the cluster's API server?",
         server_words(message)
     )]
     NotServed {
@@ -65,7 +65,7 @@ pub enum KubeError {
     #[error(
         "InferenceService {namespace}/{name} did not become ready with version {version} within {timeout:?} \
          (last seen: {last}); nothing was labelled. Check the rollout (`oc get isvc {name} -n {namespace}`) \
-         or raise --timeout"
+         or wait longer"
     )]
     Timeout {
         namespace: String,
@@ -74,6 +74,28 @@ pub enum KubeError {
         timeout: Duration,
         last: String,
     },
+}
+
+impl KubeError {
+    /// Whether the fix is in how the command was called (no API address, or a bad one), not in the
+    /// cluster.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::NoApi | Self::BadUrl { .. } => true,
+            Self::Http(e) => e.is_usage(),
+            Self::Forbidden { .. }
+            | Self::Unauthorized { .. }
+            | Self::NotServed { .. }
+            | Self::Decode { .. }
+            | Self::Timeout { .. } => false,
+        }
+    }
+}
+
+impl common::UsageFault for KubeError {
+    fn is_usage(&self) -> bool {
+        KubeError::is_usage(self)
+    }
 }
 
 /// A client for the one call needed: reading an InferenceService.

@@ -24,8 +24,8 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::{
-    ModelArtifact, ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError,
-    VersionChange,
+    Input, ModelArtifact, ModelRegistry, ModelVersion, PropertyValue, RegisteredModel,
+    RegistryError, VersionChange,
 };
 use values::{apply_change, for_write, typed_value};
 
@@ -171,7 +171,7 @@ impl RawVersion {
 fn registry_name_from_host(url: &Url) -> String {
     let host = match url.host() {
         Some(url::Host::Domain(host)) if host != "localhost" => host,
-        _ => return "<registry name> (set --registry-name)".into(),
+        _ => return "<registry name> (its URL does not show it: give the registry's name)".into(),
     };
     let first = host.split('.').next().unwrap_or(host);
     first.strip_suffix("-rest").unwrap_or(first).to_owned()
@@ -240,6 +240,7 @@ impl KubeflowRegistry {
                 what: "registry URL",
                 value: base.to_owned(),
                 reason: e.to_string(),
+                input: Input::Url,
             })?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
@@ -722,7 +723,7 @@ impl ModelRegistry for KubeflowRegistry {
         .await?;
         Ok(format!(
             "version {} of model {} was archived (the registry cannot delete versions); \
-             re-run with --register to complete and restore it",
+             register it again to complete and restore it",
             version.name, model.name
         ))
     }

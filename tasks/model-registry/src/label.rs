@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::{
-    ModelArtifact, ModelRegistry, ModelVersion, RegisteredModel, RegistryError, VersionChange,
+    Input, ModelArtifact, ModelRegistry, ModelVersion, RegisteredModel, RegistryError,
+    VersionChange,
 };
 
 pub use common::time::now_rfc3339;
@@ -103,15 +104,16 @@ pub async fn label<R: ModelRegistry>(
     request: &LabelRequest,
 ) -> Result<LabelOutcome, RegistryError> {
     registry.check_environment(&request.env)?;
-    non_empty("model name", &request.model)?;
-    non_empty("version name", &request.version)?;
+    non_empty("model name", &request.model, Input::Model)?;
+    non_empty("version name", &request.version, Input::Version)?;
     if request.register && request.artifact.is_none() {
         return Err(RegistryError::InvalidInput {
             what: "registration",
             value: format!("{}:{}", request.model, request.version),
-            reason: "registering a version needs its image by digest (--image repo@sha256:...), \
-                     recorded as its model artifact"
+            reason: "registering a version needs its image by digest (repo@sha256:...), recorded \
+                     as its model artifact"
                 .into(),
+            input: Input::Image,
         });
     }
     let mut outcome = LabelOutcome::default();
@@ -238,7 +240,7 @@ async fn find_or_register<R: ModelRegistry>(
         return Ok(Found::Existing(model.clone(), version));
     }
     let Some(artifact) = request.artifact.as_ref().filter(|_| request.register) else {
-        let model = model.expect("a missing model without --register returned above");
+        let model = model.expect("a missing model without registering returned above");
         let existing = registry.list_versions(&model).await?;
         return Err(RegistryError::VersionNotFound {
             model: model.name,
@@ -288,7 +290,7 @@ async fn find_or_register<R: ModelRegistry>(
                     Ok(done) => done,
                     Err(e) => format!(
                         "version {} of model {} was left without its model artifact ({e}); \
-                         re-run with --register to complete it",
+                         register it again to complete it",
                         version.name, model.name
                     ),
                 });
@@ -440,12 +442,13 @@ fn version_ref(model: &RegisteredModel, version: &ModelVersion, env: &str) -> Ve
     }
 }
 
-fn non_empty(what: &'static str, value: &str) -> Result<(), RegistryError> {
+fn non_empty(what: &'static str, value: &str, input: Input) -> Result<(), RegistryError> {
     if value.trim().is_empty() {
         return Err(RegistryError::InvalidInput {
             what,
             value: value.to_owned(),
             reason: "it is empty".into(),
+            input,
         });
     }
     Ok(())

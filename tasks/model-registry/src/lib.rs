@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 pub use any::{AnyRegistry, RegistryConfig, RegistryKind, RegistryToken, registry_token};
-pub use error::{RegistryError, validate_environment};
+pub use error::{Input, RegistryError, validate_environment};
 pub use label::{
     LabelOutcome, LabelRequest, PropertyKeys, VersionRef, label, now_rfc3339, property_keys,
     unlabel,

@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::Input;
+
 use run::{GetRun, GetVersion};
 
 mod run;
@@ -153,6 +155,7 @@ impl MlflowRegistry {
                 what: "MLflow URL",
                 value: root.to_owned(),
                 reason: e.to_string(),
+                input: Input::Url,
             }
         })?;
         if !query.is_empty() {
@@ -307,6 +310,7 @@ impl ModelRegistry for MlflowRegistry {
                 what: "MLflow model name",
                 value: model.name.clone(),
                 reason: "names with a single quote cannot be searched".into(),
+                input: Input::Model,
             });
         }
         let aliases = self

@@ -104,6 +104,19 @@ pub enum RuleError {
     },
 }
 
+impl RuleError {
+    /// Every rule error is the caller's to fix: the rule, or the metric it names.
+    pub fn is_usage(&self) -> bool {
+        true
+    }
+}
+
+impl common::UsageFault for RuleError {
+    fn is_usage(&self) -> bool {
+        RuleError::is_usage(self)
+    }
+}
+
 impl Rule {
     /// Parses `text`; `env` is the environment promoted to, which the rule may name.
     pub fn parse(text: &str, env: &str) -> Result<Rule, RuleError> {

@@ -540,7 +540,7 @@ async fn refusals_name_the_missing_role_and_never_the_token() {
         .to_string();
     assert!(
         message.contains("403")
-            && message.contains("--registry-name")
+            && message.contains("give the registry's name")
             && message.contains("lacks the role"),
         "{message}"
     );

@@ -62,7 +62,7 @@ impl BaseImage {
         }
         if allow {
             tracing::warn!(
-                "the base image {} has ENTRYPOINT {entrypoint:?}; KServe's command will be passed to it as arguments (--allow-entrypoint)",
+                "the base image {} has ENTRYPOINT {entrypoint:?}; KServe's command will be passed to it as arguments (an ENTRYPOINT was allowed)",
                 self.name
             );
             return Ok(());

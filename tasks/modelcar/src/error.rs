@@ -5,17 +5,19 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelCarError {
     #[error(
-        "reading the model directory {path}: {source}; check --model-dir points at the directory holding the model files"
+        "reading the model directory {path}: {source}; check that the model directory given is the one holding the model files"
     )]
     ModelDirMissing {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("the model directory {path} is not a directory; give --model-dir a directory")]
+    #[error(
+        "the model directory {path} is not a directory; give the directory holding the model files"
+    )]
     ModelDirNotDirectory { path: PathBuf },
     #[error(
-        "the model directory {path} holds no files; check --model-dir (did the training step write its output there?)"
+        "the model directory {path} holds no files; check the model directory given (did the training step write its output there?)"
     )]
     ModelDirEmpty { path: PathBuf },
     #[error(
@@ -41,7 +43,7 @@ pub enum ModelCarError {
         source: std::io::Error,
     },
     #[error(
-        "invalid --subdir {subdir:?}: {reason}; give a relative path such as \"jukebox\" (files land under /models/<subdir>)"
+        "invalid subdirectory {subdir:?} for the model files: {reason}; give a relative path such as \"jukebox\" (files land under /models/<subdir>)"
     )]
     InvalidSubdir {
         subdir: String,
@@ -68,7 +70,7 @@ pub enum ModelCarError {
         source: std::io::Error,
     },
     #[error(
-        "the base image {base} has an ENTRYPOINT {entrypoint:?}, which would swallow the command KServe passes to a ModelCar; use a base without one (e.g. ubi-minimal, busybox) or pass --allow-entrypoint"
+        "the base image {base} has an ENTRYPOINT {entrypoint:?}, which would swallow the command KServe passes to a ModelCar; use a base without one (e.g. ubi-minimal, busybox) or allow a base image with an ENTRYPOINT"
     )]
     BaseHasEntrypoint {
         base: String,
@@ -82,4 +84,23 @@ pub enum ModelCarError {
     },
     #[error("assembling the image: {0}")]
     Image(#[source] oci::ImageError),
+}
+
+impl ModelCarError {
+    /// Whether the fix is in how the command was called: only the subdirectory asked for. The model
+    /// directory's files and the base image are what the build was given to work on (a training
+    /// step's output, an image), and their faults are the build's failure (exit code 1).
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::InvalidSubdir { .. } => true,
+            Self::Image(e) => e.is_usage(),
+            _ => false,
+        }
+    }
+}
+
+impl common::UsageFault for ModelCarError {
+    fn is_usage(&self) -> bool {
+        ModelCarError::is_usage(self)
+    }
 }

@@ -54,6 +54,19 @@ pub enum MarkerError {
     },
 }
 
+impl MarkerError {
+    /// The marker is the training step's to write: none of these is in how the command was called.
+    pub fn is_usage(&self) -> bool {
+        false
+    }
+}
+
+impl common::UsageFault for MarkerError {
+    fn is_usage(&self) -> bool {
+        MarkerError::is_usage(self)
+    }
+}
+
 /// Waits up to `timeout` (checking every `poll`) until the marker `marker` (relative to `model_dir`)
 /// names `revision` and no file of the model is newer than it. Returns the commit the marker names.
 pub fn wait_for_marker(

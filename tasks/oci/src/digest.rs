@@ -17,6 +17,19 @@ pub struct Digest {
 #[error("invalid digest {0:?}: expected sha256: followed by 64 lowercase hex characters")]
 pub struct InvalidDigest(pub String);
 
+impl InvalidDigest {
+    /// A digest that cannot be parsed is the caller's to fix.
+    pub fn is_usage(&self) -> bool {
+        true
+    }
+}
+
+impl common::UsageFault for InvalidDigest {
+    fn is_usage(&self) -> bool {
+        InvalidDigest::is_usage(self)
+    }
+}
+
 impl Digest {
     pub fn sha256_of(bytes: &[u8]) -> Self {
         Self::from_hasher(Sha256::new_with_prefix(bytes))

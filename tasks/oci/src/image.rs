@@ -52,6 +52,19 @@ pub enum ImageError {
     },
 }
 
+impl ImageError {
+    /// Only a platform given twice is the caller's to fix; the rest are faults of the image read.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::DuplicatePlatform(_))
+    }
+}
+
+impl common::UsageFault for ImageError {
+    fn is_usage(&self) -> bool {
+        ImageError::is_usage(self)
+    }
+}
+
 /// A JSON document together with the exact bytes it was read from or serialised to once.
 /// The digest is always of these bytes: what is pushed or written is what was hashed.
 #[derive(Debug, Clone)]

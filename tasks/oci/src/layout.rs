@@ -81,6 +81,21 @@ pub enum LayoutError {
     },
 }
 
+impl LayoutError {
+    /// None of these is in how the command was called: the layout's content is what the command
+    /// was given to work on (a tag or platform it lacks, a corrupt blob), and its faults are the
+    /// command's failure.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::Image { source, .. } if source.is_usage())
+    }
+}
+
+impl common::UsageFault for LayoutError {
+    fn is_usage(&self) -> bool {
+        LayoutError::is_usage(self)
+    }
+}
+
 /// What writing into a layout did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutReport {

@@ -16,6 +16,21 @@ pub enum LocationError {
     Layout(#[from] LayoutError),
 }
 
+impl LocationError {
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::Registry(e) => e.is_usage(),
+            Self::Layout(e) => e.is_usage(),
+        }
+    }
+}
+
+impl common::UsageFault for LocationError {
+    fn is_usage(&self) -> bool {
+        LocationError::is_usage(self)
+    }
+}
+
 /// Reads the image at `location` for `platform` (layers are not downloaded).
 pub async fn load(
     location: &ImageLocation,

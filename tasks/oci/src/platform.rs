@@ -11,6 +11,19 @@ use crate::media_types;
 #[error("invalid platform {0:?}: write OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8")]
 pub struct InvalidPlatform(pub String);
 
+impl InvalidPlatform {
+    /// A platform that cannot be parsed is the caller's to fix.
+    pub fn is_usage(&self) -> bool {
+        true
+    }
+}
+
+impl common::UsageFault for InvalidPlatform {
+    fn is_usage(&self) -> bool {
+        InvalidPlatform::is_usage(self)
+    }
+}
+
 impl Platform {
     pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> Self {
         Self {

@@ -25,6 +25,19 @@ pub struct InvalidReference {
     pub problem: String,
 }
 
+impl InvalidReference {
+    /// A reference that cannot be parsed is the caller's to fix.
+    pub fn is_usage(&self) -> bool {
+        true
+    }
+}
+
+impl common::UsageFault for InvalidReference {
+    fn is_usage(&self) -> bool {
+        InvalidReference::is_usage(self)
+    }
+}
+
 /// A parsed, normalised image reference. `registry` is as users write it (`docker.io`,
 /// `quay.io`, `127.0.0.1:5000`); [`Reference::api_host`] is where its API is served.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

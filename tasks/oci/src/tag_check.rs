@@ -39,6 +39,19 @@ pub struct TagMoved {
     pub now: Digest,
 }
 
+impl TagMoved {
+    /// A moved tag is the registry's state, not how the command was called.
+    pub fn is_usage(&self) -> bool {
+        false
+    }
+}
+
+impl common::UsageFault for TagMoved {
+    fn is_usage(&self) -> bool {
+        TagMoved::is_usage(self)
+    }
+}
+
 /// What to do when a tag names another image than the digest in Git.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TagPolicy {

@@ -105,7 +105,7 @@ fn registry_findings(
             "registry_version_missing",
             format!(
                 "the Model Registry has no version {name}, which Git deploys to {env}; register it \
-                 (training pipeline, or registry-label --register)"
+                 (the training pipeline registers versions; registry-label can too)"
             ),
         ));
         return;

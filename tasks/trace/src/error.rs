@@ -89,3 +89,9 @@ impl TraceError {
         }
     }
 }
+
+impl common::UsageFault for TraceError {
+    fn is_usage(&self) -> bool {
+        TraceError::is_usage(self)
+    }
+}

@@ -126,3 +126,23 @@ impl EditError {
         }
     }
 }
+
+impl EditError {
+    /// Whether the fix is the caller's: the file's YAML or the key path asked for. Only a failed
+    /// read-back is not (the editor's own fault: the file is left unchanged). This crate depends on
+    /// nothing but a parser, so it does not implement `common::UsageFault`; its errors reach a
+    /// binary inside `gitops`'s, which ask this.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, EditError::Verification { .. })
+    }
+
+    /// Whether the key path, rather than the file, is at fault.
+    pub fn is_key_path(&self) -> bool {
+        matches!(
+            self,
+            EditError::NotAMapping { .. }
+                | EditError::NotAScalar { .. }
+                | EditError::InvalidPath { .. }
+        )
+    }
+}

@@ -405,11 +405,11 @@ fn up_to_date_does_nothing(kind: Kind) {
 fn bad_input_is_named_and_changes_nothing(kind: Kind) {
     let world = World::new(kind, "v1");
     world
-        .run("v2", &["--repo", "team/no-such-repo"])
-        .assert_fails(2, &["team/no-such-repo", "not found", "--repo"]);
+        .run("v2", &["--forge-repo", "team/no-such-repo"])
+        .assert_fails(2, &["team/no-such-repo", "not found", "--forge-repo"]);
     world
-        .run("v2", &["--base", "no-such-base"])
-        .assert_fails(2, &["\"no-such-base\"", "--base"]);
+        .run("v2", &["--branch", "no-such-base"])
+        .assert_fails(2, &["\"no-such-base\"", "(--branch)"]);
     world
         .run("v2", &["--label", "no-such-label"])
         .assert_fails(2, &["\"no-such-label\"", "--label"]);
@@ -418,7 +418,7 @@ fn bad_input_is_named_and_changes_nothing(kind: Kind) {
         .assert_fails(2, &["\"nobody-here\"", "--reviewer"]);
     world
         .run("v2", &["--title-template", "{modle} {new_version}"])
-        .assert_fails(2, &["{modle}", "{model}"]);
+        .assert_fails(2, &["{modle}", "{model}", "--title-template"]);
 
     let needs = match kind {
         Kind::Gitea => "write:repository",
@@ -432,7 +432,10 @@ fn bad_input_is_named_and_changes_nothing(kind: Kind) {
         output,
         results: HashMap::new(),
     };
-    run.assert_fails(1, &["401", needs, "--token-file"]);
+    run.assert_fails(
+        1,
+        &["401", needs, "--forge-token-file or MODELCAR_FORGE_TOKEN"],
+    );
     assert!(
         !run.stderr().contains(wrong),
         "the token leaked:\n{}",

@@ -178,7 +178,9 @@ fn unknown_versions_bad_tokens_and_dry_runs_change_nothing() {
     );
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains(&format!("versions that exist: {A}, {B}, {C}")),
+        stderr(&output).contains(&format!(
+            "versions that exist: {A}, {B}, {C}; check the version's name (--model-version)"
+        )),
         "{}",
         stderr(&output)
     );
@@ -217,7 +219,8 @@ fn unknown_versions_bad_tokens_and_dry_runs_change_nothing() {
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr(&output).contains("registry-user-user1-prod-registry"),
+        stderr(&output).contains("registry-user-user1-prod-registry")
+            && stderr(&output).contains("--registry-token-file or MODELCAR_REGISTRY_TOKEN"),
         "{}",
         stderr(&output)
     );

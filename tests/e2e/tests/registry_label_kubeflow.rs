@@ -491,7 +491,8 @@ fn unknown_model_and_version_are_named() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("no Model Registry REST API")
-            && stderr(&output).contains("/api/model_registry/v1"),
+            && stderr(&output).contains("/api/model_registry/v1")
+            && stderr(&output).contains("(--registry-url, --registry-api-version)"),
         "{}",
         stderr(&output)
     );

@@ -1,5 +1,7 @@
 //! What can go wrong talking HTTP, said so that a person knows what was being done, to which
-//! server, and what to try.
+//! server, and what to try. The transport settings are the flags every tool shares
+//! ([`crate::CommonArgs`], defined in this crate), so these messages, and the hints below that the
+//! other libraries use for their own transports, name them.
 
 use std::path::PathBuf;
 
@@ -13,6 +15,34 @@ pub fn display_url(url: &reqwest::Url) -> String {
     shown.set_query(None);
     shown.set_fragment(None);
     shown.to_string()
+}
+
+/// What to try when a connection failed and the cause may be the TLS settings.
+pub const TLS_SETTINGS_HINT: &str = "the TLS settings (--ca-cert for a private CA)";
+
+/// What to try when `host`'s TLS certificate is not trusted.
+pub fn untrusted_certificate_hint(host: &str) -> String {
+    format!(
+        "the TLS certificate of {host} is not trusted; pass its CA with --ca-cert (or, for a test \
+         server only, --insecure-skip-tls-verify {host})"
+    )
+}
+
+/// What to try when nothing answered at `host`, `what` being the server (`the registry`).
+pub fn unreachable_hint(what: &str, host: &str) -> String {
+    format!(
+        "is {what} up at {host}? If it speaks plain HTTP, allow that with --plain-http {host}; if \
+         it uses a private CA, pass it with --ca-cert"
+    )
+}
+
+/// `text` fit for messages: a URL with credentials in it without them ([`display_url`]); anything
+/// else (a URL without credentials, an scp-like git address, a path) as it is.
+pub fn display_url_text(text: &str) -> String {
+    match reqwest::Url::parse(text) {
+        Ok(url) if url.password().is_some() || !url.username().is_empty() => display_url(&url),
+        _ => text.to_owned(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,10 @@ mod idle;
 mod options;
 
 pub use client::{BlockingHttpClient, HttpClient, RequestUrl, host_port, same_origin};
-pub use error::{HttpError, check, check_blocking, display_url};
+pub use error::{
+    HttpError, TLS_SETTINGS_HINT, check, check_blocking, display_url, display_url_text,
+    unreachable_hint, untrusted_certificate_hint,
+};
 pub use idle::{Activity, unless_idle};
 pub use options::{DEFAULT_IDLE_TIMEOUT, HttpOptions};
 

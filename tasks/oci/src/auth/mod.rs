@@ -41,7 +41,7 @@ impl fmt::Debug for Credential {
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error(
-        "reading the registry auth file {path}: {source}; check the path (--authfile) and its permissions"
+        "reading the registry auth file {path}: {source}; check the auth file's path and its permissions"
     )]
     Read {
         path: PathBuf,
@@ -68,6 +68,20 @@ pub enum AuthError {
         registry: String,
         message: String,
     },
+}
+
+impl AuthError {
+    /// Whether the fix is in the credentials given (an auth file or workspace that cannot be
+    /// read), not in a credential helper.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, Self::Helper { .. })
+    }
+}
+
+impl common::UsageFault for AuthError {
+    fn is_usage(&self) -> bool {
+        AuthError::is_usage(self)
+    }
 }
 
 /// The auth files to consult, in order, parsed once.

@@ -28,7 +28,7 @@ pub enum RegistryError {
         actual: Digest,
     },
     #[error(
-        "{reference}: no image for platform {wanted}; the index offers {}; choose one with --platform",
+        "{reference}: no image for platform {wanted}; the index offers {}; choose one of those platforms",
         if available.is_empty() { "no platform-specific images".to_owned() } else { available.join(", ") }
     )]
     PlatformNotFound {
@@ -136,6 +136,26 @@ impl RegistryError {
         ))
     }
 
+    /// Whether the fix is in how the command was called: a malformed reference, credentials that
+    /// cannot be read, a request refused before sending. What the registry holds or answers (a
+    /// platform an index lacks, a refusal, a moved tag) is not.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Self::Http { source, .. } => source.is_usage(),
+            Self::Auth { source, .. } => source.is_usage(),
+            Self::InvalidReference(_) => true,
+            Self::TagsIncomplete(incomplete) => incomplete.source.is_usage(),
+            _ => false,
+        }
+    }
+
+    /// Whether the registry refused the credentials, or found none (401, 403, or an auth file
+    /// that cannot be used).
+    pub fn is_credentials(&self) -> bool {
+        matches!(self.status(), Some(401 | 403))
+            || matches!(self, Self::Auth { .. } | Self::AuthExpired { .. })
+    }
+
     /// The HTTP status behind this error, if any.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -143,6 +163,12 @@ impl RegistryError {
             Self::TagsIncomplete(incomplete) => incomplete.source.status(),
             _ => None,
         }
+    }
+}
+
+impl common::UsageFault for RegistryError {
+    fn is_usage(&self) -> bool {
+        RegistryError::is_usage(self)
     }
 }
 
@@ -171,10 +197,10 @@ pub(crate) fn hint_for(
 ) -> String {
     match error {
         HttpError::Status { status: 401, .. } if has_credential => format!(
-            "the registry rejected the credentials for {registry}; check them in the auth file (--authfile, REGISTRY_AUTH_FILE, ~/.docker/config.json or the dockerconfig workspace)"
+            "the registry rejected the credentials for {registry}; check them in the registry auth file (podman's auth.json, ~/.docker/config.json or the dockerconfig workspace)"
         ),
         HttpError::Status { status: 401, .. } => format!(
-            "the registry requires credentials and none were found for {registry}/{repository}; add them to an auth file (podman login / docker login, --authfile or the dockerconfig workspace)"
+            "the registry requires credentials and none were found for {registry}/{repository}; add them to a registry auth file (podman login / docker login, or the dockerconfig workspace)"
         ),
         HttpError::Status { status: 403, .. } if pushing => format!(
             "the credentials are valid but lack permission to push to {repository}; ask for write access to it"
@@ -197,12 +223,13 @@ pub(crate) fn hint_for(
         HttpError::Status { status, .. } if *status >= 500 => {
             format!("{registry} failed; retry later or check its logs")
         }
-        HttpError::Transport { source, .. } if mentions_certificate(source) => format!(
-            "the TLS certificate of {registry} is not trusted; pass its CA with --ca-cert (or, for a test registry only, --insecure-skip-tls-verify {registry})"
-        ),
-        HttpError::Transport { source, .. } if source.is_connect() => format!(
-            "is the registry up at {registry}? If it speaks plain HTTP, allow that with --plain-http {registry}; if it uses a private CA, pass it with --ca-cert"
-        ),
+        // The transport settings are the flags every tool shares: common words them.
+        HttpError::Transport { source, .. } if mentions_certificate(source) => {
+            common::http::untrusted_certificate_hint(registry)
+        }
+        HttpError::Transport { source, .. } if source.is_connect() => {
+            common::http::unreachable_hint("the registry", registry)
+        }
         HttpError::Transport { source, .. } if source.is_timeout() => {
             format!("{registry} did not answer in time; check the network and retry")
         }

@@ -70,7 +70,7 @@ fn wrong_or_missing_credentials_fail_within_seconds() {
         .args(["--repo-url", &url, "--plain-http", &repo.host_port()])
         .args(["--model", "jukebox", "--env", "test", "--set", "version=4"]);
     let run = Run::of(anonymous);
-    run.assert_fails(1, &["authentication failed", "--token-file"]);
+    run.assert_fails(1, &["authentication failed", "--git-token-file"]);
     assert!(
         run.elapsed < Duration::from_secs(10),
         "took {:?}",
@@ -96,7 +96,8 @@ fn wrong_or_missing_credentials_fail_within_seconds() {
         ])
         .args(["--model", "jukebox", "--env", "test", "--set", "version=5"]);
     let run = Run::of(in_url);
-    run.assert_fails(2, &["carries a password"]);
+    run.assert_fails(2, &["carries a password", "(--repo-url)"]);
+    assert!(!run.stderr().contains(PASSWORD), "{}", run.stderr());
 }
 
 #[test]

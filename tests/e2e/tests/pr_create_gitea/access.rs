@@ -13,7 +13,10 @@ fn refused_tokens_and_bad_input_write_nothing() {
     // A token Gitea does not know: 401.
     let wrong = "0123456789abcdef0123456789abcdef01234567";
     let run = world.run_with_env("v2", &[], &[("MODELCAR_FORGE_TOKEN", wrong)]);
-    run.assert_fails(1, &["401", needs, "--token-file"]);
+    run.assert_fails(
+        1,
+        &["401", needs, "--forge-token-file or MODELCAR_FORGE_TOKEN"],
+    );
     assert!(
         !run.stderr().contains(wrong),
         "the token leaked:\n{}",
@@ -55,11 +58,14 @@ fn refused_tokens_and_bad_input_write_nothing() {
         .assert_fails(1, &["403", "required=[write:issue]"]);
 
     world
-        .run("v2", &["--repo", "gitops-admin/no-such-repo"])
-        .assert_fails(2, &["gitops-admin/no-such-repo", "not found", "--repo"]);
+        .run("v2", &["--forge-repo", "gitops-admin/no-such-repo"])
+        .assert_fails(
+            2,
+            &["gitops-admin/no-such-repo", "not found", "--forge-repo"],
+        );
     world
-        .run("v2", &["--base", "no-such-base"])
-        .assert_fails(2, &["\"no-such-base\"", "--base"]);
+        .run("v2", &["--branch", "no-such-base"])
+        .assert_fails(2, &["\"no-such-base\"", "(--branch)"]);
     world
         .run("v2", &["--label", "promotion,no-such-label"])
         .assert_fails(2, &["\"no-such-label\"", "--label"]);
