@@ -4,12 +4,13 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::{Api, Safety, server_text};
+use crate::api::{Api, Safety};
 use crate::error::ForgeError;
 use crate::model::{
     CommitStatus, CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest,
     PullRequestEdit, StatusState, User, UserRole, cut_draft_prefix,
 };
+use crate::rest::{self, ForgeLabel, LoginUser as GiteaUser};
 
 const PAGE: usize = 50;
 
@@ -34,18 +35,6 @@ pub struct Gitea {
 }
 
 #[derive(Deserialize)]
-struct GiteaUser {
-    id: u64,
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct GiteaLabel {
-    id: u64,
-    name: String,
-}
-
-#[derive(Deserialize)]
 struct GiteaBranchRef {
     #[serde(rename = "ref")]
     name: String,
@@ -64,7 +53,7 @@ struct GiteaPull {
     head: GiteaBranchRef,
     base: GiteaBranchRef,
     #[serde(default)]
-    labels: Option<Vec<GiteaLabel>>,
+    labels: Option<Vec<ForgeLabel>>,
     #[serde(default)]
     requested_reviewers: Option<Vec<GiteaUser>>,
     #[serde(default)]
@@ -102,13 +91,6 @@ struct GiteaRepo {
     permissions: Option<GiteaPermissions>,
 }
 
-fn user(u: GiteaUser) -> User {
-    User {
-        login: u.login,
-        id: Some(u.id),
-    }
-}
-
 impl From<GiteaPull> for PullRequest {
     fn from(p: GiteaPull) -> Self {
         let (title, marked) = cut_draft_prefix(&p.title, &WIP_PREFIXES);
@@ -126,22 +108,19 @@ impl From<GiteaPull> for PullRequest {
                 .labels
                 .unwrap_or_default()
                 .into_iter()
-                .map(|l| Label {
-                    name: l.name,
-                    id: Some(l.id),
-                })
+                .map(Label::from)
                 .collect(),
             reviewers: p
                 .requested_reviewers
                 .unwrap_or_default()
                 .into_iter()
-                .map(user)
+                .map(User::from)
                 .collect(),
             assignees: p
                 .assignees
                 .unwrap_or_default()
                 .into_iter()
-                .map(user)
+                .map(User::from)
                 .collect(),
         }
     }
@@ -216,61 +195,25 @@ impl Forge for Gitea {
         let action = format!("checking repository {}", self.repo);
         let repo: Option<GiteaRepo> = self.api.get_optional(&self.repo_url(&[]), &action).await?;
         let Some(repo) = repo else {
-            return Err(ForgeError::RepoNotFound {
-                forge: ForgeKind::Gitea,
-                repo: self.repo.clone(),
-                api: self.api.base_display(),
-            });
+            return Err(rest::repo_not_found(&self.api, &self.repo));
         };
         if let Some(GiteaPermissions { push: false }) = repo.permissions {
-            return Err(ForgeError::Forbidden {
-                forge: ForgeKind::Gitea,
+            return Err(rest::cannot_push(
+                &self.api,
                 action,
-                status: 403,
-                message: "the token's user cannot push to the repository".into(),
-                needs: ForgeKind::Gitea.permissions_needed(),
-            });
+                "the token's user cannot push to the repository".into(),
+            ));
         }
         self.check_token_scopes().await?;
         // Gitea routes `/branches/*`: a branch name with slashes goes as it is.
         let mut segments = vec!["branches"];
         segments.extend(base.split('/'));
-        let action = format!("checking branch {base} of {}", self.repo);
-        if !self.api.exists(&self.repo_url(&segments), &action).await? {
-            return Err(ForgeError::BranchNotFound {
-                forge: ForgeKind::Gitea,
-                repo: self.repo.clone(),
-                branch: base.to_owned(),
-            });
-        }
-        Ok(())
+        rest::branch_must_exist(&self.api, &self.repo, &self.repo_url(&segments), base).await
     }
 
     async fn resolve_labels(&self, names: &[String]) -> Result<Vec<Label>, ForgeError> {
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let action = format!("listing the labels of {}", self.repo);
-        let all: Vec<GiteaLabel> = self
-            .api
-            .get_all(&self.repo_url(&["labels"]), "limit", PAGE, &action)
-            .await?;
-        names
-            .iter()
-            .map(|name| {
-                all.iter()
-                    .find(|l| &l.name == name)
-                    .map(|l| Label {
-                        name: l.name.clone(),
-                        id: Some(l.id),
-                    })
-                    .ok_or_else(|| ForgeError::LabelNotFound {
-                        forge: ForgeKind::Gitea,
-                        repo: self.repo.clone(),
-                        label: name.clone(),
-                    })
-            })
-            .collect()
+        let url = self.repo_url(&["labels"]);
+        rest::labels_from_list(&self.api, &self.repo, names, &url, "limit", PAGE).await
     }
 
     async fn resolve_users(
@@ -285,12 +228,9 @@ impl Forge for Gitea {
                 .api
                 .get_optional(&self.api.url(&["users", login]), &action)
                 .await?;
-            users.push(found.map(user).ok_or_else(|| ForgeError::UserNotFound {
-                forge: ForgeKind::Gitea,
-                repo: self.repo.clone(),
-                role,
-                user: login.clone(),
-            })?);
+            let found =
+                found.ok_or_else(|| rest::user_not_found(&self.api, &self.repo, role, login))?;
+            users.push(found.into());
         }
         Ok(users)
     }
@@ -329,12 +269,8 @@ impl Forge for Gitea {
             .append_pair("state", "open")
             .append_pair("base_branch", base);
         let action = format!("listing open pull requests into {base} of {}", self.repo);
-        let pulls: Vec<GiteaPull> = self.api.get_all(&url, "limit", PAGE, &action).await?;
-        Ok(pulls
-            .into_iter()
-            .map(PullRequest::from)
-            .filter(|pr| pr.open && pr.base == base && pr.head.starts_with(head_prefix))
-            .collect())
+        rest::list_open::<GiteaPull>(&self.api, &url, "limit", PAGE, &action, base, head_prefix)
+            .await
     }
 
     async fn create(&self, new: &NewPullRequest<'_>) -> Result<CreateOutcome, ForgeError> {
@@ -357,14 +293,12 @@ impl Forge for Gitea {
         {
             Ok(pr) => Ok(CreateOutcome::Created(Box::new(pr.into()))),
             Err(e) if e.status() == Some(409) => Ok(CreateOutcome::AlreadyExists),
-            Err(e) if matches!(e.status(), Some(404 | 422)) => Err(ForgeError::Rejected {
-                forge: ForgeKind::Gitea,
+            Err(e) if matches!(e.status(), Some(404 | 422)) => Err(rest::rejected(
+                &self.api,
                 action,
-                message: format!(
-                    "{}; check that both branches exist",
-                    server_text(e.server_message().unwrap_or_default())
-                ),
-            }),
+                &e,
+                "check that both branches exist",
+            )),
             Err(e) => Err(e),
         }
     }
@@ -391,27 +325,9 @@ impl Forge for Gitea {
 
     async fn close_with_comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
         let n = number.to_string();
-        let action = format!("commenting on pull request #{number} of {}", self.repo);
-        self.api
-            .send(
-                Method::POST,
-                &self.repo_url(&["issues", &n, "comments"]),
-                Some(&json!({ "body": comment })),
-                &action,
-                Safety::NotIdempotent,
-            )
-            .await?;
-        let action = format!("closing pull request #{number} of {}", self.repo);
-        self.api
-            .send(
-                Method::PATCH,
-                &self.repo_url(&["pulls", &n]),
-                Some(&json!({ "state": "closed" })),
-                &action,
-                Safety::Idempotent,
-            )
-            .await?;
-        Ok(())
+        let comments = self.repo_url(&["issues", &n, "comments"]);
+        let pull = self.repo_url(&["pulls", &n]);
+        rest::comment_and_close_pull(&self.api, &self.repo, number, &comments, &pull, comment).await
     }
 
     async fn request_reviewers(
@@ -419,40 +335,17 @@ impl Forge for Gitea {
         pr: &PullRequest,
         reviewers: &[User],
     ) -> Result<(), ForgeError> {
-        if reviewers.is_empty() {
-            return Ok(());
-        }
-        let logins: Vec<&str> = reviewers.iter().map(|u| u.login.as_str()).collect();
-        let action = format!(
-            "requesting reviews from {} on pull request #{} of {}",
-            logins.join(", "),
-            pr.number,
-            self.repo
-        );
         let url = self.repo_url(&["pulls", &pr.number.to_string(), "requested_reviewers"]);
-        // Requesting an already requested reviewer changes nothing: safe to repeat.
-        match self
-            .api
-            .send(
-                Method::POST,
-                &url,
-                Some(&json!({ "reviewers": logins })),
-                &action,
-                Safety::Idempotent,
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.status(), Some(404 | 422)) => Err(ForgeError::Rejected {
-                forge: ForgeKind::Gitea,
-                action,
-                message: format!(
-                    "{}; a reviewer must be a collaborator of the repository and not the author",
-                    server_text(e.server_message().unwrap_or_default())
-                ),
-            }),
-            Err(e) => Err(e),
-        }
+        rest::request_reviews(
+            &self.api,
+            &self.repo,
+            pr,
+            reviewers,
+            &url,
+            &[404, 422],
+            "a reviewer must be a collaborator of the repository and not the author",
+        )
+        .await
     }
 
     async fn add_assignees(&self, pr: &PullRequest, assignees: &[User]) -> Result<(), ForgeError> {
@@ -506,28 +399,13 @@ impl Forge for Gitea {
         _branch: &str,
         status: &CommitStatus,
     ) -> Result<(), ForgeError> {
-        let action = format!(
-            "setting status {} of {} on commit {sha} in {}",
-            status.state.as_str(),
-            status.context,
-            self.repo
-        );
         let body = json!({
             "state": status.state.as_str(),
             "context": status.context,
             "description": status.description,
             "target_url": status.target_url.as_deref().unwrap_or_default(),
         });
-        // A second status of the same context replaces the first: safe to repeat.
-        self.api
-            .send(
-                Method::POST,
-                &self.repo_url(&["statuses", sha]),
-                Some(&body),
-                &action,
-                Safety::Idempotent,
-            )
-            .await?;
-        Ok(())
+        let url = self.repo_url(&["statuses", sha]);
+        rest::set_status(&self.api, &self.repo, sha, status, &url, &body).await
     }
 }

@@ -11,6 +11,7 @@ use crate::model::{
     CommitStatus, CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest,
     PullRequestEdit, StatusState, User, UserRole,
 };
+use crate::rest::{self, ForgeLabel as GhLabel, LoginUser as GhUser};
 
 const PAGE: usize = 100;
 
@@ -18,18 +19,6 @@ pub struct GitHub {
     api: Api,
     repo: String,
     owner: String,
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct GhUser {
-    id: u64,
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct GhLabel {
-    id: u64,
     name: String,
 }
 
@@ -91,13 +80,6 @@ struct GhRepo {
     permissions: Option<GhPermissions>,
 }
 
-fn user(u: GhUser) -> User {
-    User {
-        login: u.login,
-        id: Some(u.id),
-    }
-}
-
 impl From<GhPull> for PullRequest {
     fn from(p: GhPull) -> Self {
         PullRequest {
@@ -110,16 +92,9 @@ impl From<GhPull> for PullRequest {
             head: p.head.name,
             base: p.base.name,
             open: p.state == "open",
-            labels: p
-                .labels
-                .into_iter()
-                .map(|l| Label {
-                    name: l.name,
-                    id: Some(l.id),
-                })
-                .collect(),
-            reviewers: p.requested_reviewers.into_iter().map(user).collect(),
-            assignees: p.assignees.into_iter().map(user).collect(),
+            labels: p.labels.into_iter().map(Label::from).collect(),
+            reviewers: p.requested_reviewers.into_iter().map(User::from).collect(),
+            assignees: p.assignees.into_iter().map(User::from).collect(),
         }
     }
 }
@@ -225,53 +200,25 @@ impl Forge for GitHub {
         let action = format!("checking repository {}", self.repo);
         let repo: Option<GhRepo> = self.api.get_optional(&self.repo_url(&[]), &action).await?;
         let Some(repo) = repo else {
-            return Err(ForgeError::RepoNotFound {
-                forge: ForgeKind::GitHub,
-                repo: self.repo.clone(),
-                api: self.api.base_display(),
-            });
+            return Err(rest::repo_not_found(&self.api, &self.repo));
         };
         if let Some(GhPermissions { push: false }) = repo.permissions {
-            return Err(ForgeError::Forbidden {
-                forge: ForgeKind::GitHub,
+            return Err(rest::cannot_push(
+                &self.api,
                 action,
-                status: 403,
-                message: "the token cannot push to the repository".into(),
-                needs: ForgeKind::GitHub.permissions_needed(),
-            });
+                "the token cannot push to the repository".into(),
+            ));
         }
         let mut segments = vec!["branches"];
         segments.extend(base.split('/'));
-        let action = format!("checking branch {base} of {}", self.repo);
-        if !self.api.exists(&self.repo_url(&segments), &action).await? {
-            return Err(ForgeError::BranchNotFound {
-                forge: ForgeKind::GitHub,
-                repo: self.repo.clone(),
-                branch: base.to_owned(),
-            });
-        }
-        Ok(())
+        rest::branch_must_exist(&self.api, &self.repo, &self.repo_url(&segments), base).await
     }
 
     async fn resolve_labels(&self, names: &[String]) -> Result<Vec<Label>, ForgeError> {
-        let mut labels = Vec::new();
-        for name in names {
-            let action = format!("looking up label {name:?} of {}", self.repo);
-            let found: Option<GhLabel> = self
-                .api
-                .get_optional(&self.repo_url(&["labels", name]), &action)
-                .await?;
-            let found = found.ok_or_else(|| ForgeError::LabelNotFound {
-                forge: ForgeKind::GitHub,
-                repo: self.repo.clone(),
-                label: name.clone(),
-            })?;
-            labels.push(Label {
-                name: found.name,
-                id: Some(found.id),
-            });
-        }
-        Ok(labels)
+        rest::labels_one_by_one(&self.api, &self.repo, names, |name| {
+            self.repo_url(&["labels", name])
+        })
+        .await
     }
 
     async fn resolve_users(
@@ -292,12 +239,7 @@ impl Forge for GitHub {
                 .exists(&self.repo_url(&[collection, login]), &action)
                 .await?
             {
-                return Err(ForgeError::UserNotFound {
-                    forge: ForgeKind::GitHub,
-                    repo: self.repo.clone(),
-                    role,
-                    user: login.clone(),
-                });
+                return Err(rest::user_not_found(&self.api, &self.repo, role, login));
             }
             users.push(User {
                 login: login.clone(),
@@ -318,10 +260,7 @@ impl Forge for GitHub {
             self.repo
         );
         let pulls: Vec<GhPull> = self.api.get(&url, &action).await?;
-        Ok(pulls
-            .into_iter()
-            .map(PullRequest::from)
-            .find(|pr| pr.open && pr.head == head && pr.base == base))
+        Ok(rest::first_open(pulls, head, base))
     }
 
     async fn list_open(
@@ -334,12 +273,16 @@ impl Forge for GitHub {
             .append_pair("state", "open")
             .append_pair("base", base);
         let action = format!("listing open pull requests into {base} of {}", self.repo);
-        let pulls: Vec<GhPull> = self.api.get_all(&url, "per_page", PAGE, &action).await?;
-        Ok(pulls
-            .into_iter()
-            .map(PullRequest::from)
-            .filter(|pr| pr.open && pr.base == base && pr.head.starts_with(head_prefix))
-            .collect())
+        rest::list_open::<GhPull>(
+            &self.api,
+            &url,
+            "per_page",
+            PAGE,
+            &action,
+            base,
+            head_prefix,
+        )
+        .await
     }
 
     async fn create(&self, new: &NewPullRequest<'_>) -> Result<CreateOutcome, ForgeError> {
@@ -407,27 +350,9 @@ impl Forge for GitHub {
 
     async fn close_with_comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
         let n = number.to_string();
-        let action = format!("commenting on pull request #{number} of {}", self.repo);
-        self.api
-            .send(
-                Method::POST,
-                &self.repo_url(&["issues", &n, "comments"]),
-                Some(&json!({ "body": comment })),
-                &action,
-                Safety::NotIdempotent,
-            )
-            .await?;
-        let action = format!("closing pull request #{number} of {}", self.repo);
-        self.api
-            .send(
-                Method::PATCH,
-                &self.repo_url(&["pulls", &n]),
-                Some(&json!({ "state": "closed" })),
-                &action,
-                Safety::Idempotent,
-            )
-            .await?;
-        Ok(())
+        let comments = self.repo_url(&["issues", &n, "comments"]);
+        let pull = self.repo_url(&["pulls", &n]);
+        rest::comment_and_close_pull(&self.api, &self.repo, number, &comments, &pull, comment).await
     }
 
     async fn request_reviewers(
@@ -435,39 +360,17 @@ impl Forge for GitHub {
         pr: &PullRequest,
         reviewers: &[User],
     ) -> Result<(), ForgeError> {
-        if reviewers.is_empty() {
-            return Ok(());
-        }
-        let logins: Vec<&str> = reviewers.iter().map(|u| u.login.as_str()).collect();
-        let action = format!(
-            "requesting reviews from {} on pull request #{} of {}",
-            logins.join(", "),
-            pr.number,
-            self.repo
-        );
         let url = self.repo_url(&["pulls", &pr.number.to_string(), "requested_reviewers"]);
-        match self
-            .api
-            .send(
-                Method::POST,
-                &url,
-                Some(&json!({ "reviewers": logins })),
-                &action,
-                Safety::Idempotent,
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.status() == Some(422) => Err(ForgeError::Rejected {
-                forge: ForgeKind::GitHub,
-                action,
-                message: format!(
-                    "{}; a reviewer must be a collaborator and not the pull request's author",
-                    server_text(e.server_message().unwrap_or_default())
-                ),
-            }),
-            Err(e) => Err(e),
-        }
+        rest::request_reviews(
+            &self.api,
+            &self.repo,
+            pr,
+            reviewers,
+            &url,
+            &[422],
+            "a reviewer must be a collaborator and not the pull request's author",
+        )
+        .await
     }
 
     async fn add_assignees(&self, pr: &PullRequest, assignees: &[User]) -> Result<(), ForgeError> {
@@ -520,27 +423,13 @@ impl Forge for GitHub {
         _branch: &str,
         status: &CommitStatus,
     ) -> Result<(), ForgeError> {
-        let action = format!(
-            "setting status {} of {} on commit {sha} in {}",
-            status.state.as_str(),
-            status.context,
-            self.repo
-        );
         let body = json!({
             "state": status.state.as_str(),
             "context": status.context,
             "description": status.description,
             "target_url": status.target_url,
         });
-        self.api
-            .send(
-                Method::POST,
-                &self.repo_url(&["statuses", sha]),
-                Some(&body),
-                &action,
-                Safety::Idempotent,
-            )
-            .await?;
-        Ok(())
+        let url = self.repo_url(&["statuses", sha]);
+        rest::set_status(&self.api, &self.repo, sha, status, &url, &body).await
     }
 }

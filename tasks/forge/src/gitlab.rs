@@ -5,12 +5,13 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::{Api, Safety, server_text};
+use crate::api::{Api, Safety};
 use crate::error::ForgeError;
 use crate::model::{
     CommitStatus, CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest,
     PullRequestEdit, StatusState, User, UserRole, cut_draft_prefix,
 };
+use crate::rest;
 
 const PAGE: usize = 100;
 /// GitLab's Developer role: the least that may push branches and open merge requests.
@@ -38,12 +39,6 @@ pub struct GitLab {
 struct GlUser {
     id: u64,
     username: String,
-}
-
-#[derive(Deserialize)]
-struct GlLabel {
-    id: u64,
-    name: String,
 }
 
 #[derive(Deserialize)]
@@ -207,11 +202,7 @@ impl Forge for GitLab {
             .get_optional(&self.project_url(&[]), &action)
             .await?;
         let Some(project) = project else {
-            return Err(ForgeError::RepoNotFound {
-                forge: ForgeKind::GitLab,
-                repo: self.project.clone(),
-                api: self.api.base_display(),
-            });
+            return Err(rest::repo_not_found(&self.api, &self.project));
         };
         let permissions = project.permissions.unwrap_or_default();
         let level = [permissions.project_access, permissions.group_access]
@@ -220,53 +211,21 @@ impl Forge for GitLab {
             .map(|a| a.access_level)
             .max();
         if let Some(level) = level.filter(|l| *l < DEVELOPER) {
-            return Err(ForgeError::Forbidden {
-                forge: ForgeKind::GitLab,
+            return Err(rest::cannot_push(
+                &self.api,
                 action,
-                status: 403,
-                message: format!(
-                    "the token's user has access level {level} (Developer is {DEVELOPER})"
-                ),
-                needs: ForgeKind::GitLab.permissions_needed(),
-            });
+                format!("the token's user has access level {level} (Developer is {DEVELOPER})"),
+            ));
         }
-        let action = format!("checking branch {base} of {}", self.project);
-        if !self
-            .api
-            .exists(
-                &self.project_url(&["repository", "branches", base]),
-                &action,
-            )
-            .await?
-        {
-            return Err(ForgeError::BranchNotFound {
-                forge: ForgeKind::GitLab,
-                repo: self.project.clone(),
-                branch: base.to_owned(),
-            });
-        }
-        Ok(())
+        let url = self.project_url(&["repository", "branches", base]);
+        rest::branch_must_exist(&self.api, &self.project, &url, base).await
     }
 
     async fn resolve_labels(&self, names: &[String]) -> Result<Vec<Label>, ForgeError> {
-        let mut labels = Vec::new();
-        for name in names {
-            let action = format!("looking up label {name:?} of {}", self.project);
-            let found: Option<GlLabel> = self
-                .api
-                .get_optional(&self.project_url(&["labels", name]), &action)
-                .await?;
-            let found = found.ok_or_else(|| ForgeError::LabelNotFound {
-                forge: ForgeKind::GitLab,
-                repo: self.project.clone(),
-                label: name.clone(),
-            })?;
-            labels.push(Label {
-                name: found.name,
-                id: Some(found.id),
-            });
-        }
-        Ok(labels)
+        rest::labels_one_by_one(&self.api, &self.project, names, |name| {
+            self.project_url(&["labels", name])
+        })
+        .await
     }
 
     async fn resolve_users(
@@ -283,12 +242,7 @@ impl Forge for GitLab {
             let found = found
                 .into_iter()
                 .next()
-                .ok_or_else(|| ForgeError::UserNotFound {
-                    forge: ForgeKind::GitLab,
-                    repo: self.project.clone(),
-                    role,
-                    user: login.clone(),
-                })?;
+                .ok_or_else(|| rest::user_not_found(&self.api, &self.project, role, login))?;
             users.push(user(found));
         }
         Ok(users)
@@ -305,10 +259,7 @@ impl Forge for GitLab {
             self.project
         );
         let found: Vec<GlMergeRequest> = self.api.get(&url, &action).await?;
-        Ok(found
-            .into_iter()
-            .map(PullRequest::from)
-            .find(|pr| pr.open && pr.head == head && pr.base == base))
+        Ok(rest::first_open(found, head, base))
     }
 
     async fn list_open(
@@ -324,12 +275,16 @@ impl Forge for GitLab {
             "listing open merge requests into {base} of {}",
             self.project
         );
-        let found: Vec<GlMergeRequest> = self.api.get_all(&url, "per_page", PAGE, &action).await?;
-        Ok(found
-            .into_iter()
-            .map(PullRequest::from)
-            .filter(|pr| pr.open && pr.base == base && pr.head.starts_with(head_prefix))
-            .collect())
+        rest::list_open::<GlMergeRequest>(
+            &self.api,
+            &url,
+            "per_page",
+            PAGE,
+            &action,
+            base,
+            head_prefix,
+        )
+        .await
     }
 
     async fn create(&self, new: &NewPullRequest<'_>) -> Result<CreateOutcome, ForgeError> {
@@ -352,14 +307,12 @@ impl Forge for GitLab {
         {
             Ok(mr) => Ok(CreateOutcome::Created(Box::new(mr.into()))),
             Err(e) if e.status() == Some(409) => Ok(CreateOutcome::AlreadyExists),
-            Err(e) if matches!(e.status(), Some(400 | 404 | 422)) => Err(ForgeError::Rejected {
-                forge: ForgeKind::GitLab,
+            Err(e) if matches!(e.status(), Some(400 | 404 | 422)) => Err(rest::rejected(
+                &self.api,
                 action,
-                message: format!(
-                    "{}; check that both branches exist",
-                    server_text(e.server_message().unwrap_or_default())
-                ),
-            }),
+                &e,
+                "check that both branches exist",
+            )),
             Err(e) => Err(e),
         }
     }
@@ -376,15 +329,13 @@ impl Forge for GitLab {
 
     async fn close_with_comment(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
         let action = format!("commenting on merge request !{number} of {}", self.project);
-        self.api
-            .send(
-                Method::POST,
-                &self.mr_url(number, &["notes"]),
-                Some(&json!({ "body": comment })),
-                &action,
-                Safety::NotIdempotent,
-            )
-            .await?;
+        rest::comment(
+            &self.api,
+            &self.mr_url(number, &["notes"]),
+            comment,
+            &action,
+        )
+        .await?;
         let action = format!("closing merge request !{number} of {}", self.project);
         self.put_mr(number, json!({ "state_event": "close" }), &action)
             .await
@@ -446,12 +397,6 @@ impl Forge for GitLab {
         branch: &str,
         status: &CommitStatus,
     ) -> Result<(), ForgeError> {
-        let action = format!(
-            "setting status {} of {} on commit {sha} in {}",
-            status.state.as_str(),
-            status.context,
-            self.project
-        );
         let state = match status.state {
             StatusState::Pending => "pending",
             StatusState::Success => "success",
@@ -467,15 +412,7 @@ impl Forge for GitLab {
             body["target_url"] = json!(url);
         }
         // A finished status of the same name is followed by a new one: safe to repeat.
-        self.api
-            .send(
-                Method::POST,
-                &self.project_url(&["statuses", sha]),
-                Some(&body),
-                &action,
-                Safety::Idempotent,
-            )
-            .await?;
-        Ok(())
+        let url = self.project_url(&["statuses", sha]);
+        rest::set_status(&self.api, &self.project, sha, status, &url, &body).await
     }
 }

@@ -14,6 +14,7 @@ mod github;
 mod gitlab;
 pub mod model;
 pub mod promote;
+mod rest;
 pub mod template;
 
 use common::{HttpOptions, RetryPolicy, Secret};

@@ -31,8 +31,44 @@ impl Outcome {
         self.run.status.and_then(|s| s.code())
     }
 
+    /// Runs a prepared `command` (its environment as the caller set it) killed if it hangs, its
+    /// results in a scratch folder of their own.
+    pub fn of(mut command: Command) -> Outcome {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let results = dir.path().join("results");
+        command.env("MODELCAR_RESULTS_DIR", &results);
+        let program = command.get_program().to_string_lossy().into_owned();
+        let run = run_with_timeout(command, &dir.path().join("output"), TOOL_TIME_LIMIT)
+            .unwrap_or_else(|e| panic!("running {program}: {e}"));
+        Outcome {
+            run,
+            results,
+            _dir: dir,
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.run.elapsed
+    }
+
+    pub fn stdout(&self) -> &str {
+        &self.run.stdout
+    }
+
     /// Asserts the run succeeded; returns it for reading its results.
     pub fn ok(self) -> Self {
+        self.assert_ok();
+        self
+    }
+
+    /// Asserts the run exited with `code` and said each of `needles`.
+    pub fn failed(self, code: i32, needles: &[&str]) -> Self {
+        self.assert_fails(code, needles);
+        self
+    }
+
+    /// [`Outcome::ok`] for a run kept to read on.
+    pub fn assert_ok(&self) -> &Self {
         assert_eq!(
             self.code(),
             Some(0),
@@ -43,8 +79,8 @@ impl Outcome {
         self
     }
 
-    /// Asserts the run exited with `code` and said each of `needles`.
-    pub fn failed(self, code: i32, needles: &[&str]) -> Self {
+    /// [`Outcome::failed`] for a run kept to read on.
+    pub fn assert_fails(&self, code: i32, needles: &[&str]) -> &Self {
         assert_eq!(
             self.code(),
             Some(code),
@@ -74,27 +110,19 @@ impl Outcome {
 
 /// Runs `tool` with `args`, a clean environment of its own (HOME, results), killed if it hangs.
 pub fn run(tool: &str, args: &[&str], env: &[(&str, &str)]) -> Outcome {
-    let dir = tempfile::tempdir().expect("a scratch directory");
-    let results = dir.path().join("results");
+    let home = tempfile::tempdir().expect("a scratch directory");
     let mut command = Command::new(workspace_bin(tool));
     command
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("MODELCAR_RESULTS_DIR", &results)
+        .env("HOME", home.path())
         .env("MODELCAR_LOG_FORMAT", "text")
         .env("RUST_LOG", "info");
     for (key, value) in env {
         command.env(key, value);
     }
-    let run = run_with_timeout(command, &dir.path().join("output"), TOOL_TIME_LIMIT)
-        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
-    Outcome {
-        run,
-        results,
-        _dir: dir,
-    }
+    Outcome::of(command)
 }
 
 /// `Basic base64(user:password)`.

@@ -118,60 +118,8 @@ fn bump_command() -> Command {
     command
 }
 
-struct Run {
-    output: Output,
-    results: tempfile::TempDir,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn of(mut command: Command) -> Run {
-        let results = tempfile::tempdir().unwrap();
-        command.arg("--results-dir").arg(results.path());
-        let started = Instant::now();
-        let output = command.output().expect("run gitops-bump");
-        Run {
-            output,
-            results,
-            elapsed: started.elapsed(),
-        }
-    }
-
-    fn code(&self) -> i32 {
-        self.output.status.code().unwrap_or(-1)
-    }
-
-    fn stderr(&self) -> String {
-        stderr(&self.output)
-    }
-
-    fn result(&self, name: &str) -> String {
-        std::fs::read_to_string(self.results.path().join(name))
-            .unwrap_or_else(|e| panic!("result {name}: {e}; stderr:\n{}", self.stderr()))
-    }
-
-    fn assert_ok(&self) -> &Run {
-        assert_eq!(self.code(), 0, "gitops-bump failed:\n{}", self.stderr());
-        self
-    }
-
-    fn assert_fails(&self, code: i32, needles: &[&str]) -> &Run {
-        assert_eq!(
-            self.code(),
-            code,
-            "expected exit code {code}; stderr:\n{}",
-            self.stderr()
-        );
-        for needle in needles {
-            assert!(
-                self.stderr().contains(needle),
-                "stderr lacks {needle:?}:\n{}",
-                self.stderr()
-            );
-        }
-        self
-    }
-}
+/// A finished run of gitops-bump: the shared harness's.
+type Run = e2e::tool_run::Outcome;
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

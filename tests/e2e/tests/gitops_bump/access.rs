@@ -22,9 +22,9 @@ fn wrong_or_missing_credentials_fail_within_seconds() {
     let run = Run::of(wrong);
     run.assert_fails(1, &[&format!("authentication failed for {url}")]);
     assert!(
-        run.elapsed < Duration::from_secs(10),
+        run.elapsed() < Duration::from_secs(10),
         "took {:?}",
-        run.elapsed
+        run.elapsed()
     );
     assert!(!run.stderr().contains("not-the-password"));
 
@@ -72,9 +72,9 @@ fn wrong_or_missing_credentials_fail_within_seconds() {
     let run = Run::of(anonymous);
     run.assert_fails(1, &["authentication failed", "--git-token-file"]);
     assert!(
-        run.elapsed < Duration::from_secs(10),
+        run.elapsed() < Duration::from_secs(10),
         "took {:?}",
-        run.elapsed
+        run.elapsed()
     );
 
     // Plain HTTP only when asked for.
@@ -223,9 +223,9 @@ fn ssh_with_a_tekton_ssh_directory() {
     let refused = run(unknown_key.path(), "8.0");
     refused.assert_fails(1, &["authentication failed for"]);
     assert!(
-        refused.elapsed < Duration::from_secs(10),
+        refused.elapsed() < Duration::from_secs(10),
         "took {:?}",
-        refused.elapsed
+        refused.elapsed()
     );
     assert!(
         repo.file("main", JUKEBOX)
@@ -330,9 +330,9 @@ fn https_with_a_private_ca() {
     let untrusted = Run::of(command(&[]));
     untrusted.assert_fails(1, &[&url, "certificate", "--ca-cert"]);
     assert!(
-        untrusted.elapsed < Duration::from_secs(10),
+        untrusted.elapsed() < Duration::from_secs(10),
         "took {:?}",
-        untrusted.elapsed
+        untrusted.elapsed()
     );
     assert!(!repo.file("main", JUKEBOX).unwrap().contains("9.0"));
     // With the CA (as a Tekton ssl-ca-directory would give it): the bump lands.
