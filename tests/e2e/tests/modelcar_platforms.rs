@@ -7,53 +7,18 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use e2e::tool_run::{Outcome, run};
 use serde_json::{Value, json};
-use tempfile::TempDir;
-use test_services::{Registry, require_tool, workspace_bin};
+use test_services::{Registry, require_tool};
 
 const REVISION: &str = "9a8b7c6d5e4f30211203948576a5b4c3d2e1f009";
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-struct Run {
-    code: i32,
-    stderr: String,
-    results: TempDir,
-}
-
-impl Run {
-    fn result(&self, name: &str) -> String {
-        fs::read_to_string(self.results.path().join(name))
-            .unwrap_or_else(|e| panic!("result {name}: {e}\nstderr:\n{}", self.stderr))
-    }
-
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "modelcar-build failed:\n{}", self.stderr);
-        self
-    }
-}
-
-fn modelcar_build(args: &[&str]) -> Run {
-    let results = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let output = Command::new(workspace_bin("modelcar-build"))
-        .args(args)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("PLATFORM")
-        .env("HOME", home.path())
-        .env("MODELCAR_RESULTS_DIR", results.path())
-        .env("MODELCAR_LOG_FORMAT", "text")
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("run modelcar-build");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        results,
-    }
+/// modelcar-build through the shared harness: an environment of its own, results in a scratch
+/// folder, a time limit.
+fn modelcar_build(args: &[&str]) -> Outcome {
+    run("modelcar-build", args, &[])
 }
 
 fn tool(name: &str, package: &str, args: &[&str]) -> String {
@@ -320,10 +285,10 @@ fn two_platforms_share_model_layers_under_one_index() {
     assert_eq!(run.result("IMAGE_URL"), format!("{repo}:{REVISION}"));
     let hashed = format!("model {}: ", model_dir.display());
     assert_eq!(
-        run.stderr.matches(&hashed).count(),
+        run.stderr().matches(&hashed).count(),
         1,
         "hashed once:\n{}",
-        run.stderr
+        run.stderr()
     );
 
     let index = inspect_raw(&format!("{repo}:{REVISION}"));
@@ -397,12 +362,14 @@ fn two_platforms_share_model_layers_under_one_index() {
         &["linux/amd64", "linux/s390x"],
         None,
     );
-    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert_eq!(missing.code().unwrap_or(-1), 1, "{}", missing.stderr());
     assert!(
-        missing.stderr.contains("no image for platform linux/s390x")
-            && missing.stderr.contains("linux/amd64, linux/arm64/v8"),
+        missing
+            .stderr()
+            .contains("no image for platform linux/s390x")
+            && missing.stderr().contains("linux/amd64, linux/arm64/v8"),
         "{}",
-        missing.stderr
+        missing.stderr()
     );
     assert!(list_tags(&format!("{host}/team/missing")).is_empty());
 
@@ -443,24 +410,24 @@ fn a_platform_the_base_lacks_fails_before_anything_is_pushed() {
     };
 
     let missing = run(&multi, "linux/amd64,linux/s390x");
-    assert_ne!(missing.code, 0, "{}", missing.stderr);
+    assert_ne!(missing.code().unwrap_or(-1), 0, "{}", missing.stderr());
     for needle in ["linux/s390x", "linux/amd64", "linux/arm64/v8"] {
         assert!(
-            missing.stderr.contains(needle),
+            missing.stderr().contains(needle),
             "{needle}:\n{}",
-            missing.stderr
+            missing.stderr()
         );
     }
     let not_index = run(&single, "linux/amd64,linux/arm64");
-    assert_eq!(not_index.code, 2, "{}", not_index.stderr);
+    assert_eq!(not_index.code().unwrap_or(-1), 2, "{}", not_index.stderr());
     assert!(
-        not_index.stderr.contains("single image for linux/amd64")
-            && not_index.stderr.contains("linux/arm64"),
+        not_index.stderr().contains("single image for linux/amd64")
+            && not_index.stderr().contains("linux/arm64"),
         "{}",
-        not_index.stderr
+        not_index.stderr()
     );
     assert!(list_tags(&repo).is_empty(), "nothing pushed");
     let bad = run(&multi, "linux/amd64,linux");
-    assert_eq!(bad.code, 2, "{}", bad.stderr);
-    assert!(bad.stderr.contains("--platform"), "{}", bad.stderr);
+    assert_eq!(bad.code().unwrap_or(-1), 2, "{}", bad.stderr());
+    assert!(bad.stderr().contains("--platform"), "{}", bad.stderr());
 }
