@@ -2,8 +2,7 @@
 //! auth) holding the GitOps repository, and a fake Gitea, GitHub Enterprise or GitLab API that reads
 //! its branches from that repository. Every scenario runs against all three forges.
 
-use std::collections::HashMap;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use test_fakes::forge_support::{DEFAULT_TOKEN, FakeForge, FakePull, PullState};
 use test_fakes::gitea::FakeGitea;
@@ -44,45 +43,8 @@ struct World {
     fake: Fake,
 }
 
-struct Run {
-    output: Output,
-    results: HashMap<String, String>,
-}
-
-impl Run {
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
-    }
-    fn result(&self, name: &str) -> &str {
-        self.results
-            .get(name)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("no result {name}; stderr:\n{}", self.stderr()))
-    }
-    fn assert_ok(&self) -> &Self {
-        assert!(
-            self.output.status.success(),
-            "pr-create failed:\n{}",
-            self.stderr()
-        );
-        self
-    }
-    fn assert_fails(&self, code: i32, needles: &[&str]) -> &Self {
-        let stderr = self.stderr();
-        assert_eq!(
-            self.output.status.code(),
-            Some(code),
-            "exit code; stderr:\n{stderr}"
-        );
-        for needle in needles {
-            assert!(
-                stderr.contains(needle),
-                "{needle:?} missing from:\n{stderr}"
-            );
-        }
-        self
-    }
-}
+/// One pr-create run, through the shared harness.
+type Run = e2e::tool_run::Outcome;
 
 impl World {
     fn new(kind: Kind, main_version: &str) -> World {
@@ -115,8 +77,8 @@ impl World {
         }
     }
 
-    fn command(&self, version: &str, args: &[&str]) -> (Command, tempfile::TempDir) {
-        let results = tempfile::tempdir().expect("a results directory");
+    /// pr-create against this world; run it with [`Run::of`], which gives it a results folder.
+    fn command(&self, version: &str, args: &[&str]) -> Command {
         let mut command = Command::new(workspace_bin("pr-create"));
         for var in [
             "FORGE_TOKEN_FILE",
@@ -136,22 +98,16 @@ impl World {
             .env("MODELCAR_GIT_USERNAME", GIT_USER)
             .env("MODELCAR_GIT_TOKEN", GIT_PASSWORD)
             .env("MODELCAR_PLAIN_HTTP", "127.0.0.1")
-            .env("MODELCAR_RESULTS_DIR", results.path())
             .env("MODELCAR_LOG_FORMAT", "text")
             .env("MODELCAR_MODEL", "jukebox")
             .env("MODELCAR_MODEL_VERSION", version)
             .args(["--image", IMAGE, "--source-commit-url", COMMIT_URL])
             .args(args);
-        (command, results)
+        command
     }
 
     fn run(&self, version: &str, args: &[&str]) -> Run {
-        let (mut command, results) = self.command(version, args);
-        let output = command.output().expect("run pr-create");
-        Run {
-            output,
-            results: read_results(results.path()),
-        }
+        Run::of(self.command(version, args))
     }
 
     fn open_pulls(&self) -> Vec<FakePull> {
@@ -163,20 +119,6 @@ impl World {
             .file_at(REPO, branch, PROD)
             .map(|b| String::from_utf8(b).expect("UTF-8"))
     }
-}
-
-fn read_results(dir: &std::path::Path) -> HashMap<String, String> {
-    std::fs::read_dir(dir)
-        .expect("read the results directory")
-        .filter_map(Result::ok)
-        .map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            (
-                name,
-                std::fs::read_to_string(e.path()).expect("read a result"),
-            )
-        })
-        .collect()
 }
 
 /// Creates the pull request with everything a reviewer needs; a re-run leaves it as it is. A closed
@@ -307,8 +249,8 @@ fn new_versions_update_and_supersede(kind: Kind) {
     let pulls = world.forge().pulls(REPO);
     let by_number = |n: &str| pulls.iter().find(|p| p.number.to_string() == n).unwrap();
     let (p1, p3) = (
-        by_number(first.result("NUMBER")),
-        by_number(third.result("NUMBER")),
+        by_number(&first.result("NUMBER")),
+        by_number(&third.result("NUMBER")),
     );
     assert_eq!(
         p1.state,
@@ -317,12 +259,14 @@ fn new_versions_update_and_supersede(kind: Kind) {
     );
     assert_eq!(p3.state, PullState::Closed);
     assert!(
-        p1.comments.iter().any(|c| c.contains(third.result("URL"))),
+        p1.comments.iter().any(|c| c.contains(&third.result("URL"))),
         "{:?}",
         p1.comments
     );
     assert!(
-        p3.comments.iter().any(|c| c.contains(fourth.result("URL"))),
+        p3.comments
+            .iter()
+            .any(|c| c.contains(&fourth.result("URL"))),
         "{:?}",
         p3.comments
     );
@@ -332,26 +276,12 @@ fn new_versions_update_and_supersede(kind: Kind) {
 /// checks for an open one and inserts without a lock): the later one is closed as a duplicate.
 fn concurrent_runs_make_one_pull_request(kind: Kind) {
     let world = World::new(kind, "v1");
-    let (mut a, ra) = world.command("v2", &[]);
-    let (mut b, rb) = world.command("v2", &[]);
-    for command in [&mut a, &mut b] {
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    }
-    let (a, b) = (
-        a.spawn().expect("start run A"),
-        b.spawn().expect("start run B"),
-    );
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    let runs = [
-        Run {
-            output: a,
-            results: read_results(ra.path()),
-        },
-        Run {
-            output: b,
-            results: read_results(rb.path()),
-        },
-    ];
+    let (a, b) = (world.command("v2", &[]), world.command("v2", &[]));
+    let runs: [Run; 2] = std::thread::scope(|scope| {
+        let a = scope.spawn(|| Run::of(a));
+        let b = scope.spawn(|| Run::of(b));
+        [a.join().unwrap(), b.join().unwrap()]
+    });
     for run in &runs {
         run.assert_ok();
     }
@@ -370,7 +300,8 @@ fn concurrent_runs_make_one_pull_request(kind: Kind) {
     for run in &runs {
         assert_eq!(run.result("NUMBER"), open[0].number.to_string());
     }
-    let mut statuses: Vec<&str> = runs.iter().map(|r| r.result("STATUS")).collect();
+    let statuses: Vec<String> = runs.iter().map(|r| r.result("STATUS")).collect();
+    let mut statuses: Vec<&str> = statuses.iter().map(String::as_str).collect();
     statuses.sort();
     assert!(
         statuses == ["created", "unchanged"] || statuses == ["created", "updated"],
@@ -425,13 +356,10 @@ fn bad_input_is_named_and_changes_nothing(kind: Kind) {
         Kind::GitHub => "pull_requests: write",
         Kind::GitLab => "api scope",
     };
-    let (mut command, _results) = world.command("v2", &[]);
+    let mut command = world.command("v2", &[]);
     let wrong = "wrong-token-5ec2e7";
-    let output = command.env("MODELCAR_FORGE_TOKEN", wrong).output().unwrap();
-    let run = Run {
-        output,
-        results: HashMap::new(),
-    };
+    command.env("MODELCAR_FORGE_TOKEN", wrong);
+    let run = Run::of(command);
     run.assert_fails(
         1,
         &["401", needs, "--forge-token-file or MODELCAR_FORGE_TOKEN"],
@@ -444,25 +372,15 @@ fn bad_input_is_named_and_changes_nothing(kind: Kind) {
 
     let read_only = "read-only-token-91ab";
     world.forge().add_read_only_token(read_only);
-    let (mut command, _results) = world.command("v2", &[]);
-    let output = command
-        .env("MODELCAR_FORGE_TOKEN", read_only)
-        .output()
-        .unwrap();
-    let run = Run {
-        output,
-        results: HashMap::new(),
-    };
+    let mut command = world.command("v2", &[]);
+    command.env("MODELCAR_FORGE_TOKEN", read_only);
+    let run = Run::of(command);
     run.assert_fails(1, &["403", needs]);
     assert!(!run.stderr().contains(read_only));
 
-    let (mut command, _results) = world.command("v2", &[]);
-    let output = command.env_remove("MODELCAR_PLAIN_HTTP").output().unwrap();
-    Run {
-        output,
-        results: HashMap::new(),
-    }
-    .assert_fails(2, &["plain HTTP", "--plain-http"]);
+    let mut command = world.command("v2", &[]);
+    command.env_remove("MODELCAR_PLAIN_HTTP");
+    Run::of(command).assert_fails(2, &["plain HTTP", "--plain-http"]);
 
     assert_eq!(world.git.head(REPO, BRANCH), None, "nothing was pushed");
     assert!(world.forge().pulls(REPO).is_empty(), "nothing was opened");
@@ -474,21 +392,14 @@ fn unavailable_then_success(kind: Kind) {
     let world = World::new(kind, "v1");
     world.forge().fail_next(2);
     // The most verbose logs, HTTP and git internals included, still never show a secret.
-    let (mut command, results) = world.command("v2", &[]);
-    let output = command.env("RUST_LOG", "trace").output().unwrap();
-    let run = Run {
-        output,
-        results: read_results(results.path()),
-    };
+    let mut command = world.command("v2", &[]);
+    command.env("RUST_LOG", "trace");
+    let run = Run::of(command);
     run.assert_ok();
     assert_eq!(run.result("STATUS"), "created");
     assert_eq!(world.open_pulls().len(), 1);
     assert!(run.stderr().contains("retrying"), "{}", run.stderr());
-    let printed = format!(
-        "{}{}",
-        run.stderr(),
-        String::from_utf8_lossy(&run.output.stdout)
-    );
+    let printed = format!("{}{}", run.stderr(), run.stdout());
     for secret in [DEFAULT_TOKEN, GIT_PASSWORD] {
         assert!(!printed.contains(secret), "{secret} printed in:\n{printed}");
     }
@@ -557,18 +468,12 @@ fn registry_section_in_the_body() {
 
     let dashboard = "https://dashboard.example/modelRegistry/team-prod-registry";
     let api = registry.url();
-    let (mut command, results) = world.command(
+    let mut command = world.command(
         "v2",
         &["--registry-url", &api, "--registry-web-url", dashboard],
     );
-    let output = command
-        .env("MODELCAR_REGISTRY_TOKEN", registry.token())
-        .output()
-        .unwrap();
-    let run = Run {
-        output,
-        results: read_results(results.path()),
-    };
+    command.env("MODELCAR_REGISTRY_TOKEN", registry.token());
+    let run = Run::of(command);
     run.assert_ok();
     let body = &world.open_pulls()[0].body;
     for needle in [
@@ -586,15 +491,9 @@ fn registry_section_in_the_body() {
     }
     assert_eq!(body.matches("### Model Registry").count(), 1, "{body}");
 
-    let (mut command, results) = world.command("v3", &["--registry-url", &registry.url()]);
-    let output = command
-        .env("MODELCAR_REGISTRY_TOKEN", "wrong")
-        .output()
-        .unwrap();
-    let run = Run {
-        output,
-        results: read_results(results.path()),
-    };
+    let mut command = world.command("v3", &["--registry-url", &registry.url()]);
+    command.env("MODELCAR_REGISTRY_TOKEN", "wrong");
+    let run = Run::of(command);
     run.assert_ok();
     assert_eq!(run.result("STATUS"), "updated");
     let body = &world.open_pulls()[0].body;

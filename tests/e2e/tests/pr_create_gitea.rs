@@ -10,8 +10,7 @@ mod registry;
 mod rollback;
 mod rules;
 
-use std::collections::HashMap;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -37,51 +36,17 @@ struct World {
     gitea: Gitea,
 }
 
-/// One pr-create run: its output and its results.
-struct Run {
-    output: Output,
-    results: HashMap<String, String>,
+/// One pr-create run, through the shared harness.
+type Run = e2e::tool_run::Outcome;
+
+/// The pull request a run reports.
+trait PullNumber {
+    fn number(&self) -> u64;
 }
 
-impl Run {
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
-    }
-
-    fn result(&self, name: &str) -> &str {
-        self.results
-            .get(name)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("no result {name}; stderr:\n{}", self.stderr()))
-    }
-
+impl PullNumber for Run {
     fn number(&self) -> u64 {
         self.result("NUMBER").parse().expect("NUMBER is a number")
-    }
-
-    fn assert_ok(&self) -> &Self {
-        assert!(
-            self.output.status.success(),
-            "pr-create failed:\n{}",
-            self.stderr()
-        );
-        self
-    }
-
-    fn assert_fails(&self, code: i32, needles: &[&str]) -> &Self {
-        let stderr = self.stderr();
-        assert_eq!(
-            self.output.status.code(),
-            Some(code),
-            "exit code; stderr:\n{stderr}"
-        );
-        for needle in needles {
-            assert!(
-                stderr.contains(needle),
-                "{needle:?} missing from:\n{stderr}"
-            );
-        }
-        self
     }
 }
 
@@ -141,18 +106,18 @@ impl World {
 
     /// pr-create as a pipeline step calls it: the forge token also pushes (the clone URL comes from
     /// the API URL and the repository), plain HTTP allowed for Gitea's host only.
-    fn command(&self, version: &str, args: &[&str]) -> (Command, tempfile::TempDir) {
-        let (mut command, results) = self.command_without_version(&[]);
+    fn command(&self, version: &str, args: &[&str]) -> Command {
+        let mut command = self.command_without_version(&[]);
         command
             .args(["--model-version", version])
             .args(["--image", IMAGE, "--source-commit-url", COMMIT_URL])
             .args(args);
-        (command, results)
+        command
     }
 
-    /// pr-create for this repository, with `args` and no version (a rollback finds it).
-    fn command_without_version(&self, args: &[&str]) -> (Command, tempfile::TempDir) {
-        let results = tempfile::tempdir().expect("a results directory");
+    /// pr-create for this repository, with `args` and no version (a rollback finds it). Run it
+    /// with [`Run::of`], which gives it a results folder.
+    fn command_without_version(&self, args: &[&str]) -> Command {
         let mut command = Command::new(workspace_bin("pr-create"));
         for var in [
             "FORGE_TOKEN_FILE",
@@ -179,24 +144,21 @@ impl World {
             .args(["--forge", "gitea", "--api-url", &self.gitea.api_url()])
             .args(["--git-username", self.gitea.admin_user()])
             .args(["--plain-http", &self.gitea.host()])
-            .arg("--results-dir")
-            .arg(results.path())
             .args(["--log-format", "text", "--model", "jukebox"])
             .args(args);
-        (command, results)
+        command
     }
 
     fn run(&self, version: &str, args: &[&str]) -> Run {
-        let (mut command, results) = self.command(version, args);
-        finish(command.output().expect("run pr-create"), &results)
+        Run::of(self.command(version, args))
     }
 
     fn run_with_env(&self, version: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let (mut command, results) = self.command(version, args);
+        let mut command = self.command(version, args);
         for (key, value) in env {
             command.env(key, value);
         }
-        finish(command.output().expect("run pr-create"), &results)
+        Run::of(command)
     }
 
     /// Pull requests in `state` (open, closed, all), newest first.
@@ -341,27 +303,6 @@ impl World {
             .filter_map(|p| p["sha"].as_str().map(str::to_owned))
             .collect()
     }
-}
-
-fn finish(output: Output, results: &tempfile::TempDir) -> Run {
-    Run {
-        output,
-        results: read_results(results.path()),
-    }
-}
-
-fn read_results(dir: &std::path::Path) -> HashMap<String, String> {
-    std::fs::read_dir(dir)
-        .expect("read the results directory")
-        .filter_map(Result::ok)
-        .map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            (
-                name,
-                std::fs::read_to_string(e.path()).expect("read a result"),
-            )
-        })
-        .collect()
 }
 
 /// The names in a list of Gitea users or labels, sorted.

@@ -1,8 +1,6 @@
 //! Tokens Gitea refuses, and input that names what does not exist: each fails before anything is
 //! written, names what is wrong, and never shows a token.
 
-use std::collections::HashMap;
-
 use super::{Run, World};
 
 #[test]
@@ -77,7 +75,7 @@ fn refused_tokens_and_bad_input_write_nothing() {
         .assert_fails(2, &["\"nobody-either\"", "--assignee"]);
 
     // Without the plain-HTTP opt-in for Gitea's host: refused before anything is sent.
-    let (command, _results) = world.command("v2", &[]);
+    let command = world.command("v2", &[]);
     let args: Vec<String> = command
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
@@ -89,11 +87,7 @@ fn refused_tokens_and_bad_input_write_nothing() {
         .env("MODELCAR_FORGE_TOKEN", world.gitea.token())
         .env("MODELCAR_FORGE_REPO", world.repo())
         .env_remove("MODELCAR_PLAIN_HTTP");
-    Run {
-        output: without.output().unwrap(),
-        results: HashMap::new(),
-    }
-    .assert_fails(2, &["plain HTTP", "--plain-http"]);
+    Run::of(without).assert_fails(2, &["plain HTTP", "--plain-http"]);
 
     assert_eq!(world.branches(), ["main"], "nothing was pushed");
     assert!(world.pulls("all").is_empty(), "nothing was opened");

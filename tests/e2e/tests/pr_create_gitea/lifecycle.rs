@@ -1,8 +1,6 @@
 //! Create, re-run, update, supersede, and two runs at once.
 
-use std::process::Stdio;
-
-use super::{ASSIGNEE, BRANCH, COMMIT_URL, IMAGE, PROD, REVIEWER, Run, World, finish, names};
+use super::{ASSIGNEE, BRANCH, COMMIT_URL, IMAGE, PROD, PullNumber, REVIEWER, Run, World, names};
 
 /// The pull request carries everything a reviewer needs, with the labels, reviewer and assignee
 /// asked for; a re-run leaves it, and the branch, as they are.
@@ -151,7 +149,7 @@ fn newer_versions_update_then_supersede() {
         let comments = world.comments(older.number());
         assert_eq!(comments.len(), 1, "{comments:?}");
         assert!(
-            comments[0].starts_with("Superseded by") && comments[0].contains(newer.result("URL")),
+            comments[0].starts_with("Superseded by") && comments[0].contains(&newer.result("URL")),
             "{comments:?}"
         );
     }
@@ -168,19 +166,12 @@ fn concurrent_runs_end_with_one_pull_request() {
     for round in 1..=3 {
         let template = format!("race{round}/{{env}}/{{model}}");
         let args = ["--branch-template", template.as_str()];
-        let (mut a, results_a) = world.command("v2", &args);
-        let (mut b, results_b) = world.command("v2", &args);
-        for command in [&mut a, &mut b] {
-            command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        }
-        let (a, b) = (
-            a.spawn().expect("start run A"),
-            b.spawn().expect("start run B"),
-        );
-        let runs: [Run; 2] = [
-            finish(a.wait_with_output().unwrap(), &results_a),
-            finish(b.wait_with_output().unwrap(), &results_b),
-        ];
+        let (a, b) = (world.command("v2", &args), world.command("v2", &args));
+        let runs: [Run; 2] = std::thread::scope(|scope| {
+            let a = scope.spawn(|| Run::of(a));
+            let b = scope.spawn(|| Run::of(b));
+            [a.join().unwrap(), b.join().unwrap()]
+        });
         for run in &runs {
             run.assert_ok();
         }
@@ -192,7 +183,8 @@ fn concurrent_runs_end_with_one_pull_request() {
         for run in &runs {
             assert_eq!(run.number(), kept, "round {round}:\n{}", run.stderr());
         }
-        let mut statuses: Vec<&str> = runs.iter().map(|r| r.result("STATUS")).collect();
+        let statuses: Vec<String> = runs.iter().map(|r| r.result("STATUS")).collect();
+        let mut statuses: Vec<&str> = statuses.iter().map(String::as_str).collect();
         statuses.sort();
         assert!(
             matches!(statuses.as_slice(), ["created", "unchanged" | "updated"]),

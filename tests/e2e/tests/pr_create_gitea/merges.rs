@@ -1,7 +1,7 @@
 //! The promotion merged through Gitea's own merge API, by merge commit and by squash: the base then
 //! holds the version, and pr-create says so.
 
-use super::{BRANCH, World};
+use super::{BRANCH, PullNumber, World};
 
 #[test]
 fn merged_by_merge_commit_then_by_squash() {

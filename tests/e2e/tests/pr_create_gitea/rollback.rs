@@ -1,7 +1,7 @@
 //! `pr-create --rollback` against the real Gitea: prod goes back to the version it ran before
 //! through a pull request that says why; re-runs change nothing, before and after the merge.
 
-use super::{World, finish};
+use super::{PullNumber, Run, World};
 
 #[test]
 fn prod_goes_back_through_a_pull_request_once() {
@@ -10,10 +10,7 @@ fn prod_goes_back_through_a_pull_request_once() {
     promotion.assert_ok();
     world.merge(promotion.number(), "merge");
 
-    let rollback = |args: &[&str]| {
-        let (mut command, results) = world.command_without_version(args);
-        finish(command.output().expect("run pr-create"), &results)
-    };
+    let rollback = |args: &[&str]| Run::of(world.command_without_version(args));
     let reason = ["--reason", "v2 doubles p95 latency"];
     let run = rollback(&[&["--rollback"][..], &reason].concat());
     run.assert_ok();

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use test_fakes::kubeflow::FakeKubeflow;
 
-use super::{BRANCH, World};
+use super::{BRANCH, PullNumber, World};
 
 const CONTEXT: &str = "modelcar-gitops/promotion-rules";
 
