@@ -5,7 +5,9 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
+
+use e2e::tool_run::Outcome;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -65,14 +67,16 @@ impl Run {
         self.dir.path().join(name)
     }
 
-    /// Runs registry-label with the registry's URL and token and a fresh results directory.
-    fn label(&self, registry_url: &str, args: &[&str]) -> Output {
+    /// Runs registry-label (through the shared harness) with the registry's URL and token, its
+    /// results in this folder's `results`, read by [`Run::result`].
+    fn label(&self, registry_url: &str, args: &[&str]) -> Outcome {
         let results = self.path("results");
         let _ = std::fs::remove_dir_all(&results);
-        Command::new(workspace_bin("registry-label"))
+        let mut command = Command::new(workspace_bin("registry-label"));
+        command
             .arg("--registry-url")
             .arg(registry_url)
-            .arg("--token-file")
+            .arg("--registry-token-file")
             .arg(self.path("registry-token"))
             .arg("--results-dir")
             .arg(&results)
@@ -80,9 +84,8 @@ impl Run {
             .args(["--plain-http", "127.0.0.1"])
             .args(args)
             .env_remove("MODELCAR_REGISTRY_TOKEN")
-            .env("RUST_LOG", "info")
-            .output()
-            .expect("run registry-label")
+            .env("RUST_LOG", "info");
+        Outcome::of(command)
     }
 
     fn result(&self, name: &str) -> String {
@@ -103,17 +106,12 @@ impl Run {
     }
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+fn stderr(output: &Outcome) -> String {
+    output.stderr().to_owned()
 }
 
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "registry-label failed ({}):\n{}",
-        output.status,
-        stderr(output)
-    );
+fn assert_success(output: &Outcome) {
+    output.assert_ok();
 }
 
 fn labels(fake: &FakeKubeflow, model: &str, version: &str) -> Vec<String> {
@@ -146,7 +144,9 @@ fn kubeflow_moves_prod_and_a_rerun_changes_nothing() {
     assert_eq!(run.result("LABELLED"), format!("jukebox:{B}:prod"));
     assert_eq!(run.result("UNLABELLED"), format!("jukebox:{A}:prod"));
     assert!(
-        String::from_utf8_lossy(&output.stdout).contains(&format!("LABELLED=jukebox:{B}:prod"))
+        output
+            .stdout()
+            .contains(&format!("LABELLED=jukebox:{B}:prod"))
     );
     assert_eq!(labels(&fake, "jukebox", A), ["test"]);
     assert_eq!(labels(&fake, "jukebox", B), ["prod"]);
@@ -176,7 +176,7 @@ fn unknown_versions_bad_tokens_and_dry_runs_change_nothing() {
             "prod",
         ],
     );
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(output.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains(&format!(
             "versions that exist: {A}, {B}, {C}; check the version's name (--model-version)"
@@ -217,7 +217,7 @@ fn unknown_versions_bad_tokens_and_dry_runs_change_nothing() {
             "user1-prod-registry",
         ],
     );
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.code(), Some(1));
     assert!(
         stderr(&output).contains("registry-user-user1-prod-registry")
             && stderr(&output).contains("--registry-token-file or MODELCAR_REGISTRY_TOKEN"),
@@ -345,7 +345,7 @@ fn mlflow_alias_moves_and_tags_record_the_deployment() {
             "v2",
         ],
     );
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(output.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("reserves"), "{}", stderr(&output));
 }
 
@@ -365,7 +365,11 @@ impl Clone<'_> {
             .args(args)
             .output()
             .expect("run git");
-        assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
@@ -546,7 +550,7 @@ fn from_gitops_labels_what_each_push_deployed() {
     let broken = clone.commit_all("Break the config");
     clone.git(&["push", "--quiet", "origin", "main"]);
     let output = from_push(&broken, None, &[]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(output.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains(&format!("{}:2:", config("prod", "jukebox"))),
         "{}",
@@ -561,7 +565,7 @@ fn from_gitops_labels_what_each_push_deployed() {
     let mixed = clone.commit_all("Two models, one unknown version");
     clone.git(&["push", "--quiet", "origin", "main"]);
     let output = from_push(&mixed, None, &[]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(output.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("\"not-registered\""),
         "{}",
