@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
+
+use e2e::tool_run::Outcome;
 
 use serde_json::{Map, Value, json};
 use tempfile::TempDir;
@@ -173,10 +175,8 @@ impl Runner {
         command
     }
 
-    fn label(&self, args: &[&str]) -> Output {
-        self.command("results", args)
-            .output()
-            .expect("run registry-label")
+    fn label(&self, args: &[&str]) -> Outcome {
+        Outcome::of(self.command("results", args))
     }
 
     fn result(&self, name: &str) -> String {
@@ -185,17 +185,12 @@ impl Runner {
     }
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+fn stderr(output: &Outcome) -> String {
+    output.stderr().to_owned()
 }
 
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "registry-label failed ({}):\n{}",
-        output.status,
-        stderr(output)
-    );
+fn assert_success(output: &Outcome) {
+    output.assert_ok();
 }
 
 /// Every entry of `before` but those named is in `after`, unchanged.
@@ -292,10 +287,10 @@ fn concurrent_writers_lose_nothing() {
         let seeded = json!({"accuracy": {"metadataType": "MetadataDoubleValue", "double_value": 0.5},
                             "owner": text("data-science")});
         registry.add_version("crowded", &jukebox, &version, seeded.clone());
-        let children: Vec<(&str, Child)> = envs
+        let commands: Vec<(&str, Command)> = envs
             .iter()
             .map(|env| {
-                let mut command = runner.command(
+                let command = runner.command(
                     &format!("results-{env}"),
                     &[
                         "--model",
@@ -306,12 +301,21 @@ fn concurrent_writers_lose_nothing() {
                         env,
                     ],
                 );
-                command.stdout(Stdio::null()).stderr(Stdio::piped());
-                (*env, command.spawn().expect("start registry-label"))
+                (*env, command)
             })
             .collect();
-        for (env, child) in children {
-            let output = child.wait_with_output().unwrap();
+        // Every writer at once, each through the shared harness on a thread of its own.
+        let outcomes: Vec<(&str, Outcome)> = std::thread::scope(|scope| {
+            let running: Vec<_> = commands
+                .into_iter()
+                .map(|(env, command)| (env, scope.spawn(move || Outcome::of(command))))
+                .collect();
+            running
+                .into_iter()
+                .map(|(env, thread)| (env, thread.join().unwrap()))
+                .collect()
+        });
+        for (env, output) in outcomes {
             assert_success(&output);
             let warnings = stderr(&output).matches(" WARN ").count();
             if warnings > 0 {
@@ -389,7 +393,7 @@ fn pagination_reaches_every_version() {
     assert_eq!(registry.labels("big", "w002"), ["prod"]);
 
     let output = runner.label(&["--model", "big", "--model-version", "w999", "--env", "prod"]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(output.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("w001, w002"),
         "{}",
@@ -427,7 +431,7 @@ fn unknown_model_and_version_are_named() {
         "--env",
         "prod",
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(output.code(), Some(2), "{}", stderr(&output));
     for needle in [
         "\"jukebox-typo\"",
         "models that exist: jukebox, radio",
@@ -466,7 +470,7 @@ fn unknown_model_and_version_are_named() {
         "--env",
         "prod",
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_eq!(output.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains(&format!("versions that exist: {A}, {B}, {C}")),
         "{}",
@@ -488,7 +492,7 @@ fn unknown_model_and_version_are_named() {
         "--api-version",
         "v1",
     ]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(output.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("no Model Registry REST API")
             && stderr(&output).contains("/api/model_registry/v1")

@@ -4,10 +4,11 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output};
+use std::process::Command;
+
+use e2e::tool_run::Outcome;
 
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use test_services::{Fault, FaultProxy, Mlflow, ModelRegistry, Rule, workspace_bin};
 
 const DIGEST_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -22,33 +23,25 @@ fn uri(digest: &str) -> String {
 }
 
 /// registry-label against `url` (plain HTTP on loopback, no token).
-fn run(url: &str, args: &[&str]) -> Output {
-    let results = TempDir::new().unwrap();
-    Command::new(workspace_bin("registry-label"))
+fn run(url: &str, args: &[&str]) -> Outcome {
+    let mut command = Command::new(workspace_bin("registry-label"));
+    command
         .args(["--registry-url", url])
-        .arg("--results-dir")
-        .arg(results.path())
         .args(["--plain-http", "127.0.0.1"])
         .args(args)
         .env_remove("MODELCAR_REGISTRY_TOKEN")
         .env_remove("REGISTRY_TOKEN_FILE")
         .env_remove("REGISTRY_API_VERSION")
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("run registry-label")
+        .env("RUST_LOG", "info");
+    Outcome::of(command)
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+fn stderr(output: &Outcome) -> String {
+    output.stderr().to_owned()
 }
 
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "registry-label failed ({}):\n{}",
-        output.status,
-        stderr(output)
-    );
+fn assert_success(output: &Outcome) {
+    output.assert_ok();
 }
 
 fn items(value: Value) -> Vec<Value> {
@@ -210,7 +203,7 @@ fn kubeflow_register_creates_model_version_and_artifact_and_refused_writes_creat
     }
     let before = snapshot(&server);
     let refused = register(&read_only.url(), "r1");
-    assert!(!refused.status.success(), "{}", stderr(&refused));
+    assert_ne!(refused.code(), Some(0), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("403"), "{}", stderr(&refused));
     assert_eq!(snapshot(&server), before, "a refused run created something");
 
@@ -219,7 +212,7 @@ fn kubeflow_register_creates_model_version_and_artifact_and_refused_writes_creat
         &server.url(),
         &["--model", "radio", "--model-version", "r1", "--env", "test"],
     );
-    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert_eq!(missing.code(), Some(2), "{}", stderr(&missing));
     assert!(
         stderr(&missing).contains("\"radio\" not found"),
         "{}",
@@ -283,7 +276,7 @@ fn kubeflow_register_rolls_back_when_the_artifact_cannot_be_recorded() {
         "--register",
     ];
     let failed = run(&proxy.url(), &args);
-    assert!(!failed.status.success());
+    assert_ne!(failed.code(), Some(0));
     assert!(
         stderr(&failed).contains("rolled back"),
         "{}",
@@ -393,7 +386,7 @@ fn mlflow_records_the_uri_as_a_tag_and_registers_with_it() {
 
     // A version that is not there yet is registered with the image as its source.
     let missing = label("v2", DIGEST_A, false);
-    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert_eq!(missing.code(), Some(2), "{}", stderr(&missing));
     assert_success(&label("v2", DIGEST_A, true));
     let registered = mlflow_tags(&api, &model, "2");
     assert_eq!(registered["source"], uri(DIGEST_A));
