@@ -6,11 +6,12 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use e2e::tekton_dir;
+use e2e::tool_run::Outcome;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use test_fakes::kubeflow::FakeKubeflow;
@@ -620,18 +621,18 @@ fn set_ready(api: &KubeApi, name: &str, ready: bool) {
 }
 
 /// A scratch directory with the registry's and the Kubernetes tokens.
-struct Run {
+struct Scratch {
     dir: TempDir,
     /// Whether the tool is given the API server's CA (--ca-cert).
     ca: bool,
 }
 
-impl Run {
-    fn new(registry_token: &str, kube_token: &str) -> Run {
+impl Scratch {
+    fn new(registry_token: &str, kube_token: &str) -> Scratch {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("registry-token"), registry_token).unwrap();
         std::fs::write(dir.path().join("kube-token"), kube_token).unwrap();
-        Run { dir, ca: true }
+        Scratch { dir, ca: true }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -666,34 +667,18 @@ impl Run {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .env("RUST_LOG", "info")
-            .env("LOG_FORMAT", "text")
-            .stdin(Stdio::null());
+            .env("MODELCAR_LOG_FORMAT", "text");
         command
     }
 
-    fn run(&self, registry: &str, api: &KubeApi, isvc: &str, extra: &[&str]) -> Output {
-        self.command(registry, api, isvc, extra)
-            .output()
-            .expect("run registry-label")
+    /// The run through the shared harness (a time limit, the outcome read one way).
+    fn run(&self, registry: &str, api: &KubeApi, isvc: &str, extra: &[&str]) -> Outcome {
+        Outcome::of(self.command(registry, api, isvc, extra))
     }
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Waits for `child` to exit within `limit` (killing it after), and returns its output.
-fn finish(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!("registry-label hung:\n{}", stderr(&output));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+fn stderr(output: &Outcome) -> String {
+    output.stderr().to_owned()
 }
 
 fn pipeline_token(api: &KubeApi) -> String {
@@ -704,7 +689,7 @@ fn pipeline_token(api: &KubeApi) -> String {
 fn wait_ready_labels_once_kserve_reports_the_version_ready() {
     let api = cluster();
     let fake = registry();
-    let run = Run::new(fake.token(), &pipeline_token(api));
+    let run = Scratch::new(fake.token(), &pipeline_token(api));
     let digest = format!("sha256:{}", "ef".repeat(32));
     // Argo CD rolled the service out to B's image, pinned by digest only: the digest of --image is
     // what identifies the version in the storageUri.
@@ -714,23 +699,21 @@ fn wait_ready_labels_once_kserve_reports_the_version_ready() {
         &format!("oci://quay.io/rhoai/jukebox@{digest}"),
     );
     let image = format!("quay.io/rhoai/jukebox@{digest}");
-    let child = run
-        .command(
-            &fake.url(),
-            api,
-            "jukebox-b",
-            &["--wait-timeout", "60s", "--image", &image],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start registry-label");
-    // Polls the real object, which is not ready yet: nothing is labelled.
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(fake.count("PATCH"), 0);
-    set_ready(api, "jukebox-b", true);
-    let output = finish(child, Duration::from_secs(60));
-    assert!(output.status.success(), "{}", stderr(&output));
+    let command = run.command(
+        &fake.url(),
+        api,
+        "jukebox-b",
+        &["--wait-timeout", "60s", "--image", &image],
+    );
+    let output = std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| Outcome::of(command));
+        // Polls the real object, which is not ready yet: nothing is labelled.
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(fake.count("PATCH"), 0);
+        set_ready(api, "jukebox-b", true);
+        waiting.join().unwrap()
+    });
+    output.assert_ok();
     let log = stderr(&output);
     assert!(
         log.contains("waiting for InferenceService user1-prod/jukebox-b: Ready=False"),
@@ -748,7 +731,7 @@ fn wait_ready_labels_once_kserve_reports_the_version_ready() {
 fn wait_ready_timeout_labels_nothing() {
     let api = cluster();
     let fake = registry();
-    let run = Run::new(fake.token(), &pipeline_token(api));
+    let run = Scratch::new(fake.token(), &pipeline_token(api));
 
     // Never ready.
     create_isvc(
@@ -757,7 +740,7 @@ fn wait_ready_timeout_labels_nothing() {
         &format!("oci://quay.io/rhoai/jukebox:{B}"),
     );
     let output = run.run(&fake.url(), api, "jukebox-stuck", &["--wait-timeout", "1s"]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    output.assert_fails(1, &[]);
     assert!(
         stderr(&output).contains("did not become ready"),
         "{}",
@@ -777,7 +760,7 @@ fn wait_ready_timeout_labels_nothing() {
     );
     set_ready(api, "jukebox-old", true);
     let output = run.run(&fake.url(), api, "jukebox-old", &["--wait-timeout", "1s"]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    output.assert_fails(1, &[]);
     assert!(stderr(&output).contains(A), "{}", stderr(&output));
 
     // Not there at all.
@@ -787,7 +770,7 @@ fn wait_ready_timeout_labels_nothing() {
         "jukebox-missing",
         &["--wait-timeout", "1s"],
     );
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    output.assert_fails(1, &[]);
     assert!(
         stderr(&output).contains("does not exist"),
         "{}",
@@ -808,7 +791,7 @@ fn wait_ready_refused_by_rbac_or_with_a_bad_token_fails_at_once() {
     let fake = registry();
 
     // The pipeline's account may not read InferenceServices in user1-dev.
-    let run = Run::new(fake.token(), &pipeline_token(api));
+    let run = Scratch::new(fake.token(), &pipeline_token(api));
     let started = Instant::now();
     let output = run.run(
         &fake.url(),
@@ -816,7 +799,7 @@ fn wait_ready_refused_by_rbac_or_with_a_bad_token_fails_at_once() {
         "jukebox",
         &["--namespace", "user1-dev", "--wait-timeout", "60s"],
     );
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    output.assert_fails(1, &[]);
     assert!(started.elapsed() < Duration::from_secs(30));
     let log = stderr(&output);
     // The server's own words name the account; the hint names the Role to add.
@@ -833,9 +816,9 @@ fn wait_ready_refused_by_rbac_or_with_a_bad_token_fails_at_once() {
     );
 
     // A token the server does not accept (an expired or foreign one): not a permission problem.
-    let run = Run::new(fake.token(), "not-a-token");
+    let run = Scratch::new(fake.token(), "not-a-token");
     let output = run.run(&fake.url(), api, "jukebox", &["--wait-timeout", "60s"]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    output.assert_fails(1, &[]);
     let log = stderr(&output);
     assert!(log.contains("did not accept the token (401"), "{log}");
     assert!(!log.contains("needs `get`"), "{log}");
@@ -846,7 +829,7 @@ fn wait_ready_refused_by_rbac_or_with_a_bad_token_fails_at_once() {
 fn wait_ready_trusts_the_api_server_only_with_its_ca() {
     let api = cluster();
     let fake = registry();
-    let mut run = Run::new(fake.token(), &pipeline_token(api));
+    let mut run = Scratch::new(fake.token(), &pipeline_token(api));
     create_isvc(
         api,
         "jukebox-tls",
@@ -857,7 +840,7 @@ fn wait_ready_trusts_the_api_server_only_with_its_ca() {
     run.ca = false;
     let started = Instant::now();
     let output = run.run(&fake.url(), api, "jukebox-tls", &["--wait-timeout", "60s"]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    output.assert_fails(1, &[]);
     // Refused at once, with rustls's reason: waiting cannot make the certificate trusted.
     assert!(
         stderr(&output).contains("invalid peer certificate: UnknownIssuer"),
@@ -873,6 +856,6 @@ fn wait_ready_trusts_the_api_server_only_with_its_ca() {
     // With it, the same run labels.
     run.ca = true;
     let output = run.run(&fake.url(), api, "jukebox-tls", &["--wait-timeout", "10s"]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    output.assert_ok();
     assert_eq!(labels(&fake, B), ["prod"]);
 }

@@ -47,12 +47,12 @@ fn registry() -> FakeKubeflow {
 }
 
 /// A scratch directory with the token files and the results directory.
-struct Run {
+struct Scratch {
     dir: TempDir,
 }
 
-impl Run {
-    fn new(registry_token: &str) -> Run {
+impl Scratch {
+    fn new(registry_token: &str) -> Scratch {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("registry-token"),
@@ -60,7 +60,7 @@ impl Run {
         )
         .unwrap();
         std::fs::write(dir.path().join("git-token"), GIT_PASSWORD).unwrap();
-        Run { dir }
+        Scratch { dir }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -68,7 +68,7 @@ impl Run {
     }
 
     /// Runs registry-label (through the shared harness) with the registry's URL and token, its
-    /// results in this folder's `results`, read by [`Run::result`].
+    /// results in this folder's `results`, read by [`Scratch::result`].
     fn label(&self, registry_url: &str, args: &[&str]) -> Outcome {
         let results = self.path("results");
         let _ = std::fs::remove_dir_all(&results);
@@ -125,7 +125,7 @@ fn labels(fake: &FakeKubeflow, model: &str, version: &str) -> Vec<String> {
 #[test]
 fn kubeflow_moves_prod_and_a_rerun_changes_nothing() {
     let fake = registry();
-    let run = Run::new(fake.token());
+    let run = Scratch::new(fake.token());
     let image = format!("quay.io/rhoai/jukebox@sha256:{}", "ef".repeat(32));
     let args = [
         "--model",
@@ -164,7 +164,7 @@ fn kubeflow_moves_prod_and_a_rerun_changes_nothing() {
 #[test]
 fn unknown_versions_bad_tokens_and_dry_runs_change_nothing() {
     let fake = registry();
-    let run = Run::new(fake.token());
+    let run = Scratch::new(fake.token());
     let output = run.label(
         &fake.url(),
         &[
@@ -203,7 +203,7 @@ fn unknown_versions_bad_tokens_and_dry_runs_change_nothing() {
     assert_eq!(fake.count("PATCH"), 0);
     assert_eq!(labels(&fake, "jukebox", A), ["prod", "test"]);
 
-    let wrong = Run::new("wrong-token-value");
+    let wrong = Scratch::new("wrong-token-value");
     let output = wrong.label(
         &fake.url(),
         &[
@@ -280,7 +280,7 @@ fn mlflow_alias_moves_and_tags_record_the_deployment() {
         Some(json!({"name": model, "alias": "test", "version": "1"})),
     );
 
-    let run = Run::new("unused");
+    let run = Scratch::new("unused");
     let args = [
         "--backend",
         "mlflow",
@@ -419,7 +419,7 @@ fn from_gitops_labels_what_each_push_deployed() {
     clone.git(&["clone", "--quiet", &url, "."]);
 
     let fake = registry();
-    let run = Run::new(fake.token());
+    let run = Scratch::new(fake.token());
     let host = url
         .trim_start_matches("http://")
         .split('/')
