@@ -1,11 +1,10 @@
 //! `--rollback` / `--rollback-to`: the environment back on an earlier version, as a commit whose
 //! message says why, chosen from the config file's own history.
 
-use anyhow::anyhow;
-use common::UsageError;
-use gitops::{BumpRequest, Identity, RollbackPlan, config_path, plan_rollback, rollback_message};
+use common::fault_with;
+use gitops::{BumpRequest, Identity, RollbackPlan, config_path, rollback_message};
 
-use crate::{Cli, explain, usage};
+use crate::{Cli, explain, flags, usage};
 
 pub(crate) fn run(cli: &Cli, remote: &gitops::Remote) -> anyhow::Result<()> {
     let (Some(model), Some(env)) = (&cli.model, &cli.environment) else {
@@ -22,29 +21,15 @@ pub(crate) fn run(cli: &Cli, remote: &gitops::Remote) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| config_path(&cli.path_pattern, model, env));
     let what = format!("rolling back {model} in {env} ({file} on {})", cli.branch);
-    let history = gitops::history(remote, &cli.branch, &file).map_err(|e| {
-        if e.is_usage() {
-            anyhow!(UsageError(e.to_string())).context(what.clone())
-        } else {
-            anyhow::Error::new(e).context(what.clone())
-        }
-    })?;
-    let plan = plan_rollback(&history, cli.rollback_to.as_deref())
-        .map_err(|e| anyhow!(UsageError(e.to_string())).context(what.clone()))?;
+    let (history, plan) =
+        gitops::rollback_plan(remote, &cli.branch, &file, cli.rollback_to.as_deref())
+            .map_err(|e| fault_with(e, flags).context(what))?;
+    if let Some(done) = plan.nothing_to_do(model, env) {
+        tracing::info!("{done} (--rollback-to)");
+    }
     let results = cli.common.results();
     match plan {
-        RollbackPlan::Done {
-            version,
-            from,
-            commit,
-        } => {
-            match from {
-                Some(from) => tracing::info!(
-                    "{model} in {env} was already rolled back from {from} to {version} by {commit}; \
-                     nothing to do (to go back further, name the version with --rollback-to)"
-                ),
-                None => tracing::info!("{model} in {env} already runs {version}; nothing to do"),
-            }
+        RollbackPlan::Done { version, .. } => {
             let current = history.current().and_then(|r| r.image_digest.clone());
             results.write_all([
                 ("COMMIT", history.tip.as_str()),

@@ -4,11 +4,11 @@
 //! that creating, updating and re-running the pull request behave as for any promotion.
 
 use anyhow::anyhow;
-use common::{Secret, UsageError};
+use common::{Secret, fault_with};
 use forge::promote::{DEFAULT_BODY_TEMPLATE, DEFAULT_BRANCH_TEMPLATE, DEFAULT_TITLE_TEMPLATE};
-use gitops::{Remote, RollbackPlan, config_path, plan_rollback, rollback_message};
+use gitops::{Remote, RollbackPlan, config_path, rollback_message};
 
-use crate::{Cli, git_auth, usage};
+use crate::{Cli, git_auth, git_flags, usage};
 
 const ROLLBACK_BRANCH_TEMPLATE: &str = "rollback/{env}/{model}";
 const ROLLBACK_TITLE_TEMPLATE: &str = "Roll back {model} in {env} to {new_version}";
@@ -45,31 +45,18 @@ pub(crate) async fn resolve(
     );
     // git runs on blocking clients of its own: off the async runtime's threads.
     let (branch, path) = (cli.branch.clone(), file.clone());
-    let history = tokio::task::spawn_blocking(move || gitops::history(&remote, &branch, &path))
-        .await
-        .map_err(|e| anyhow!("reading the config's history: {e}"))?
-        .map_err(|e| {
-            if e.is_usage() {
-                anyhow!(UsageError(e.to_string())).context(what.clone())
-            } else {
-                anyhow::Error::new(e).context(what.clone())
-            }
-        })?;
-    let plan = plan_rollback(&history, cli.rollback_to.as_deref())
-        .map_err(|e| anyhow!(UsageError(e.to_string())).context(what.clone()))?;
+    let to = cli.rollback_to.clone();
+    let (history, plan) = tokio::task::spawn_blocking(move || {
+        gitops::rollback_plan(&remote, &branch, &path, to.as_deref())
+    })
+    .await
+    .map_err(|e| anyhow!("reading the config's history: {e}"))?
+    .map_err(|e| fault_with(e, git_flags).context(what))?;
+    if let Some(done) = plan.nothing_to_do(model, env) {
+        tracing::info!("{done} (--rollback-to)");
+    }
     let (version, digest, from) = match plan {
-        RollbackPlan::Done {
-            version,
-            from,
-            commit,
-        } => {
-            match from {
-                Some(from) => tracing::info!(
-                    "{model} in {env} was already rolled back from {from} to {version} by {commit}; \
-                     nothing to do (to go back further, name the version with --rollback-to)"
-                ),
-                None => tracing::info!("{model} in {env} already runs {version}; nothing to do"),
-            }
+        RollbackPlan::Done { .. } => {
             let digest = history.current().and_then(|r| r.image_digest.clone());
             cli.common.results().write_all([
                 ("NUMBER", ""),

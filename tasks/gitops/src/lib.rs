@@ -59,7 +59,7 @@ pub use history::{
     compare_branches, history, rollback_trailer,
 };
 pub use remote::{GitAuth, GitCredentials, Identity, Remote, is_ssh_url};
-pub use rollback::{RollbackPlan, plan_rollback, rollback_message};
+pub use rollback::{RollbackPlan, plan_rollback, rollback_message, rollback_plan};
 pub use values::{Set, digest_set, parse_set};
 pub use yaml_edit::parse_key_path;
 

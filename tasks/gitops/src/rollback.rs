@@ -130,6 +130,39 @@ pub fn plan_rollback(history: &FileHistory, to: Option<&str>) -> Result<Rollback
     })
 }
 
+/// Reads `file`'s history on `branch` and plans the rollback (see [`plan_rollback`]).
+pub fn rollback_plan(
+    remote: &crate::Remote,
+    branch: &str,
+    file: &str,
+    to: Option<&str>,
+) -> Result<(FileHistory, RollbackPlan), GitopsError> {
+    let history = crate::history::history(remote, branch, file)?;
+    let plan = plan_rollback(&history, to)?;
+    Ok((history, plan))
+}
+
+impl RollbackPlan {
+    /// What a rollback with nothing to do says, in words a log line can carry.
+    pub fn nothing_to_do(&self, model: &str, env: &str) -> Option<String> {
+        let Self::Done {
+            version,
+            from,
+            commit,
+        } = self
+        else {
+            return None;
+        };
+        Some(match from {
+            Some(from) => format!(
+                "{model} in {env} was already rolled back from {from} to {version} by {commit}; \
+                 nothing to do (to go back further, name the version)"
+            ),
+            None => format!("{model} in {env} already runs {version}; nothing to do"),
+        })
+    }
+}
+
 /// The commit message of a rollback: what, why, and the trailer later runs recognise.
 pub fn rollback_message(model: &str, env: &str, to: &str, from: &str, reason: &str) -> String {
     format!(
