@@ -63,21 +63,8 @@ pub struct Cli {
     #[arg(long, default_value = DEFAULT_PATH_PATTERN)]
     pub path_pattern: String,
 
-    /// The user for https git; the token comes from --git-token-file or MODELCAR_GIT_TOKEN.
-    #[arg(long)]
-    pub git_username: Option<String>,
-
-    /// A file holding the https git token (a mounted Secret), or set MODELCAR_GIT_TOKEN.
-    #[arg(long, value_name = "PATH")]
-    pub git_token_file: Option<PathBuf>,
-
-    /// A Tekton basic-auth workspace (.git-credentials); used for https when no --git-username is given.
-    #[arg(long, value_name = "DIR")]
-    pub basic_auth_dir: Option<PathBuf>,
-
-    /// A Tekton ssh-directory workspace (a key and known_hosts); used for ssh URLs.
-    #[arg(long, value_name = "DIR")]
-    pub ssh_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub git: gitops::cli::GitCredentialArgs,
 
     /// The image repository to look in (REGISTRY/REPO), instead of the config's
     /// image_repository/image_namespace/name (e.g. when the cluster's registry name is internal).

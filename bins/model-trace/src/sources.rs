@@ -1,13 +1,11 @@
 //! The clients for each source the command line gives; for each one it does not give, the note
 //! saying which flags would.
 
-use std::path::Path;
-
 use anyhow::Context;
 use common::{RetryPolicy, Secret, fault_with, usage};
 use forge::{AnyForge, ForgeConfig, ForgeError};
-use gitops::{GitCredentials, GitopsError, Remote};
-use model_registry::kube::{KubeClient, KubeError, SERVICE_ACCOUNT_DIR};
+use gitops::{GitopsError, Remote};
+use model_registry::kube::{KubeClient, KubeError};
 use model_registry::{AnyRegistry, RegistryConfig, RegistryError, registry_token};
 use oci::{Keychain, RegistryClient};
 use trace::{LayerName, Source};
@@ -56,16 +54,7 @@ fn given<T>(client: &Result<T, String>) -> Source<&T> {
 }
 
 fn git_remote(cli: &Cli) -> anyhow::Result<Remote> {
-    let token = Secret::from_file_or_env(cli.git_token_file.as_deref(), "MODELCAR_GIT_TOKEN")
-        .context("reading the git token (--git-token-file)")?;
-    let auth = GitCredentials {
-        username: cli.git_username.clone(),
-        token,
-        basic_auth_dir: cli.basic_auth_dir.clone(),
-        ssh_dir: cli.ssh_dir.clone(),
-    }
-    .choose(&cli.repo_url)
-    .map_err(|e| {
+    let auth = cli.git.auth(&cli.repo_url, None).map_err(|e| {
         fault_with(e, git_flags).context(format!(
             "git credentials for {}",
             common::http::display_url_text(&cli.repo_url)
@@ -149,20 +138,8 @@ fn cluster(cli: &Cli) -> anyhow::Result<Result<KubeClient, String>> {
     }
     let api =
         KubeClient::api_url(cli.kube_api_url.as_deref()).map_err(|e| fault_with(e, kube_flags))?;
-    let token =
-        match Secret::from_file_or_env(cli.kube_token_file.as_deref(), "MODELCAR_KUBE_TOKEN")
-            .context("reading the Kubernetes token (--kube-token-file)")?
-        {
-            Some(token) => Some(token),
-            None => {
-                let pod_token = Path::new(SERVICE_ACCOUNT_DIR).join("token");
-                pod_token
-                    .is_file()
-                    .then(|| Secret::from_file(&pod_token))
-                    .transpose()
-                    .context("reading the pod's service-account token")?
-            }
-        };
+    let token = KubeClient::token(cli.kube_token_file.as_deref(), "MODELCAR_KUBE_TOKEN")
+        .context("reading the Kubernetes token (--kube-token-file or MODELCAR_KUBE_TOKEN)")?;
     let http = KubeClient::http_options(&cli.common.http_options(), None).client()?;
     http.check_url(&api).context("--kube-api-url")?;
     Ok(Ok(KubeClient::new(api, token, http)))

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use common::{Secret, fault, fault_with, finish, usage};
+use common::{fault, fault_with, finish, usage};
 use gitops::GitopsError;
 use model_registry::deployments::{self, Action, ChangedFile, Deployment};
-use model_registry::kube::{KubeClient, KubeError, ReadyWait, SERVICE_ACCOUNT_DIR, wait_ready};
+use model_registry::kube::{KubeClient, KubeError, ReadyWait, wait_ready};
 use model_registry::{
     AnyRegistry, LabelOutcome, LabelRequest, ModelArtifact, ModelRegistry, RegistryConfig,
     RegistryError, label, now_rfc3339, registry_token, unlabel,
@@ -383,19 +383,8 @@ async fn wait_for_rollouts(cli: &Cli, actions: &[Action]) -> anyhow::Result<()> 
     let api =
         KubeClient::api_url(cli.kube_api_url.as_deref()).map_err(|e| fault_with(e, kube_flags))?;
     let options = KubeClient::http_options(&cli.common.http_options(), None);
-    let token = match &cli.kube_token_file {
-        Some(path) => Some(Secret::from_file(path).context("reading the Kubernetes token")?),
-        None if Secret::from_env("MODELCAR_KUBE_TOKEN").is_some() => {
-            Secret::from_env("MODELCAR_KUBE_TOKEN")
-        }
-        None => {
-            let default = std::path::Path::new(SERVICE_ACCOUNT_DIR).join("token");
-            default
-                .is_file()
-                .then(|| Secret::from_file(&default))
-                .transpose()?
-        }
-    };
+    let token = KubeClient::token(cli.kube_token_file.as_deref(), "MODELCAR_KUBE_TOKEN")
+        .context("reading the Kubernetes token (--kube-token-file or MODELCAR_KUBE_TOKEN)")?;
     let http = options.client()?;
     http.check_url(&api).context("--kube-api-url")?;
     let client = KubeClient::new(api, token, http);

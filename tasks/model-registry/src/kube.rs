@@ -134,6 +134,22 @@ impl KubeClient {
     }
 
     /// HTTP options that also trust the cluster's CA, when the pod has one mounted.
+    /// The token to call the API with: the file given, else the environment variable `env_name`,
+    /// else the pod's service-account token when there is one, else none.
+    pub fn token(
+        file: Option<&Path>,
+        env_name: &str,
+    ) -> Result<Option<Secret>, common::secret::SecretError> {
+        if let Some(token) = Secret::from_file_or_env(file, env_name)? {
+            return Ok(Some(token));
+        }
+        let pod_token = Path::new(SERVICE_ACCOUNT_DIR).join("token");
+        pod_token
+            .is_file()
+            .then(|| Secret::from_file(&pod_token))
+            .transpose()
+    }
+
     pub fn http_options(base: &HttpOptions, ca_file: Option<&Path>) -> HttpOptions {
         let mut options = base.clone();
         let default_ca = PathBuf::from(SERVICE_ACCOUNT_DIR).join("ca.crt");

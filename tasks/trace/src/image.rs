@@ -57,9 +57,8 @@ pub async fn inspect(
         pinned_digest: pinned.as_ref().map(ToString::to_string),
         ..ImageFacts::default()
     };
-    facts.tag_digest = match client.fetch_manifest(&tagged).await {
-        Ok(found) => Some(found.digest.to_string()),
-        Err(e) if e.status() == Some(404) => None,
+    facts.tag_digest = match client.resolve(&tagged).await {
+        Ok(found) => found.map(|digest| digest.to_string()),
         Err(source) => {
             return Err(TraceError::Image {
                 action: format!("resolving {tagged}"),

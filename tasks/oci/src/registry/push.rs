@@ -463,28 +463,7 @@ impl RegistryClient {
     pub async fn resolve(&self, reference: &Reference) -> Result<Option<Digest>, RegistryError> {
         let session = self.session(reference.registry(), reference.repository(), false, &[])?;
         let manifest_reference = reference.manifest_reference();
-        let url = session.url(&format!("manifests/{manifest_reference}"));
-        let action = format!("resolving {manifest_reference}");
-        let headed = retry_async(&self.retry, &action, |_| async {
-            let response = self
-                .send(&session, &action, |http| {
-                    Ok(http.head(url.clone())?.header(ACCEPT, MANIFEST_ACCEPT))
-                })
-                .await?;
-            if response.status() == StatusCode::NOT_FOUND {
-                return Ok::<_, RegistryError>(None);
-            }
-            let response = self.check(&session, &action, response).await?;
-            Ok(Some(
-                response
-                    .headers()
-                    .get(DIGEST_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<Digest>().ok()),
-            ))
-        })
-        .await?;
-        match headed {
+        match self.manifest_head(&session, &manifest_reference).await? {
             None => Ok(None),
             Some(Some(digest)) => Ok(Some(digest)),
             Some(None) => match self.fetch_manifest(reference).await {
@@ -495,12 +474,22 @@ impl RegistryClient {
         }
     }
 
-    /// The digest `reference` (tag or digest) currently names in the session's repository.
+    /// The digest `reference` (tag or digest) currently names in the session's repository, as its
+    /// `HEAD` says (`None`: no such manifest, or a registry that sends no digest header).
     async fn manifest_digest(
         &self,
         session: &Session,
         reference: &str,
     ) -> Result<Option<Digest>, RegistryError> {
+        Ok(self.manifest_head(session, reference).await?.flatten())
+    }
+
+    /// A manifest `HEAD`: `None` when there is no such manifest, else the digest header if sent.
+    async fn manifest_head(
+        &self,
+        session: &Session,
+        reference: &str,
+    ) -> Result<Option<Option<Digest>>, RegistryError> {
         let url = session.url(&format!("manifests/{reference}"));
         let action = format!("checking manifest {reference}");
         retry_async(&self.retry, &action, |_| async {
@@ -513,11 +502,13 @@ impl RegistryClient {
                 return Ok(None);
             }
             let response = self.check(session, &action, response).await?;
-            Ok(response
-                .headers()
-                .get(DIGEST_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok()))
+            Ok(Some(
+                response
+                    .headers()
+                    .get(DIGEST_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok()),
+            ))
         })
         .await
     }
