@@ -40,6 +40,13 @@ impl Outcome {
         let program = command.get_program().to_string_lossy().into_owned();
         let run = run_with_timeout(command, &dir.path().join("output"), TOOL_TIME_LIMIT)
             .unwrap_or_else(|e| panic!("running {program}: {e}"));
+        // Scenarios speak the current command-line language; the former spellings have a test
+        // of their own (command_line::).
+        assert!(
+            !run.stderr.contains(", accepted for now"),
+            "{program} was called with a former flag spelling:\n{}",
+            run.stderr
+        );
         Outcome {
             run,
             results,

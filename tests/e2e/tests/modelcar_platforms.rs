@@ -251,7 +251,7 @@ fn two_platforms_share_model_layers_under_one_index() {
             REVISION,
             "--tag",
             "v1",
-            "--revision",
+            "--source-commit",
             REVISION,
             "--base",
             &base,

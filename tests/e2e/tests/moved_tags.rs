@@ -1,7 +1,7 @@
 //! A tag that now names another image than the digest in Git is reported, not silently followed:
 //! against the real registry (Debian's docker-registry, basic auth), the version's tag is pushed
 //! again to another image between the build and the promotion. pr-create (with --image
-//! repo:tag@digest, as model-release passes it) and registry-label --from-gitops (the config's
+//! repo:tag@digest, as model-release passes it) and registry-label --repo-url (the config's
 //! image_repository/image_namespace/name:version@image_digest) stop before writing anything, naming
 //! the tag and both digests; with the check set to warn they go on, and once the tag names the
 //! digest in Git again they go on quietly.
@@ -101,9 +101,9 @@ fn pr_create_reports_a_tag_pushed_again_and_writes_nothing() {
         let mut args = vec![
             "--forge",
             "gitea",
-            "--api-url",
+            "--forge-api-url",
             &api_url,
-            "--repo",
+            "--forge-repo",
             REPO,
             "--repo-url",
             &repo_url,
@@ -206,9 +206,9 @@ fn registry_label_from_gitops_records_nothing_for_a_tag_pushed_again() {
             &[
                 "--registry-url",
                 &model_registry.url(),
-                "--token-file",
+                "--registry-token-file",
                 path_str(&token),
-                "--from-gitops",
+                "--repo-url",
                 &git.repo_url(REPO),
                 "--commit",
                 &after,

@@ -314,7 +314,7 @@ fn concurrent_runs_make_one_pull_request(kind: Kind) {
 fn up_to_date_does_nothing(kind: Kind) {
     let world = World::new(kind, "v2");
     let tekton_empties = [
-        "--api-url",
+        "--forge-api-url",
         &world.forge().url(),
         "--registry-url=",
         "--basic-auth-dir=",

@@ -141,7 +141,7 @@ impl World {
             .env("MODELCAR_FORGE_TOKEN", self.gitea.token())
             .env("MODELCAR_FORGE_REPO", self.repo())
             .env("RUST_LOG", "info")
-            .args(["--forge", "gitea", "--api-url", &self.gitea.api_url()])
+            .args(["--forge", "gitea", "--forge-api-url", &self.gitea.api_url()])
             .args(["--git-username", self.gitea.admin_user()])
             .args(["--plain-http", &self.gitea.host()])
             .args(["--log-format", "text", "--model", "jukebox"])

@@ -107,9 +107,9 @@ impl World {
         let mut args = vec![
             "--forge".to_owned(),
             forge.into(),
-            "--api-url".into(),
+            "--forge-api-url".into(),
             self.gitea.url(),
-            "--repo".into(),
+            "--forge-repo".into(),
             REPO.into(),
             "--repo-url".into(),
             self.git.repo_url(REPO),

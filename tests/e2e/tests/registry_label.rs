@@ -282,7 +282,7 @@ fn mlflow_alias_moves_and_tags_record_the_deployment() {
 
     let run = Scratch::new("unused");
     let args = [
-        "--backend",
+        "--registry-kind",
         "mlflow",
         "--model",
         &model,
@@ -335,7 +335,7 @@ fn mlflow_alias_moves_and_tags_record_the_deployment() {
     let output = run.label(
         &Mlflow::shared().url(),
         &[
-            "--backend",
+            "--registry-kind",
             "mlflow",
             "--model",
             &model,
@@ -429,7 +429,7 @@ fn from_gitops_labels_what_each_push_deployed() {
     let git_token = run.path("git-token");
     let from_push = |commit: &str, before: Option<&str>, extra: &[&str]| {
         let mut args = vec![
-            "--from-gitops",
+            "--repo-url",
             &url,
             "--commit",
             commit,
@@ -491,7 +491,7 @@ fn from_gitops_labels_what_each_push_deployed() {
     let output = run.label(
         &fake.url(),
         &[
-            "--from-gitops",
+            "--repo-url",
             &url,
             "--commit",
             &squash,

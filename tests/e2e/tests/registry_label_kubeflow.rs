@@ -489,7 +489,7 @@ fn unknown_model_and_version_are_named() {
         B,
         "--env",
         "prod",
-        "--api-version",
+        "--registry-api-version",
         "v1",
     ]);
     assert_eq!(output.code(), Some(1), "{}", stderr(&output));

@@ -353,7 +353,7 @@ fn mlflow_records_the_uri_as_a_tag_and_registers_with_it() {
     let label = |version: &str, digest: &str, register: bool| {
         let image = image(digest);
         let mut args = vec![
-            "--backend",
+            "--registry-kind",
             "mlflow",
             "--model",
             &model,

@@ -84,7 +84,7 @@ impl Scene {
                 version(tag),
                 "--source-commit",
                 revision,
-                "--source",
+                "--source-repo",
                 SOURCE_REPO,
                 "--base",
                 "scratch",

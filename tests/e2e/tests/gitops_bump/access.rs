@@ -35,7 +35,7 @@ fn wrong_or_missing_credentials_fail_within_seconds() {
     let mut from_file = repo.command();
     from_file
         .env_remove("MODELCAR_GIT_TOKEN")
-        .arg("--token-file")
+        .arg("--git-token-file")
         .arg(&token_file)
         .args(["--model", "jukebox", "--env", "test", "--set", "version=2"]);
     Run::of(from_file).assert_ok();
@@ -80,7 +80,7 @@ fn wrong_or_missing_credentials_fail_within_seconds() {
     // Plain HTTP only when asked for.
     let mut no_opt_in = bump_command();
     no_opt_in
-        .args(["--repo-url", &url, "--username", USER])
+        .args(["--repo-url", &url, "--git-username", USER])
         .env("MODELCAR_GIT_TOKEN", PASSWORD)
         .args(["--model", "jukebox", "--env", "test", "--set", "version=5"]);
     Run::of(no_opt_in).assert_fails(2, &["plain HTTP", "--plain-http"]);
@@ -109,7 +109,7 @@ fn unknown_repository_and_missing_ssh_key_are_clear() {
             "--repo-url",
             &repo.url().replace("known.git", "unknown.git"),
         ])
-        .args(["--plain-http", &repo.host_port(), "--username", USER])
+        .args(["--plain-http", &repo.host_port(), "--git-username", USER])
         .env("MODELCAR_GIT_TOKEN", PASSWORD)
         .args(["--model", "jukebox", "--env", "test", "--set", "version=2"]);
     Run::of(wrong_path).assert_fails(1, &["not found", "unknown.git", "--repo-url"]);
@@ -313,7 +313,7 @@ fn https_with_a_private_ca() {
     let command = |extra: &[&str]| {
         let mut command = bump_command();
         command
-            .args(["--repo-url", &url, "--username", USER])
+            .args(["--repo-url", &url, "--git-username", USER])
             .env("MODELCAR_GIT_TOKEN", PASSWORD)
             .args(extra)
             .args([

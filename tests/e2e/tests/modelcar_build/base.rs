@@ -34,7 +34,7 @@ fn busybox_base_from_a_layout_and_from_the_registry() {
             repo,
             "--tag",
             tag,
-            "--revision",
+            "--source-commit",
             REVISION,
             "--base",
             base,

@@ -22,7 +22,7 @@ fn bad_input_is_a_clear_error_and_pushes_nothing() {
             model.to_str().unwrap(),
             "--image",
             &repo,
-            "--revision",
+            "--source-commit",
             REVISION,
             "--base",
             "scratch",
@@ -112,7 +112,7 @@ fn bad_input_is_a_clear_error_and_pushes_nothing() {
             &repo,
         ])
         .args([
-            "--revision",
+            "--source-commit",
             REVISION,
             "--base",
             "scratch",
@@ -137,7 +137,7 @@ fn bad_input_is_a_clear_error_and_pushes_nothing() {
         good.to_str().unwrap(),
         "--image",
         "Upper/Case Repo",
-        "--revision",
+        "--source-commit",
         REVISION,
     ])
     .failed(2, &["--image"]);
@@ -161,7 +161,7 @@ fn bad_input_is_a_clear_error_and_pushes_nothing() {
         good.to_str().unwrap(),
         "--image",
         nowhere,
-        "--revision",
+        "--source-commit",
         REVISION,
         "--base",
         "scratch",

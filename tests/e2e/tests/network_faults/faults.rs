@@ -6,6 +6,7 @@
 use std::process::Command;
 
 use serde_json::{Value, json};
+use test_fakes::kube::{FakeKube, ReadyAfter};
 use test_fakes::kubeflow::FakeKubeflow;
 use test_services::{Fault, FaultProxy, GitServer, Registry, Rule};
 
@@ -147,9 +148,9 @@ fn gitops_bump_makes_one_commit_through_every_fault() {
                 "a.yaml",
                 "--set",
                 "version=v2",
-                "--username",
+                "--git-username",
                 GIT_USER,
-                "--token-file",
+                "--git-token-file",
                 path_str(&token),
                 "--plain-http",
                 proxy.addr(),
@@ -262,7 +263,7 @@ fn registry_label_moves_the_label_once_through_every_fault() {
             &[
                 "--registry-url",
                 &proxy.url(),
-                "--token-file",
+                "--registry-token-file",
                 path_str(&token),
                 "--model",
                 "jukebox",
@@ -288,4 +289,80 @@ fn registry_label_moves_the_label_once_through_every_fault() {
     let patches = kubeflow.count("PATCH");
     label_it().ok();
     assert_eq!(kubeflow.count("PATCH"), patches, "a re-run wrote again");
+}
+
+/// `--wait-ready` polls a Kubernetes API that answers 503, then stalls twice (once before
+/// answering, once after reading): each stalled poll is abandoned after the idle timeout and the
+/// wait goes on, so the label still moves once the service is Ready.
+#[test]
+fn registry_label_waits_through_a_stalling_kubernetes_api() {
+    let kubeflow = FakeKubeflow::start();
+    let model = kubeflow.add_model("jukebox");
+    kubeflow.add_version(&model, "v2", json!({}));
+    let kube = FakeKube::start(
+        "test",
+        "jukebox",
+        "oci://registry.example/team/jukebox:v2",
+        ReadyAfter::Requests(2),
+    );
+    let proxy = FaultProxy::start("127.0.0.1", &host_of(&kube.url()));
+    for rule in [
+        Rule::new(
+            "GET",
+            "/inferenceservices/",
+            Fault::Refuse {
+                status: 503,
+                retry_after: None,
+            },
+        ),
+        Rule::new("GET", "/inferenceservices/", Fault::Stall { after: None }),
+        Rule::new("GET", "/inferenceservices/", Fault::StallAfterApplying),
+    ] {
+        proxy.add_rule(rule);
+    }
+    let (_dir, token) = file_with(kubeflow.token());
+    let (_dir2, kube_token) = file_with(kube.token());
+    let outcome = run(
+        "registry-label",
+        &[
+            "--registry-url",
+            &kubeflow.url(),
+            "--registry-token-file",
+            path_str(&token),
+            "--model",
+            "jukebox",
+            "--model-version",
+            "v2",
+            "--env",
+            "test",
+            "--wait-ready",
+            "--wait-timeout",
+            "90s",
+            "--poll-interval",
+            "1s",
+            "--kube-api-url",
+            &proxy.url(),
+            "--kube-token-file",
+            path_str(&kube_token),
+            "--plain-http",
+            "127.0.0.1",
+            "--idle-timeout",
+            IDLE_SECONDS,
+        ],
+        &[],
+    )
+    .ok();
+    every_fault_applied(&proxy, 3);
+    assert!(
+        kubeflow
+            .custom_properties("jukebox", "v2")
+            .contains_key("test"),
+        "{}",
+        outcome.stderr()
+    );
+    assert!(
+        outcome.elapsed() < std::time::Duration::from_secs(60),
+        "the stalls were not cut short: {:?}",
+        outcome.elapsed()
+    );
 }

@@ -38,11 +38,11 @@ fn registry_label_refuses_plain_http_model_registries_and_kubernetes_apis() {
         run(
             "registry-label",
             &[
-                "--backend",
+                "--registry-kind",
                 backend,
                 "--registry-url",
                 &proxy.url(),
-                "--token-file",
+                "--registry-token-file",
                 path_str(&token),
                 "--model",
                 "jukebox",
@@ -66,7 +66,7 @@ fn registry_label_refuses_plain_http_model_registries_and_kubernetes_apis() {
         &[
             "--registry-url",
             &registry.url(),
-            "--token-file",
+            "--registry-token-file",
             path_str(&token),
             "--model",
             "jukebox",

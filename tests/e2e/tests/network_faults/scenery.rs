@@ -30,9 +30,9 @@ pub fn pr_create_args(api_url: &str, git: &GitServer, extra: &[&str]) -> Vec<Str
     let mut args: Vec<String> = [
         "--forge",
         "gitea",
-        "--api-url",
+        "--forge-api-url",
         api_url,
-        "--repo",
+        "--forge-repo",
         REPO,
         "--repo-url",
         &git.repo_url(REPO),
