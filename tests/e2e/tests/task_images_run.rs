@@ -3,7 +3,7 @@
 //! bubblewrap (e2e::task_image): root read-only, user 65532 in group 0, only `/tmp` writable, the
 //! workspaces and `/tekton/results` mounted at the paths the Tasks in tekton/ use, and the kubelet's
 //! `/etc/hosts` and `/etc/resolv.conf`. Each tool does one real operation against the test servers
-//! over TLS, names looked up inside the image (`localhost`, and route names that only the
+//! over TLS (model-trace reads two), names looked up inside the image (`localhost`, and route names that only the
 //! container's `/etc/hosts` has), the test CA trusted through a mounted `ssl-ca-directory`
 //! workspace or through the image's own CA bundle path.
 //!
@@ -399,4 +399,48 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+#[test]
+fn model_trace_image_reads_git_and_the_model_registry_over_https() {
+    let image = image_with_help("model-trace");
+    let registry = FakeKubeflow::start();
+    let model = registry.add_model("jukebox");
+    let label = json!({"metadataType": "MetadataStringValue", "string_value": ""});
+    registry.add_version(&model, "v1", json!({ "test": label }));
+    let (_git, routes, certs) = gitops_repo(&[&host_of(&registry.url())]);
+    let cas = ca_directory(&[&certs.ca_pem]);
+    let results = results_dir();
+    let repo_url = format!("{}/git/{REPO}.git", route_url(&routes, 0));
+
+    let run = image
+        .container()
+        .host_alias(&ROUTES)
+        .mount(cas.path(), CA_DIR, false)
+        .mount(results.path(), RESULTS, true)
+        .env("MODELCAR_GIT_TOKEN", GIT_TOKEN)
+        .env("MODELCAR_REGISTRY_TOKEN", registry.token())
+        .run(&[
+            "--results-dir=/tekton/results",
+            "--model=jukebox",
+            "--env=test",
+            "--output=json",
+            &format!("--repo-url={repo_url}"),
+            &format!("--git-username={GIT_USER}"),
+            "--registry-kind=kubeflow",
+            &format!(
+                "--registry-url=https://{MODEL_REGISTRY_ROUTE}:{}",
+                routes.port(1)
+            ),
+            &format!("--ca-cert={CA_DIR}"),
+        ]);
+    let report: serde_json::Value = serde_json::from_str(run.stdout())
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout(), run.stderr()));
+    run.assert_ok();
+    assert_eq!(report["gitops"]["status"], "ok", "{report:#}");
+    assert_eq!(report["gitops"]["version"], "v1", "{report:#}");
+    assert_eq!(report["model_registry"]["status"], "ok", "{report:#}");
+    assert_eq!(report["model_registry"]["labels"], json!(["test"]));
+    assert_eq!(report["drift"], false);
+    assert_eq!(result(results.path(), "DRIFT", run.stderr()), "false");
 }
