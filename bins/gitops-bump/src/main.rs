@@ -49,9 +49,18 @@ struct Cli {
         env = "MODELCAR_SET",
         value_name = "KEY=VALUE",
         value_delimiter = '\n',
-        required_unless_present_any = ["digest", "rollback", "rollback_to"]
+        required_unless_present_any = ["model_version", "digest", "rollback", "rollback_to"]
     )]
     sets: Vec<String>,
+
+    /// The model version to set (at --version-key): the image tag the environment runs. Not with
+    /// --rollback, which finds it.
+    #[arg(long, env = "MODELCAR_MODEL_VERSION", value_name = "VERSION")]
+    model_version: Option<String>,
+
+    /// The key the version is set at.
+    #[arg(long, env = "MODELCAR_VERSION_KEY", default_value = gitops::VERSION_KEY)]
+    version_key: String,
 
     /// The image's manifest digest (sha256:...), set at --digest-key in the same commit: what the
     /// cluster pulls. Checked before anything is written.
@@ -94,16 +103,18 @@ struct Cli {
     /// Put the environment (--model, --env) back on the version it ran before the current one,
     /// with its image digest, as found in the file's history on --branch. Needs --reason. A
     /// repeated rollback changes nothing; to go back further, name the version (--rollback-to).
-    #[arg(long, env = "MODELCAR_ROLLBACK", requires = "reason")]
-    rollback: bool,
-
-    /// Put the environment back on this version, which it must have run before.
     #[arg(
         long,
-        env = "MODELCAR_ROLLBACK_TO",
-        value_name = "VERSION",
-        requires = "reason"
+        env = "MODELCAR_ROLLBACK",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value = "false"
     )]
+    rollback: bool,
+
+    /// Put the environment back on this version, which it must have run before. Needs --reason.
+    #[arg(long, env = "MODELCAR_ROLLBACK_TO", value_name = "VERSION")]
     rollback_to: Option<String>,
 
     /// Why the environment is rolled back (written in the commit message).
@@ -150,8 +161,20 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         ("CHANGED", if outcome.changed { "true" } else { "false" }),
         ("FILE", outcome.file.as_str()),
         ("IMAGE_DIGEST", cli.digest.as_deref().unwrap_or_default()),
+        ("VERSION", version_set(cli, &request).unwrap_or_default()),
     ])?;
     Ok(())
+}
+
+/// The version the request sets: --model-version, or a --set of the version key.
+fn version_set<'a>(cli: &Cli, request: &'a BumpRequest) -> Option<&'a str> {
+    let key = gitops::parse_key_path(&cli.version_key);
+    request
+        .sets
+        .iter()
+        .rev()
+        .find(|(path, _)| *path == key)
+        .map(|(_, value)| value.as_str())
 }
 
 fn request(cli: &Cli) -> anyhow::Result<BumpRequest> {
@@ -168,6 +191,9 @@ fn request(cli: &Cli) -> anyhow::Result<BumpRequest> {
             gitops::parse_set(set, "version=1.4.0").map_err(|e| fault_with(e, |_| Some("--set")))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(version) = &cli.model_version {
+        sets.push((gitops::parse_key_path(&cli.version_key), version.clone()));
+    }
     if let Some(digest) = &cli.digest {
         sets.push(
             gitops::digest_set(&cli.digest_key, digest)
@@ -175,7 +201,9 @@ fn request(cli: &Cli) -> anyhow::Result<BumpRequest> {
         );
     }
     if sets.is_empty() {
-        return Err(usage("nothing to set: give at least one --set KEY=VALUE"));
+        return Err(usage(
+            "nothing to set: give --model-version, or at least one --set KEY=VALUE",
+        ));
     }
     let deployment = match (&cli.model, &cli.environment) {
         (Some(model), Some(env)) => Some(Deployment {

@@ -10,6 +10,14 @@ pub(crate) fn run(cli: &Cli, remote: &gitops::Remote) -> anyhow::Result<()> {
     let (Some(model), Some(env)) = (&cli.model, &cli.environment) else {
         return Err(usage("a rollback needs --model and --env"));
     };
+    let sets_something = cli.sets.iter().any(|s| !s.trim().is_empty());
+    if cli.model_version.is_some() || cli.digest.is_some() || sets_something {
+        return Err(usage(
+            "a rollback puts back the version and digest from the config's history and changes \
+             nothing else: give --rollback or --rollback-to without --model-version, --digest and \
+             --set",
+        ));
+    }
     let reason = cli
         .reason
         .as_deref()

@@ -260,7 +260,7 @@ fn gitops_bump_image_pushes_a_commit_over_https() {
             &format!("--repo-url={repo_url}"),
             "--model=jukebox",
             "--env=test",
-            "--set=version=v2",
+            "--model-version=v2",
             &format!("--source-commit={SOURCE_COMMIT}"),
             &format!("--git-username={GIT_USER}"),
             &format!("--ca-cert={CA_DIR}"),

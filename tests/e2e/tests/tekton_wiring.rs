@@ -571,7 +571,7 @@ fn the_pipelines_resolve_to_concrete_command_lines() {
         has(&release, "build-modelcar", "--docker-config="),
         "an unbound workspace gives an empty path"
     );
-    assert!(has(&release, "deploy-test", "--set=version=3f9d2c7"));
+    assert!(has(&release, "deploy-test", "--model-version=3f9d2c7"));
     assert!(has(&release, "deploy-test", "--env=test"));
     assert!(has(
         &release,

@@ -88,3 +88,52 @@ fn nothing_to_roll_back_to_is_a_clear_refusal() {
     ])
     .assert_fails(2, &["no earlier version than v0.9"]);
 }
+
+/// As the gitops-bump Task calls it: the version as --model-version (the VERSION result says what
+/// was set), and a rollback with VERSION and ROLLBACK_TO empty (`--model-version=`,
+/// `--rollback-to=`) and `--rollback=true`; `--rollback=false` is an ordinary bump.
+#[test]
+fn the_task_s_arguments_deploy_and_roll_back() {
+    let repo = jukebox_repo("rollback-task");
+    let task_step = |version: &str, rollback: &str, reason: &str| {
+        repo.bump(&[
+            "--model=jukebox",
+            "--env=test",
+            &format!("--model-version={version}"),
+            "--digest=",
+            &format!("--rollback={rollback}"),
+            "--rollback-to=",
+            &format!("--reason={reason}"),
+        ])
+    };
+    let v1 = task_step("v1", "false", "");
+    v1.assert_ok();
+    assert_eq!(v1.result("VERSION"), "v1");
+    assert_eq!(v1.result("CHANGED"), "true");
+    task_step("v2", "false", "").assert_ok();
+    let before = repo.commit_count();
+
+    // A version and a rollback at once, or a rollback with something else to set: refused.
+    task_step("v3", "true", "slow")
+        .assert_fails(2, &["without --model-version, --digest and --set"]);
+    repo.bump(&[
+        "--model=jukebox",
+        "--env=test",
+        "--rollback",
+        "--reason=slow",
+        "--set=replicas=2",
+    ])
+    .assert_fails(2, &["--set"]);
+    assert_eq!(repo.commit_count(), before);
+
+    let back = task_step("", "true", "v2 answers in 4 s at p95");
+    back.assert_ok();
+    assert_eq!(back.result("VERSION"), "v1");
+    assert_eq!(back.result("CHANGED"), "true");
+    assert!(
+        repo.file("main", JUKEBOX)
+            .unwrap()
+            .contains("version: \"v1\"")
+    );
+    assert_eq!(repo.commit_count(), before + 1);
+}
