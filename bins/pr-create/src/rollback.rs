@@ -5,12 +5,14 @@
 
 use anyhow::anyhow;
 use common::{Secret, fault_with};
-use forge::promote::{DEFAULT_BODY_TEMPLATE, DEFAULT_BRANCH_TEMPLATE, DEFAULT_TITLE_TEMPLATE};
+use forge::promote::{
+    DEFAULT_BODY_TEMPLATE, DEFAULT_BRANCH_TEMPLATE, DEFAULT_ROLLBACK_BRANCH_TEMPLATE,
+    DEFAULT_TITLE_TEMPLATE,
+};
 use gitops::{Remote, RollbackPlan, config_path, rollback_message};
 
 use crate::{Cli, git_auth, git_flags, usage};
 
-const ROLLBACK_BRANCH_TEMPLATE: &str = "rollback/{env}/{model}";
 const ROLLBACK_TITLE_TEMPLATE: &str = "Roll back {model} in {env} to {new_version}";
 
 /// The promotion the rollback amounts to, or `None` when there is nothing to do (the results are
@@ -92,7 +94,7 @@ pub(crate) async fn resolve(
     resolved.source_commit_url = None;
     resolved.rules.clear();
     if resolved.branch_template == DEFAULT_BRANCH_TEMPLATE {
-        resolved.branch_template = ROLLBACK_BRANCH_TEMPLATE.into();
+        resolved.branch_template = DEFAULT_ROLLBACK_BRANCH_TEMPLATE.into();
     }
     if resolved.title_template == DEFAULT_TITLE_TEMPLATE {
         resolved.title_template = ROLLBACK_TITLE_TEMPLATE.into();

@@ -17,6 +17,8 @@ use crate::model::{
 use crate::template::{Template, render};
 
 pub const DEFAULT_BRANCH_TEMPLATE: &str = "promote/{env}/{model}";
+/// The branch of a pull request that rolls an environment back (pr-create --rollback).
+pub const DEFAULT_ROLLBACK_BRANCH_TEMPLATE: &str = "rollback/{env}/{model}";
 pub const DEFAULT_TITLE_TEMPLATE: &str = "Promote {model} {new_version} to {env}";
 pub const DEFAULT_BODY_TEMPLATE: &str = "\
 Promotes **{model}** in **{env}** from `{old_version}` to `{new_version}`.

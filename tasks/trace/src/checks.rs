@@ -2,8 +2,8 @@
 //! names both sides.
 
 use crate::report::{
-    ClusterFacts, Finding, GitopsFacts, ImageFacts, LayerName, PromotionFacts, RegistryFacts,
-    Report, SourceFacts,
+    ClusterFacts, Finding, GitopsFacts, ImageFacts, LayerName, PromotionFacts, PullRequestFacts,
+    RegistryFacts, Report, SourceFacts,
 };
 
 /// Every disagreement in `report`, in layer order.
@@ -176,54 +176,77 @@ fn promotion_findings(
     promotion: &PromotionFacts,
     out: &mut Vec<Finding>,
 ) {
-    let Some(pr) = &promotion.pull_request else {
-        return;
-    };
-    let what = format!("promotion pull request #{} ({})", pr.number, pr.url);
-    if let Some(version) = &pr.version {
-        if *version == git.version {
+    let open = [&promotion.pull_request, &promotion.rollback];
+    for pr in open.into_iter().flatten() {
+        let rollback = pr.rolled_back_from.is_some();
+        let what = if rollback {
+            format!("rollback pull request #{} ({})", pr.number, pr.url)
+        } else {
+            format!("promotion pull request #{} ({})", pr.number, pr.url)
+        };
+        if let Some(version) = &pr.version {
+            if *version == git.version {
+                out.push(finding(
+                    LayerName::Promotion,
+                    "promotion_stale",
+                    format!("{what} proposes {version}, which {env} already runs; close it"),
+                ));
+            } else if !rollback {
+                // A rollback goes to an older version on purpose; a promotion should not.
+                older_version_findings(git, image, env, pr, &what, version, out);
+            }
+        }
+        if pr.behind > 0 {
+            let again = if rollback { "rollback" } else { "promotion" };
             out.push(finding(
                 LayerName::Promotion,
-                "promotion_stale",
-                format!("{what} promotes {version}, which {env} already runs; close it"),
-            ));
-        } else if let Some(before) = &pr.ran_before {
-            out.push(finding(
-                LayerName::Promotion,
-                "promotion_stale",
+                "promotion_behind",
                 format!(
-                    "{what} promotes {version}, older than {} which {env} runs: {env} ran {version} \
-                     before (set by {} on {}); close it, or re-run the promotion",
-                    git.version,
-                    short(&before.commit),
-                    before.time
-                ),
-            ));
-        } else if let (Some(theirs), Some(ours)) = (
-            pr.image_created.as_deref(),
-            image.and_then(|i| i.created.as_deref()),
-        ) && let (Some(built), Some(running)) = (utc_seconds(theirs), utc_seconds(ours))
-            && built < running
-        {
-            out.push(finding(
-                LayerName::Promotion,
-                "promotion_stale",
-                format!(
-                    "{what} promotes {version}, built {theirs}, older than {} which {env} runs (built \
-                     {ours}); close it",
-                    git.version
+                    "{what}: branch {} is {} commit(s) behind {}; re-run the {again} to rebuild it \
+                     on the current {}",
+                    pr.branch, pr.behind, promotion.base, promotion.base
                 ),
             ));
         }
     }
-    if pr.behind > 0 {
+}
+
+/// A promotion of a version older than the one the environment runs: one it ran before, or one
+/// whose image was built before the running one's.
+fn older_version_findings(
+    git: &GitopsFacts,
+    image: Option<&ImageFacts>,
+    env: &str,
+    pr: &PullRequestFacts,
+    what: &str,
+    version: &str,
+    out: &mut Vec<Finding>,
+) {
+    if let Some(before) = &pr.ran_before {
         out.push(finding(
             LayerName::Promotion,
-            "promotion_behind",
+            "promotion_stale",
             format!(
-                "{what}: branch {} is {} commit(s) behind {}; re-run the promotion to rebuild it on \
-                 the current {}",
-                promotion.branch, pr.behind, promotion.base, promotion.base
+                "{what} promotes {version}, older than {} which {env} runs: {env} ran {version} \
+                 before (set by {} on {}); close it, or re-run the promotion",
+                git.version,
+                short(&before.commit),
+                before.time
+            ),
+        ));
+    } else if let (Some(theirs), Some(ours)) = (
+        pr.image_created.as_deref(),
+        image.and_then(|i| i.created.as_deref()),
+    ) && let (Some(built), Some(running)) = (utc_seconds(theirs), utc_seconds(ours))
+        && built < running
+    {
+        out.push(finding(
+            LayerName::Promotion,
+            "promotion_stale",
+            format!(
+                "{what} promotes {version}, built {theirs}, older than {} which {env} runs (built \
+                 {ours}); close it",
+                git.version
             ),
         ));
     }

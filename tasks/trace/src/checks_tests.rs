@@ -71,6 +71,7 @@ fn agreeing() -> Report {
         branch: "promote/prod/jukebox".into(),
         base: "main".into(),
         pull_request: None,
+        rollback: None,
     };
     let cluster = ClusterFacts {
         namespace: "prod".into(),
@@ -250,6 +251,7 @@ fn the_cluster_serves_another_digest_or_is_not_ready() {
 fn with_pull_request(change: impl FnOnce(&mut PullRequestFacts)) -> (Vec<&'static str>, Report) {
     codes_after(|r| {
         let mut pr = PullRequestFacts {
+            branch: "promote/prod/jukebox".into(),
             number: 7,
             url: "http://forge/pulls/7".into(),
             title: "Promote jukebox c3c3c3c3c3 to prod".into(),
@@ -259,6 +261,7 @@ fn with_pull_request(change: impl FnOnce(&mut PullRequestFacts)) -> (Vec<&'stati
             ahead: 1,
             ran_before: None,
             image_created: Some("2026-01-12T11:00:00Z".into()),
+            rolled_back_from: None,
         };
         change(&mut pr);
         r.promotion.facts.as_mut().unwrap().pull_request = Some(pr);
@@ -297,6 +300,40 @@ fn promotion_pull_requests_that_are_stale() {
             .contains("3 commit(s) behind main")
     );
     assert_eq!(report.promotion.status, Status::Drift);
+}
+
+#[test]
+fn a_rollback_pull_request_goes_back_on_purpose() {
+    let rollback = |pr: &mut PullRequestFacts| {
+        pr.branch = "rollback/prod/jukebox".into();
+        pr.version = Some("a1a1a1a1a1".into());
+        pr.ran_before = Some(commit("b"));
+        pr.image_created = Some("2026-01-11T08:00:00Z".into());
+        pr.rolled_back_from = Some(V2.into());
+    };
+    let (codes, report) = with_pull_request(rollback);
+    assert!(codes.is_empty(), "an older version is the point: {codes:?}");
+    let table = crate::table::render(&report);
+    assert!(
+        table.contains(&format!("a1a1a1a1a1 (back from {V2})")),
+        "{table}"
+    );
+
+    // Once the environment runs the version again, the pull request is stale like any other.
+    let (codes, report) = with_pull_request(|pr| {
+        rollback(pr);
+        pr.version = Some(V2.into());
+        pr.behind = 1;
+    });
+    assert_eq!(codes, ["promotion_stale", "promotion_behind"]);
+    assert!(
+        report.findings[0]
+            .message
+            .starts_with("rollback pull request #7"),
+        "{}",
+        report.findings[0].message
+    );
+    assert!(report.findings[1].message.contains("re-run the rollback"));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! compared with: without it there is nothing to trace. Any other source that fails is reported in
 //! its layer, and the others are still read.
 
+use forge::promote::{DEFAULT_BRANCH_TEMPLATE, DEFAULT_ROLLBACK_BRANCH_TEMPLATE};
 use forge::{AnyForge, Forge, PromotionRequest};
 use gitops::{FileHistory, Remote};
 use model_registry::kube::KubeClient;
@@ -311,75 +312,112 @@ async fn promotion(
     history: &FileHistory,
     repository: Option<&Reference>,
 ) -> Result<PromotionFacts, TraceError> {
-    let mut promotion = PromotionRequest::new(&request.model, &request.env, &git.version);
-    promotion.branch_template = request.branch_template.clone();
-    let forge_error = |action: String| {
-        move |source| TraceError::Forge {
-            action,
+    let branch_for = |template: &str| {
+        let mut promotion = PromotionRequest::new(&request.model, &request.env, &git.version);
+        promotion.branch_template = template.to_owned();
+        promotion.branch().map_err(|source| TraceError::Forge {
+            action: "naming the promotion branch".into(),
             source: Box::new(source),
-        }
+        })
     };
-    let branch = promotion
-        .branch()
-        .map_err(forge_error("naming the promotion branch".into()))?;
-    let mut facts = PromotionFacts {
-        branch: branch.clone(),
+    let branch = branch_for(&request.branch_template)?;
+    let open = OpenPullRequests {
+        forge,
+        sources,
+        request,
+        git,
+        history,
+        repository,
+    };
+    let pull_request = open.read(&branch).await?;
+    // pr-create --rollback uses a branch of its own unless the user chose one for both.
+    let rollback = if request.branch_template == DEFAULT_BRANCH_TEMPLATE {
+        open.read(&branch_for(DEFAULT_ROLLBACK_BRANCH_TEMPLATE)?)
+            .await?
+    } else {
+        None
+    };
+    Ok(PromotionFacts {
+        branch,
         base: request.branch.clone(),
-        pull_request: None,
-    };
-    let action = format!(
-        "looking for an open pull request from {branch} into {} in {}",
-        request.branch,
-        forge.repo()
-    );
-    let Some(pr) = forge
-        .find_open(&branch, &request.branch)
-        .await
-        .map_err(forge_error(action))?
-    else {
-        return Ok(facts);
-    };
-    let (remote, base, head, file) = (
-        sources.git.clone(),
-        request.branch.clone(),
-        branch.clone(),
-        git.file.clone(),
-    );
-    let (config, comparison) = blocking("reading the promotion branch", move || {
-        let wrap = |source| TraceError::Gitops {
-            file: file.clone(),
-            branch: head.clone(),
-            url: remote.url.clone(),
-            source: Box::new(source),
-        };
-        let config = gitops::history(&remote, &head, &file).map_err(wrap)?;
-        let comparison = gitops::compare_branches(&remote, &base, &head).map_err(wrap)?;
-        Ok((config, comparison))
+        pull_request,
+        rollback,
     })
-    .await?;
-    let current = config.current();
-    let version = current.and_then(|r| r.version.clone());
-    let ran_before = version
-        .as_deref()
-        .filter(|v| *v != git.version)
-        .and_then(|v| history.earlier_with_version(v))
-        .map(CommitFacts::of);
-    let image_created = match (repository, &version) {
-        (Some(repository), Some(version)) if *version != git.version => {
-            image::created(sources.images, repository, version, &request.platform).await?
-        }
-        _ => None,
-    };
-    facts.pull_request = Some(PullRequestFacts {
-        number: pr.number,
-        url: pr.url,
-        title: pr.title,
-        image_digest: current.and_then(|r| r.image_digest.clone()),
-        version,
-        behind: comparison.behind,
-        ahead: comparison.ahead,
-        ran_before,
-        image_created,
-    });
-    Ok(facts)
+}
+
+/// What reading an open pull request for the model and environment needs.
+struct OpenPullRequests<'a> {
+    forge: &'a AnyForge,
+    sources: &'a Sources<'a>,
+    request: &'a TraceRequest,
+    git: &'a GitopsFacts,
+    history: &'a FileHistory,
+    repository: Option<&'a Reference>,
+}
+
+impl OpenPullRequests<'_> {
+    /// The open pull request from `branch` into the base, and the version its branch sets.
+    async fn read(&self, branch: &str) -> Result<Option<PullRequestFacts>, TraceError> {
+        let (request, git) = (self.request, self.git);
+        let action = format!(
+            "looking for an open pull request from {branch} into {} in {}",
+            request.branch,
+            self.forge.repo()
+        );
+        let Some(pr) = self
+            .forge
+            .find_open(branch, &request.branch)
+            .await
+            .map_err(|source| TraceError::Forge {
+                action,
+                source: Box::new(source),
+            })?
+        else {
+            return Ok(None);
+        };
+        let (remote, base, head, file) = (
+            self.sources.git.clone(),
+            request.branch.clone(),
+            branch.to_owned(),
+            git.file.clone(),
+        );
+        let (config, comparison) = blocking("reading the promotion branch", move || {
+            let wrap = |source| TraceError::Gitops {
+                file: file.clone(),
+                branch: head.clone(),
+                url: remote.url.clone(),
+                source: Box::new(source),
+            };
+            let config = gitops::history(&remote, &head, &file).map_err(wrap)?;
+            let comparison = gitops::compare_branches(&remote, &base, &head).map_err(wrap)?;
+            Ok((config, comparison))
+        })
+        .await?;
+        let current = config.current();
+        let version = current.and_then(|r| r.version.clone());
+        let ran_before = version
+            .as_deref()
+            .filter(|v| *v != git.version)
+            .and_then(|v| self.history.earlier_with_version(v))
+            .map(CommitFacts::of);
+        let image_created = match (self.repository, &version) {
+            (Some(repository), Some(version)) if *version != git.version => {
+                image::created(self.sources.images, repository, version, &request.platform).await?
+            }
+            _ => None,
+        };
+        Ok(Some(PullRequestFacts {
+            branch: branch.to_owned(),
+            number: pr.number,
+            url: pr.url,
+            title: pr.title,
+            image_digest: current.and_then(|r| r.image_digest.clone()),
+            version,
+            behind: comparison.behind,
+            ahead: comparison.ahead,
+            ran_before,
+            image_created,
+            rolled_back_from: current.and_then(|r| r.rolled_back_from.clone()),
+        }))
+    }
 }

@@ -10,8 +10,8 @@
 //!    Registry recorded for the deployment;
 //! 4. **model registry**: the version's labels, `deployed.<env>.*` properties and model artifact,
 //!    and which versions carry the environment;
-//! 5. **promotion**: the open promotion pull request, the version its branch sets, and whether
-//!    the branch is behind its base;
+//! 5. **promotion**: the open promotion pull request and the open rollback pull request, the
+//!    version each branch sets, and whether the branch is behind its base;
 //! 6. **cluster**: the InferenceService's Ready condition and the digest its `storageUri` serves.
 //!
 //! The GitOps config is the reference: [`checks::findings`] compares every other layer with it.

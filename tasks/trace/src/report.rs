@@ -288,16 +288,20 @@ pub struct RegistryFacts {
     pub env_versions: Vec<String>,
 }
 
-/// The open promotion pull request, if any.
+/// The open promotion pull request, if any, and the open rollback pull request (pr-create
+/// --rollback), if any.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PromotionFacts {
     pub branch: String,
     pub base: String,
     pub pull_request: Option<PullRequestFacts>,
+    pub rollback: Option<PullRequestFacts>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PullRequestFacts {
+    /// The pull request's head branch.
+    pub branch: String,
     pub number: u64,
     pub url: String,
     pub title: String,
@@ -311,6 +315,9 @@ pub struct PullRequestFacts {
     pub ran_before: Option<CommitFacts>,
     /// When `version`'s image was built.
     pub image_created: Option<String>,
+    /// The version the branch rolls back from, when it is a rollback (its commit carries the
+    /// `Rollback-From:` trailer).
+    pub rolled_back_from: Option<String>,
 }
 
 /// The InferenceService in the cluster.

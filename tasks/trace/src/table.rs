@@ -184,22 +184,36 @@ fn promotion_rows(promotion: &crate::report::PromotionFacts) -> Vec<Row> {
     )];
     match &promotion.pull_request {
         None => rows.push(row("pull request", "none open")),
-        Some(pr) => {
-            rows.push(row(
-                "pull request",
-                format!("#{} {} ({})", pr.number, pr.title, pr.url),
-            ));
-            rows.push(row("promotes", opt(&pr.version)));
-            rows.push(row(
-                "branch state",
-                format!(
-                    "{} ahead, {} behind {}",
-                    pr.ahead, pr.behind, promotion.base
-                ),
-            ));
-        }
+        Some(pr) => pull_request_rows(pr, "pull request", &promotion.base, &mut rows),
+    }
+    if let Some(pr) = &promotion.rollback {
+        pull_request_rows(pr, "rollback", &promotion.base, &mut rows);
     }
     rows
+}
+
+fn pull_request_rows(
+    pr: &crate::report::PullRequestFacts,
+    label: &str,
+    base: &str,
+    rows: &mut Vec<Row>,
+) {
+    rows.push(row(
+        label,
+        format!("#{} {} ({})", pr.number, pr.title, pr.url),
+    ));
+    let proposes = match (&pr.version, &pr.rolled_back_from) {
+        (Some(version), Some(from)) => format!("{version} (back from {from})"),
+        _ => opt(&pr.version),
+    };
+    rows.push(row("proposes", proposes));
+    rows.push(row(
+        "branch state",
+        format!(
+            "{}: {} ahead, {} behind {base}",
+            pr.branch, pr.ahead, pr.behind
+        ),
+    ));
 }
 
 fn cluster_rows(cluster: &crate::report::ClusterFacts) -> Vec<Row> {

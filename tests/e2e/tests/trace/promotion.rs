@@ -95,7 +95,7 @@ fn a_stale_promotion_pull_request_is_drift() {
         1,
         &[
             &format!("promotion pull request #{number}"),
-            &format!("promotes {}, which prod already runs", version(SRC2)),
+            &format!("proposes {}, which prod already runs", version(SRC2)),
             &format!("branch {BRANCH} is 2 commit(s) behind main"),
         ],
     );
@@ -105,6 +105,77 @@ fn a_stale_promotion_pull_request_is_drift() {
         &[
             "promotion [promotion_stale]",
             "promotion [promotion_behind]",
+        ],
+    );
+}
+
+/// A rollback pull request (pr-create --rollback) proposes an older version on purpose: shown beside
+/// the promotion, not drift; once prod runs that version again it is stale like any other.
+#[test]
+fn a_rollback_pull_request_is_shown_and_not_drift() {
+    let gitea = Gitea::start();
+    gitea.create_repo("gitops");
+    for src in [SRC1, SRC2] {
+        gitea.push_files(
+            "gitops",
+            "main",
+            &[(PROD, config(version(src)).as_bytes())],
+            &format!("Deploy {}", version(src)),
+        );
+    }
+    let repo = format!("{GITEA_ADMIN_USER}/gitops");
+    let opened = run(
+        "pr-create",
+        &[
+            "--forge",
+            "gitea",
+            "--forge-api-url",
+            &gitea.url(),
+            "--forge-repo",
+            &repo,
+            "--repo-url",
+            &gitea.repo_url("gitops"),
+            "--git-username",
+            GITEA_ADMIN_USER,
+            "--model",
+            MODEL,
+            "--env",
+            "prod",
+            "--rollback",
+            "--reason",
+            "p95 latency doubled",
+            "--plain-http",
+            "127.0.0.1",
+        ],
+        &[("MODELCAR_FORGE_TOKEN", gitea.token())],
+    )
+    .ok();
+    let number = opened.result("NUMBER");
+    assert_eq!(opened.result("BRANCH"), "rollback/prod/jukebox");
+
+    let traced = trace_with_forge(&gitea).ok();
+    assert_contains(
+        &traced.run.stdout,
+        &[
+            &format!("#{number} Roll back jukebox in prod to {}", version(SRC1)),
+            &format!("{} (back from {})", version(SRC1), version(SRC2)),
+            "rollback/prod/jukebox: 1 ahead, 0 behind main",
+            "No drift",
+        ],
+    );
+
+    // prod goes back to the older version another way: the rollback pull request is now stale.
+    gitea.push_files(
+        "gitops",
+        "main",
+        &[(PROD, config(version(SRC1)).as_bytes())],
+        "Hotfix: back to the previous version",
+    );
+    trace_with_forge(&gitea).failed(
+        1,
+        &[
+            &format!("rollback pull request #{number}"),
+            &format!("proposes {}, which prod already runs", version(SRC1)),
         ],
     );
 }
