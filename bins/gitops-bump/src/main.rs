@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use common::{CommonArgs, fault_with, finish, usage};
-use gitops::cli::GitCredentialArgs;
+use gitops::cli::{GitCredentialArgs, RollbackArgs};
 use gitops::{
     BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Identity, Input, Remote,
     config_path,
@@ -100,26 +100,8 @@ struct Cli {
     #[arg(long, env = "MODELCAR_PUSH_BRANCH")]
     push_branch: Option<String>,
 
-    /// Put the environment (--model, --env) back on the version it ran before the current one,
-    /// with its image digest, as found in the file's history on --branch. Needs --reason. A
-    /// repeated rollback changes nothing; to go back further, name the version (--rollback-to).
-    #[arg(
-        long,
-        env = "MODELCAR_ROLLBACK",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        num_args = 0..=1,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
-    rollback: bool,
-
-    /// Put the environment back on this version, which it must have run before. Needs --reason.
-    #[arg(long, env = "MODELCAR_ROLLBACK_TO", value_name = "VERSION")]
-    rollback_to: Option<String>,
-
-    /// Why the environment is rolled back (written in the commit message).
-    #[arg(long, env = "MODELCAR_REASON")]
-    reason: Option<String>,
+    #[command(flatten)]
+    rollback: RollbackArgs,
 
     #[command(flatten)]
     git: GitCredentialArgs,
@@ -146,7 +128,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
-    if cli.rollback || cli.rollback_to.is_some() {
+    if cli.rollback.requested() {
         let remote = Remote::new(cli.repo_url.clone(), auth(cli)?, cli.common.http_options());
         return rollback::run(cli, &remote);
     }

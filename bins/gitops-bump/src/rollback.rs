@@ -19,19 +19,21 @@ pub(crate) fn run(cli: &Cli, remote: &gitops::Remote) -> anyhow::Result<()> {
         ));
     }
     let reason = cli
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
+        .rollback
+        .reason()
         .ok_or_else(|| usage("say why with --reason (it goes into the commit message)"))?;
     let file = cli
         .file
         .clone()
         .unwrap_or_else(|| config_path(&cli.path_pattern, model, env));
     let what = format!("rolling back {model} in {env} ({file} on {})", cli.branch);
-    let (history, plan) =
-        gitops::rollback_plan(remote, &cli.branch, &file, cli.rollback_to.as_deref())
-            .map_err(|e| fault_with(e, flags).context(what))?;
+    let (history, plan) = gitops::rollback_plan(
+        remote,
+        &cli.branch,
+        &file,
+        cli.rollback.rollback_to.as_deref(),
+    )
+    .map_err(|e| fault_with(e, flags).context(what))?;
     if let Some(done) = plan.nothing_to_do(model, env) {
         tracing::info!("{done} (--rollback-to)");
     }

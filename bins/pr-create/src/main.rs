@@ -16,7 +16,7 @@ use forge::{
     AnyForge, CommitStatus, ForgeConfig, ForgeError, ForgeKind, PromotionRequest, StatusState,
     UserRole,
 };
-use gitops::cli::GitCredentialArgs;
+use gitops::cli::{GitCredentialArgs, RollbackArgs};
 use gitops::{
     BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Identity, Remote,
     config_path,
@@ -84,27 +84,8 @@ struct Cli {
     )]
     model_version: String,
 
-    /// Propose putting --env back on the version it ran before the current one, with its image
-    /// digest, as found in the config file's history on --branch: a pull request whose commit says
-    /// why (--reason). Promotion rules do not apply. A repeated rollback changes nothing; to go
-    /// back further, name the version (--rollback-to).
-    #[arg(
-        long,
-        env = "MODELCAR_ROLLBACK",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        num_args = 0..=1,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
-    rollback: bool,
-
-    /// Propose putting --env back on this version, which it must have run before.
-    #[arg(long, env = "MODELCAR_ROLLBACK_TO", value_name = "VERSION")]
-    rollback_to: Option<String>,
-
-    /// Why the environment is rolled back (in the commit message and the pull request).
-    #[arg(long, env = "MODELCAR_REASON")]
-    reason: Option<String>,
+    #[command(flatten)]
+    rollback: RollbackArgs,
 
     /// The commit message of the change (a rollback's); the default names the promotion.
     #[arg(skip)]
@@ -353,7 +334,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         http.check_url(&url).context("--repo-url")?;
     }
     let rolled_back;
-    let cli = if cli.rollback || cli.rollback_to.is_some() {
+    let cli = if cli.rollback.requested() {
         match rollback::resolve(cli, &repo_url, token.clone()).await? {
             Some(resolved) => {
                 rolled_back = resolved;

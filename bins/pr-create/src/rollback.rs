@@ -29,10 +29,8 @@ pub(crate) async fn resolve(
         ));
     }
     let reason = cli
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
+        .rollback
+        .reason()
         .ok_or_else(|| usage("say why with --reason (it goes into the pull request)"))?;
     let (model, env) = (&cli.model, &cli.environment);
     let file = cli
@@ -47,7 +45,7 @@ pub(crate) async fn resolve(
     );
     // git runs on blocking clients of its own: off the async runtime's threads.
     let (branch, path) = (cli.branch.clone(), file.clone());
-    let to = cli.rollback_to.clone();
+    let to = cli.rollback.rollback_to.clone();
     let (history, plan) = tokio::task::spawn_blocking(move || {
         gitops::rollback_plan(&remote, &branch, &path, to.as_deref())
     })

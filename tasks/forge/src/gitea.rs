@@ -8,7 +8,7 @@ use crate::api::{Api, Safety};
 use crate::error::ForgeError;
 use crate::model::{
     CommitStatus, CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest,
-    PullRequestEdit, StatusState, User, UserRole, cut_draft_prefix,
+    PullRequestEdit, User, UserRole, cut_draft_prefix,
 };
 use crate::rest::{self, ForgeLabel, LoginUser as GiteaUser};
 
@@ -58,25 +58,6 @@ struct GiteaPull {
     requested_reviewers: Option<Vec<GiteaUser>>,
     #[serde(default)]
     assignees: Option<Vec<GiteaUser>>,
-}
-
-/// A commit status: Gitea names its state `status` (its create option says `state`).
-#[derive(Deserialize)]
-struct GiteaStatus {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    context: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    target_url: String,
-}
-
-#[derive(Deserialize)]
-struct GiteaCombinedStatus {
-    #[serde(default)]
-    statuses: Option<Vec<GiteaStatus>>,
 }
 
 #[derive(Deserialize)]
@@ -286,21 +267,10 @@ impl Forge for Gitea {
             "labels": Self::label_ids(new.labels),
         });
         let url = self.repo_url(&["pulls"]);
-        match self
-            .api
-            .json::<GiteaPull>(Method::POST, &url, Some(&body), &action, Safety::Once)
-            .await
-        {
-            Ok(pr) => Ok(CreateOutcome::Created(Box::new(pr.into()))),
-            Err(e) if e.status() == Some(409) => Ok(CreateOutcome::AlreadyExists),
-            Err(e) if matches!(e.status(), Some(404 | 422)) => Err(rest::rejected(
-                &self.api,
-                action,
-                &e,
-                "check that both branches exist",
-            )),
-            Err(e) => Err(e),
-        }
+        let exists = |e: &ForgeError| e.status() == Some(409);
+        let opened: Option<GiteaPull> =
+            rest::open_pull(&self.api, &url, &body, action, exists, &[404, 422]).await?;
+        Ok(CreateOutcome::from(opened.map(PullRequest::from)))
     }
 
     async fn update(&self, pr: &PullRequest, edit: &PullRequestEdit<'_>) -> Result<(), ForgeError> {
@@ -373,24 +343,8 @@ impl Forge for Gitea {
         sha: &str,
         context: &str,
     ) -> Result<Option<CommitStatus>, ForgeError> {
-        let action = format!("reading the statuses of commit {sha} in {}", self.repo);
-        let combined: GiteaCombinedStatus = self
-            .api
-            .get(&self.repo_url(&["commits", sha, "status"]), &action)
-            .await?;
-        Ok(combined
-            .statuses
-            .unwrap_or_default()
-            .into_iter()
-            .find(|s| s.context == context)
-            .and_then(|s| {
-                Some(CommitStatus {
-                    state: StatusState::from_forge(&s.status)?,
-                    context: s.context,
-                    description: s.description,
-                    target_url: Some(s.target_url).filter(|u| !u.is_empty()),
-                })
-            }))
+        let url = self.repo_url(&["commits", sha, "status"]);
+        rest::status_of_context(&self.api, &self.repo, sha, &url, context).await
     }
 
     async fn set_commit_status(

@@ -9,7 +9,7 @@ use crate::api::{Api, Safety, server_text};
 use crate::error::ForgeError;
 use crate::model::{
     CommitStatus, CreateOutcome, Forge, ForgeKind, Label, NewPullRequest, PullRequest,
-    PullRequestEdit, StatusState, User, UserRole,
+    PullRequestEdit, User, UserRole,
 };
 use crate::rest::{self, ForgeLabel as GhLabel, LoginUser as GhUser};
 
@@ -48,24 +48,6 @@ struct GhPull {
     requested_reviewers: Vec<GhUser>,
     #[serde(default)]
     assignees: Vec<GhUser>,
-}
-
-#[derive(Deserialize)]
-struct GhStatus {
-    #[serde(default)]
-    state: String,
-    #[serde(default)]
-    context: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    target_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct GhCombinedStatus {
-    #[serde(default)]
-    statuses: Vec<GhStatus>,
 }
 
 #[derive(Deserialize)]
@@ -298,24 +280,16 @@ impl Forge for GitHub {
             "draft": new.draft,
         });
         let url = self.repo_url(&["pulls"]);
-        let created = match self
-            .api
-            .json::<GhPull>(Method::POST, &url, Some(&body), &action, Safety::Once)
-            .await
-        {
-            Ok(pr) => PullRequest::from(pr),
-            Err(e) if e.status() == Some(422) => {
-                let message = server_text(e.server_message().unwrap_or_default());
-                if message.contains("already exists") {
-                    return Ok(CreateOutcome::AlreadyExists);
-                }
-                return Err(ForgeError::Rejected {
-                    forge: ForgeKind::GitHub,
-                    action,
-                    message: format!("{message}; check that both branches exist"),
-                });
-            }
-            Err(e) => return Err(e),
+        // GitHub refuses a second pull request for the same branches with 422, "A pull request
+        // already exists for owner:branch."
+        let exists = |e: &ForgeError| {
+            e.status() == Some(422)
+                && server_text(e.server_message().unwrap_or_default()).contains("already exists")
+        };
+        let opened: Option<GhPull> =
+            rest::open_pull(&self.api, &url, &body, action, exists, &[422]).await?;
+        let Some(created) = opened.map(PullRequest::from) else {
+            return Ok(CreateOutcome::AlreadyExists);
         };
         self.add_labels(created.number, new.labels).await?;
         Ok(CreateOutcome::Created(Box::new(PullRequest {
@@ -397,24 +371,8 @@ impl Forge for GitHub {
         sha: &str,
         context: &str,
     ) -> Result<Option<CommitStatus>, ForgeError> {
-        let action = format!("reading the statuses of commit {sha} in {}", self.repo);
-        // The combined status holds the latest status of each context.
-        let combined: GhCombinedStatus = self
-            .api
-            .get(&self.repo_url(&["commits", sha, "status"]), &action)
-            .await?;
-        Ok(combined
-            .statuses
-            .into_iter()
-            .find(|s| s.context == context)
-            .and_then(|s| {
-                Some(CommitStatus {
-                    state: StatusState::from_forge(&s.state)?,
-                    context: s.context,
-                    description: s.description.unwrap_or_default(),
-                    target_url: s.target_url.filter(|u| !u.is_empty()),
-                })
-            }))
+        let url = self.repo_url(&["commits", sha, "status"]);
+        rest::status_of_context(&self.api, &self.repo, sha, &url, context).await
     }
 
     async fn set_commit_status(

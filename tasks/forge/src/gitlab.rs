@@ -300,21 +300,10 @@ impl Forge for GitLab {
             "labels": label_list(new.labels),
         });
         let url = self.project_url(&["merge_requests"]);
-        match self
-            .api
-            .json::<GlMergeRequest>(Method::POST, &url, Some(&body), &action, Safety::Once)
-            .await
-        {
-            Ok(mr) => Ok(CreateOutcome::Created(Box::new(mr.into()))),
-            Err(e) if e.status() == Some(409) => Ok(CreateOutcome::AlreadyExists),
-            Err(e) if matches!(e.status(), Some(400 | 404 | 422)) => Err(rest::rejected(
-                &self.api,
-                action,
-                &e,
-                "check that both branches exist",
-            )),
-            Err(e) => Err(e),
-        }
+        let exists = |e: &ForgeError| e.status() == Some(409);
+        let opened: Option<GlMergeRequest> =
+            rest::open_pull(&self.api, &url, &body, action, exists, &[400, 404, 422]).await?;
+        Ok(CreateOutcome::from(opened.map(PullRequest::from)))
     }
 
     async fn update(&self, pr: &PullRequest, edit: &PullRequestEdit<'_>) -> Result<(), ForgeError> {

@@ -207,6 +207,13 @@ pub enum CreateOutcome {
     AlreadyExists,
 }
 
+impl From<Option<PullRequest>> for CreateOutcome {
+    /// The pull request opened, or `None` when one already existed.
+    fn from(opened: Option<PullRequest>) -> Self {
+        opened.map_or(Self::AlreadyExists, |pr| Self::Created(Box::new(pr)))
+    }
+}
+
 /// One forge API for one repository. Each method says what it was doing in its errors, retries
 /// what is safe to retry, and turns 401/403 into the permission the token lacks.
 pub trait Forge: Send + Sync {

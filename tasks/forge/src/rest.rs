@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::api::{Api, Safety, server_text};
 use crate::error::ForgeError;
-use crate::model::{CommitStatus, Label, PullRequest, User, UserRole};
+use crate::model::{CommitStatus, Label, PullRequest, StatusState, User, UserRole};
 
 /// A label as each forge answers it.
 #[derive(Deserialize)]
@@ -283,4 +283,77 @@ pub(crate) async fn set_status(
     api.send(Method::POST, url, Some(body), &action, Safety::Idempotent)
         .await?;
     Ok(())
+}
+
+/// Opens a pull request by POSTing `body` to `url`. `None`: one is open already for its branches
+/// (`exists` tells that from the forge's refusal); a refusal with a status in `rejected` is said
+/// in the forge's words, with the branches to check.
+pub(crate) async fn open_pull<T: DeserializeOwned>(
+    api: &Api,
+    url: &Url,
+    body: &Value,
+    action: String,
+    exists: impl Fn(&ForgeError) -> bool,
+    rejected_statuses: &[u16],
+) -> Result<Option<T>, ForgeError> {
+    // Not repeated on a lost answer: a second POST could open a second pull request. The caller
+    // looks again instead (see `promote`).
+    match api
+        .json::<T>(Method::POST, url, Some(body), &action, Safety::Once)
+        .await
+    {
+        Ok(created) => Ok(Some(created)),
+        Err(e) if exists(&e) => Ok(None),
+        Err(e) if e.status().is_some_and(|s| rejected_statuses.contains(&s)) => {
+            Err(rejected(api, action, &e, "check that both branches exist"))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// One status in a commit's combined status; Gitea names its state `status`, GitHub `state`.
+#[derive(Deserialize)]
+struct ForgeStatus {
+    #[serde(default, alias = "status")]
+    state: String,
+    #[serde(default)]
+    context: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    target_url: Option<String>,
+}
+
+/// `GET .../commits/{sha}/status` of Gitea and GitHub (Gitea answers `statuses: null` for none).
+#[derive(Deserialize)]
+struct CombinedStatus {
+    #[serde(default)]
+    statuses: Option<Vec<ForgeStatus>>,
+}
+
+/// Gitea and GitHub: the latest status of `context` on commit `sha`, from its combined status at
+/// `url`; `None` when the commit has none of that context (or one in a state not known here).
+pub(crate) async fn status_of_context(
+    api: &Api,
+    repo: &str,
+    sha: &str,
+    url: &Url,
+    context: &str,
+) -> Result<Option<CommitStatus>, ForgeError> {
+    let action = format!("reading the statuses of commit {sha} in {repo}");
+    // The combined status holds the latest status of each context.
+    let combined: CombinedStatus = api.get(url, &action).await?;
+    Ok(combined
+        .statuses
+        .unwrap_or_default()
+        .into_iter()
+        .find(|s| s.context == context)
+        .and_then(|s| {
+            Some(CommitStatus {
+                state: StatusState::from_forge(&s.state)?,
+                context: s.context,
+                description: s.description.unwrap_or_default(),
+                target_url: s.target_url.filter(|u| !u.is_empty()),
+            })
+        }))
 }

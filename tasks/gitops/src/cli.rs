@@ -38,6 +38,47 @@ pub struct GitCredentialArgs {
     pub ssh_dir: Option<PathBuf>,
 }
 
+/// The rollback flags, the same in every tool that can put an environment back on a version.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RollbackArgs {
+    /// Put --env back on the version it ran before the current one, with its image digest, as
+    /// found in the config file's history on --branch (pr-create proposes it as a pull request;
+    /// promotion rules do not apply). Needs --reason. A repeated rollback changes nothing; to go
+    /// back further, name the version (--rollback-to).
+    #[arg(
+        long,
+        env = "MODELCAR_ROLLBACK",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    pub rollback: bool,
+
+    /// Put --env back on this version, which it must have run before. Needs --reason.
+    #[arg(long, env = "MODELCAR_ROLLBACK_TO", value_name = "VERSION")]
+    pub rollback_to: Option<String>,
+
+    /// Why the environment is rolled back (written in the commit message and the pull request).
+    #[arg(long, env = "MODELCAR_REASON")]
+    pub reason: Option<String>,
+}
+
+impl RollbackArgs {
+    /// Whether a rollback was asked for.
+    pub fn requested(&self) -> bool {
+        self.rollback || self.rollback_to.is_some()
+    }
+
+    /// The reason given, trimmed; `None` when missing or blank.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+    }
+}
+
 impl GitCredentialArgs {
     /// The credentials for `url`: the token from `--git-token-file` or MODELCAR_GIT_TOKEN, else
     /// `fallback_token` (a forge token serves git over https too).
