@@ -5,10 +5,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use common::{CommonArgs, fault_with, finish, usage};
-use gitops::cli::{GitCredentialArgs, RollbackArgs};
+use gitops::cli::{AuthorArgs, GitCredentialArgs, RollbackArgs};
 use gitops::{
-    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Identity, Input, Remote,
-    config_path,
+    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Input, Remote, config_path,
 };
 
 /// Set values in one YAML file of a GitOps repository (e.g. a model's version in
@@ -79,17 +78,8 @@ struct Cli {
     #[arg(long, env = "MODELCAR_MESSAGE")]
     message: Option<String>,
 
-    /// Author and committer name of the commit.
-    #[arg(long, env = "GIT_AUTHOR_NAME", default_value = "modelcar-gitops")]
-    author_name: String,
-
-    /// Author and committer email of the commit.
-    #[arg(
-        long,
-        env = "GIT_AUTHOR_EMAIL",
-        default_value = "modelcar-gitops@noreply.localhost"
-    )]
-    author_email: String,
+    #[command(flatten)]
+    author: AuthorArgs,
 
     /// The source repository commit the model version was built from (named in the commit message).
     #[arg(long, env = "MODELCAR_SOURCE_COMMIT")]
@@ -200,10 +190,7 @@ fn request(cli: &Cli) -> anyhow::Result<BumpRequest> {
         sets,
         create: cli.create,
         message: cli.message.clone(),
-        author: Identity {
-            name: cli.author_name.clone(),
-            email: cli.author_email.clone(),
-        },
+        author: cli.author.identity(),
         base_branch: cli.branch.clone(),
         push_branch: cli.push_branch.clone(),
         deployment,
@@ -242,9 +229,7 @@ fn explain(error: GitopsError, cli: &Cli, request: &BumpRequest) -> anyhow::Erro
 fn flags(error: &GitopsError) -> Option<&'static str> {
     Some(match error.input()? {
         Input::RepoUrl => "--repo-url",
-        Input::Credentials => {
-            "--git-username, --git-token-file or MODELCAR_GIT_TOKEN, --basic-auth-dir, --ssh-dir"
-        }
+        Input::Credentials => gitops::cli::GIT_CREDENTIAL_FLAGS,
         Input::Branch => "--branch",
         Input::PushBranch => "--push-branch",
         Input::File if matches!(error, GitopsError::FileMissing { .. }) => {

@@ -2,7 +2,7 @@
 //! message says why, chosen from the config file's own history.
 
 use common::fault_with;
-use gitops::{BumpRequest, Identity, RollbackPlan, config_path, rollback_message};
+use gitops::{BumpRequest, RollbackPlan, config_path, rollback_message};
 
 use crate::{Cli, explain, flags, usage};
 
@@ -70,10 +70,7 @@ pub(crate) fn run(cli: &Cli, remote: &gitops::Remote) -> anyhow::Result<()> {
                 sets,
                 create: false,
                 message: Some(rollback_message(model, env, &version, &from, reason)),
-                author: Identity {
-                    name: cli.author_name.clone(),
-                    email: cli.author_email.clone(),
-                },
+                author: cli.author.identity(),
                 base_branch: cli.branch.clone(),
                 push_branch: cli.push_branch.clone(),
                 deployment: None,

@@ -150,9 +150,7 @@ pub fn git_flags(error: &GitopsError) -> Option<&'static str> {
     use gitops::Input;
     Some(match error.input()? {
         Input::RepoUrl => "--repo-url",
-        Input::Credentials => {
-            "--git-username, --git-token-file or MODELCAR_GIT_TOKEN, --basic-auth-dir, --ssh-dir"
-        }
+        Input::Credentials => gitops::cli::GIT_CREDENTIAL_FLAGS,
         Input::Branch | Input::PushBranch => "--branch",
         Input::File => "--model, --env, --path-pattern",
         Input::Values | Input::Commits | Input::Author | Input::RollbackTarget => return None,

@@ -16,10 +16,9 @@ use forge::{
     AnyForge, CommitStatus, ForgeConfig, ForgeError, ForgeKind, PromotionRequest, StatusState,
     UserRole,
 };
-use gitops::cli::{GitCredentialArgs, RollbackArgs};
+use gitops::cli::{AuthorArgs, GitCredentialArgs, RollbackArgs};
 use gitops::{
-    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Identity, Remote,
-    config_path,
+    BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Remote, config_path,
 };
 use model_registry::promotion::{Rule, Verdict};
 use model_registry::{RegistryError, RegistryKind};
@@ -258,15 +257,8 @@ struct Cli {
     #[command(flatten)]
     git: GitCredentialArgs,
 
-    #[arg(long, env = "GIT_AUTHOR_NAME", default_value = "modelcar-gitops")]
-    author_name: String,
-
-    #[arg(
-        long,
-        env = "GIT_AUTHOR_EMAIL",
-        default_value = "modelcar-gitops@noreply.localhost"
-    )]
-    author_email: String,
+    #[command(flatten)]
+    author: AuthorArgs,
 
     #[command(flatten)]
     common: CommonArgs,
@@ -677,10 +669,7 @@ fn bump_request(cli: &Cli) -> anyhow::Result<BumpRequest> {
         sets,
         create: cli.create,
         message: cli.commit_message.clone(),
-        author: Identity {
-            name: cli.author_name.clone(),
-            email: cli.author_email.clone(),
-        },
+        author: cli.author.identity(),
         base_branch: cli.branch.clone(),
         push_branch: None,
         deployment: Some(Deployment {

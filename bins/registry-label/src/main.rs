@@ -239,9 +239,7 @@ pub(crate) fn git_flags(error: &GitopsError) -> Option<&'static str> {
     use gitops::Input;
     Some(match error.input()? {
         Input::RepoUrl => "--repo-url",
-        Input::Credentials => {
-            "--git-username, --git-token-file or MODELCAR_GIT_TOKEN, --basic-auth-dir, --ssh-dir"
-        }
+        Input::Credentials => gitops::cli::GIT_CREDENTIAL_FLAGS,
         Input::Branch | Input::PushBranch => "--branch",
         Input::File => "--path-prefix",
         Input::Commits => "--commit, --before",

@@ -1,6 +1,7 @@
 //! The libraries say the fault and the fix in the domain's words; only a binary knows which flag
 //! sets what, so only a binary names flags. This reads every string literal in the libraries'
-//! sources (tasks/*/src, but not tasks/common, which defines the shared transport flags itself) and
+//! sources (tasks/*/src, but not tasks/common, which defines the shared transport flags itself, nor
+//! a library's `cli.rs`, where it defines the flags it shares with the tools, as gitops does) and
 //! fails listing each one that names a flag (`--foo`) or one of the tools' environment variables
 //! (`MODELCAR_FOO`) in a message. Comments, tests and clap's own attributes (`#[arg(...)]`, where
 //! a library defines flags, as gitops's git credentials do) are not messages and are skipped.
@@ -18,6 +19,7 @@ fn library_messages_name_no_flags() {
         }
         rust_files(&crate_dir.join("src"), &mut files);
     }
+    files.retain(|f| !f.ends_with("src/cli.rs"));
     assert!(files.len() > 50, "found only {} library files", files.len());
     let mut found = Vec::new();
     for file in &files {

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 use common::Secret;
 
-use crate::{GitAuth, GitCredentials, GitopsError, Input};
+use crate::{GitAuth, GitCredentials, GitopsError, Identity, Input};
+
+/// The flags of [`GitCredentialArgs`], for a tool's hint on a credential fault.
+pub const GIT_CREDENTIAL_FLAGS: &str =
+    "--git-username, --git-token-file or MODELCAR_GIT_TOKEN, --basic-auth-dir, --ssh-dir";
 
 /// The environment variable a git token may be given in instead of `--git-token-file`.
 pub const GIT_TOKEN_ENV: &str = "MODELCAR_GIT_TOKEN";
@@ -36,6 +40,31 @@ pub struct GitCredentialArgs {
     /// A Tekton ssh-directory workspace (id_ed25519 or id_rsa, and known_hosts) for ssh URLs.
     #[arg(long, env = "MODELCAR_SSH_DIR", value_name = "DIR")]
     pub ssh_dir: Option<PathBuf>,
+}
+
+/// Who commits: the same flags (and the standard git variables) in every tool that commits.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthorArgs {
+    /// Author and committer name of the commit.
+    #[arg(long, env = "GIT_AUTHOR_NAME", default_value = "modelcar-gitops")]
+    pub author_name: String,
+
+    /// Author and committer email of the commit.
+    #[arg(
+        long,
+        env = "GIT_AUTHOR_EMAIL",
+        default_value = "modelcar-gitops@noreply.localhost"
+    )]
+    pub author_email: String,
+}
+
+impl AuthorArgs {
+    pub fn identity(&self) -> Identity {
+        Identity {
+            name: self.author_name.clone(),
+            email: self.author_email.clone(),
+        }
+    }
 }
 
 /// The rollback flags, the same in every tool that can put an environment back on a version.
