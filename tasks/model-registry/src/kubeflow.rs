@@ -14,7 +14,8 @@
 
 use std::time::{Duration, Instant};
 
-use common::http::{HttpClient, check, display_url};
+use crate::rest;
+use common::http::{HttpClient, display_url};
 use common::retry::{RetryPolicy, Transient, Verdict, retry_async};
 use common::{HttpError, Secret};
 use serde::Deserialize;
@@ -24,8 +25,8 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::{
-    Input, ModelArtifact, ModelRegistry, ModelVersion, PropertyValue, RegisteredModel,
-    RegistryError, VersionChange,
+    ModelArtifact, ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError,
+    VersionChange,
 };
 use values::{apply_change, for_write, typed_value};
 
@@ -235,17 +236,7 @@ impl KubeflowRegistry {
     }
 
     fn url(&self, base: &str, path: &str, query: &[(&str, &str)]) -> Result<Url, RegistryError> {
-        let mut url =
-            Url::parse(&format!("{base}/{path}")).map_err(|e| RegistryError::InvalidInput {
-                what: "registry URL",
-                value: base.to_owned(),
-                reason: e.to_string(),
-                input: Input::Url,
-            })?;
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        Ok(url)
+        rest::endpoint("registry URL", base, path, query)
     }
 
     /// One request with retries; 404 is an answer (not found), 401/403 name the missing role.
@@ -272,19 +263,8 @@ impl KubeflowRegistry {
         retry_async(policy, action, |_| {
             let (method, url) = (method.clone(), url.clone());
             async move {
-                // The token goes only to the registry's own origin: the URL is built from its
-                // base, and the client follows no redirect away from it.
-                let mut request = self.http.request(method, url.clone())?;
-                if let Some(token) = &self.options.token {
-                    request = request.bearer_auth(token.expose());
-                }
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| HttpError::transport(action, &url, e))?;
+                let token = self.options.token.as_ref();
+                let response = rest::send(&self.http, token, action, method, &url, body).await?;
                 match response.status().as_u16() {
                     401 | 403 => {
                         let status = response.status().as_u16();
@@ -300,20 +280,9 @@ impl KubeflowRegistry {
                         })
                     }
                     404 => Ok(Answer::NotFound),
-                    _ => {
-                        let response = check(action, response).await?;
-                        let text = response
-                            .text()
-                            .await
-                            .map_err(|e| HttpError::transport(action, &url, e))?;
-                        serde_json::from_str(&text).map(Answer::Found).map_err(|e| {
-                            RegistryError::Decode {
-                                action: action.to_owned(),
-                                url: display_url(&url),
-                                detail: e.to_string(),
-                            }
-                        })
-                    }
+                    _ => rest::json_answer(action, &url, response)
+                        .await
+                        .map(Answer::Found),
                 }
             }
         })

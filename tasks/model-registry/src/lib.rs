@@ -20,6 +20,7 @@ mod label;
 pub mod mlflow;
 pub mod promotion;
 mod property;
+mod rest;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

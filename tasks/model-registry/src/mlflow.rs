@@ -6,9 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use common::http::{HttpClient, check, display_url};
+use crate::rest;
+use common::Secret;
+use common::http::{HttpClient, display_url};
 use common::retry::{RetryPolicy, retry_async};
-use common::{HttpError, Secret};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -150,18 +151,7 @@ impl MlflowRegistry {
 
     fn endpoint(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, RegistryError> {
         let root = self.options.url.as_str().trim_end_matches('/');
-        let mut url = Url::parse(&format!("{root}/api/2.0/mlflow/{path}")).map_err(|e| {
-            RegistryError::InvalidInput {
-                what: "MLflow URL",
-                value: root.to_owned(),
-                reason: e.to_string(),
-                input: Input::Url,
-            }
-        })?;
-        if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
-        }
-        Ok(url)
+        rest::endpoint("MLflow URL", root, &format!("api/2.0/mlflow/{path}"), query)
     }
 
     /// One call with retries. `RESOURCE_DOES_NOT_EXIST` (404) is `None`.
@@ -176,19 +166,9 @@ impl MlflowRegistry {
         retry_async(&self.options.retry, action, |_| {
             let (method, url) = (method.clone(), url.clone());
             async move {
-                // The token goes only to the tracking server's own origin: the URL is built from
-                // its base, and the client follows no redirect away from it.
-                let mut request = self.http.request(method, url.clone())?;
-                if let Some(token) = &self.options.token {
-                    request = request.bearer_auth(token.expose());
-                }
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                let response = request
-                    .send()
-                    .await
-                    .map_err(|e| HttpError::transport(action, &url, e))?;
+                let token = self.options.token.as_ref();
+                let body = body.as_ref();
+                let response = rest::send(&self.http, token, action, method, &url, body).await?;
                 let status = response.status().as_u16();
                 if status == 401 || status == 403 {
                     let detail = response.text().await.unwrap_or_default();
@@ -211,18 +191,7 @@ impl MlflowRegistry {
                             .into(),
                     });
                 }
-                let response = check(action, response).await?;
-                let text = response
-                    .text()
-                    .await
-                    .map_err(|e| HttpError::transport(action, &url, e))?;
-                serde_json::from_str(&text)
-                    .map(Some)
-                    .map_err(|e| RegistryError::Decode {
-                        action: action.to_owned(),
-                        url: display_url(&url),
-                        detail: e.to_string(),
-                    })
+                rest::json_answer(action, &url, response).await.map(Some)
             }
         })
         .await
