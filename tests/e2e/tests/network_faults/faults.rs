@@ -258,25 +258,10 @@ fn registry_label_moves_the_label_once_through_every_fault() {
     }
     let (_dir, token) = file_with(kubeflow.token());
     let label_it = || {
-        run(
-            "registry-label",
-            &[
-                "--registry-url",
-                &proxy.url(),
-                "--registry-token-file",
-                path_str(&token),
-                "--model",
-                "jukebox",
-                "--model-version",
-                "v2",
-                "--env",
-                "test",
-                "--plain-http",
-                proxy.addr(),
-                "--idle-timeout",
-                IDLE_SECONDS,
-            ],
-            &[],
+        label_v2_in_test(
+            &proxy.url(),
+            &token,
+            &["--plain-http", proxy.addr(), "--idle-timeout", IDLE_SECONDS],
         )
     };
     label_it().ok();
@@ -322,19 +307,10 @@ fn registry_label_waits_through_a_stalling_kubernetes_api() {
     }
     let (_dir, token) = file_with(kubeflow.token());
     let (_dir2, kube_token) = file_with(kube.token());
-    let outcome = run(
-        "registry-label",
+    let outcome = label_v2_in_test(
+        &kubeflow.url(),
+        &token,
         &[
-            "--registry-url",
-            &kubeflow.url(),
-            "--registry-token-file",
-            path_str(&token),
-            "--model",
-            "jukebox",
-            "--model-version",
-            "v2",
-            "--env",
-            "test",
             "--wait-ready",
             "--wait-timeout",
             "90s",
@@ -349,7 +325,6 @@ fn registry_label_waits_through_a_stalling_kubernetes_api() {
             "--idle-timeout",
             IDLE_SECONDS,
         ],
-        &[],
     )
     .ok();
     every_fault_applied(&proxy, 3);

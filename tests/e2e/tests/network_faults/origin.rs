@@ -202,25 +202,15 @@ fn api_redirects_to_another_host_are_not_followed() {
     ] {
         let (front, other) = redirecting(&upstream);
         let (_dir, token_file) = file_with(&token);
-        run(
-            "registry-label",
+        label_v2_in_test(
+            &front.url(),
+            &token_file,
             &[
                 "--registry-kind",
                 backend,
-                "--registry-url",
-                &front.url(),
-                "--registry-token-file",
-                path_str(&token_file),
-                "--model",
-                "jukebox",
-                "--model-version",
-                "v2",
-                "--env",
-                "test",
                 "--plain-http",
                 &format!("127.0.0.1,{}", other.addr()),
             ],
-            &[],
         )
         .failed(1, &["another origin"]);
         assert!(
@@ -245,19 +235,10 @@ fn api_redirects_to_another_host_are_not_followed() {
     let (front, other) = redirecting(&host_of(&kube.url()));
     let (_dir, kube_token) = file_with("kube-test-token");
     let (_dir2, token_file) = file_with(kubeflow.token());
-    run(
-        "registry-label",
+    label_v2_in_test(
+        &kubeflow.url(),
+        &token_file,
         &[
-            "--registry-url",
-            &kubeflow.url(),
-            "--registry-token-file",
-            path_str(&token_file),
-            "--model",
-            "jukebox",
-            "--model-version",
-            "v2",
-            "--env",
-            "test",
             "--wait-ready",
             "--wait-timeout",
             "5",
@@ -268,7 +249,6 @@ fn api_redirects_to_another_host_are_not_followed() {
             "--plain-http",
             &format!("127.0.0.1,{}", other.addr()),
         ],
-        &[],
     )
     .failed(1, &["another origin"]);
     assert!(other.requests().is_empty(), "{:?}", other.requests());

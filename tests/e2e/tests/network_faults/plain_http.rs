@@ -35,25 +35,8 @@ fn registry_label_refuses_plain_http_model_registries_and_kubernetes_apis() {
     let (_dir2, kube_token) = file_with("kube-test-token");
     for (backend, upstream) in [("kubeflow", kubeflow.url()), ("mlflow", mlflow.url())] {
         let proxy = FaultProxy::start("127.0.0.1", &host_of(&upstream));
-        run(
-            "registry-label",
-            &[
-                "--registry-kind",
-                backend,
-                "--registry-url",
-                &proxy.url(),
-                "--registry-token-file",
-                path_str(&token),
-                "--model",
-                "jukebox",
-                "--model-version",
-                "v2",
-                "--env",
-                "test",
-            ],
-            &[],
-        )
-        .failed(2, &[&format!("--plain-http {}", proxy.addr())]);
+        label_v2_in_test(&proxy.url(), &token, &["--registry-kind", backend])
+            .failed(2, &[&format!("--plain-http {}", proxy.addr())]);
         assert_untouched(&proxy);
     }
 
@@ -61,19 +44,10 @@ fn registry_label_refuses_plain_http_model_registries_and_kubernetes_apis() {
     // to either.
     let registry = FaultProxy::start("127.0.0.1", &host_of(&kubeflow.url()));
     let api = FaultProxy::start("127.0.0.1", &host_of(&kube.url()));
-    run(
-        "registry-label",
+    label_v2_in_test(
+        &registry.url(),
+        &token,
         &[
-            "--registry-url",
-            &registry.url(),
-            "--registry-token-file",
-            path_str(&token),
-            "--model",
-            "jukebox",
-            "--model-version",
-            "v2",
-            "--env",
-            "test",
             "--wait-ready",
             "--kube-api-url",
             &api.url(),
@@ -82,7 +56,6 @@ fn registry_label_refuses_plain_http_model_registries_and_kubernetes_apis() {
             "--plain-http",
             registry.addr(),
         ],
-        &[],
     )
     .failed(2, &[&format!("--plain-http {}", api.addr())]);
     assert_untouched(&api);

@@ -1,10 +1,13 @@
 //! What several scenarios set up the same way: a GitOps repository on the git server with a fake
-//! Gitea over it, and pr-create's command line against a forge URL.
+//! Gitea over it, pr-create's command line against a forge URL, and registry-label labelling one
+//! version.
 
 use test_fakes::gitea::FakeGitea;
 use test_services::GitServer;
 
-use e2e::tool_run::{GIT_PASSWORD, GIT_USER};
+use std::path::Path;
+
+use e2e::tool_run::{GIT_PASSWORD, GIT_USER, Outcome, path_str, run};
 
 pub const REPO: &str = "team/gitops";
 
@@ -58,3 +61,22 @@ pub const PR_CREATE_ENV: [(&str, &str); 2] = [
     ),
     ("MODELCAR_GIT_TOKEN", GIT_PASSWORD),
 ];
+
+/// registry-label putting `test` on jukebox v2 in the Model Registry at `registry_url` (its token
+/// in `token_file`), then `extra`.
+pub fn label_v2_in_test(registry_url: &str, token_file: &Path, extra: &[&str]) -> Outcome {
+    let mut args = vec![
+        "--registry-url",
+        registry_url,
+        "--registry-token-file",
+        path_str(token_file),
+        "--model",
+        "jukebox",
+        "--model-version",
+        "v2",
+        "--env",
+        "test",
+    ];
+    args.extend_from_slice(extra);
+    run("registry-label", &args, &[])
+}
