@@ -1,9 +1,6 @@
 //! The three forge clients against the fake APIs, through the one trait: the same calls, the same
 //! outcomes, each forge's own quirks handled inside its client.
 
-use std::path::Path;
-use std::process::Command;
-
 use common::{HttpOptions, RetryPolicy, Secret};
 use forge::{
     AnyForge, CommitStatus, CreateOutcome, Forge, ForgeConfig, ForgeError, ForgeKind,
@@ -11,29 +8,9 @@ use forge::{
 };
 use test_fakes::forge_support::{DEFAULT_TOKEN, FakeForge, FakePull, PullState};
 use test_fakes::{gitea::FakeGitea, github::FakeGitHub, gitlab::FakeGitLab};
+use test_services::git;
 
 const REPO: &str = "team/gitops";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .arg("--git-dir")
-        .arg(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git runs (apt-get install -y git)");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 /// A bare repository whose `branches` all point at one empty commit.
 fn bare_repo(branches: &[&str]) -> tempfile::TempDir {

@@ -1,30 +1,9 @@
 //! `bump` through the library on a repository reached by path: concurrent pushes from threads of one
 //! process (each operation has its own transport state) must all land.
 
-use std::process::Command;
-
 use common::HttpOptions;
 use gitops::{BumpRequest, GitAuth, Remote, bump};
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Seed")
-        .env("GIT_AUTHOR_EMAIL", "seed@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Seed")
-        .env("GIT_COMMITTER_EMAIL", "seed@example.invalid")
-        .output()
-        .expect("run git (apt-get install -y git)");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
+use test_services::git;
 
 #[test]
 fn concurrent_bumps_through_a_local_path_all_land() {

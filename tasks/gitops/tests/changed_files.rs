@@ -1,11 +1,9 @@
 //! `changed_files` and `read_file` over smart HTTP against `git http-backend`: what a merge commit,
 //! a squash merge, several pushed commits and a deletion changed.
 
-use std::process::Command;
-
 use common::{HttpOptions, Secret};
 use gitops::{ChangeKind, FileChange, GitAuth, GitopsError, Remote, changed_files, read_file};
-use test_services::GitServer;
+use test_services::{GitServer, WorkingClone};
 
 const USER: &str = "post-deploy";
 const PASSWORD: &str = "webhook-s3cret";
@@ -17,7 +15,7 @@ const JUKEBOX_TEST: &str = "model-deployments/test/jukebox/config.yaml";
 /// A server with one repository and a working clone that builds history with the git CLI.
 struct History {
     server: GitServer,
-    work: tempfile::TempDir,
+    clone: WorkingClone,
 }
 
 impl History {
@@ -33,43 +31,20 @@ impl History {
             ],
             "Seed",
         );
-        let work = tempfile::tempdir().unwrap();
-        let history = History { server, work };
-        let bare = history.server.repo_dir("gitops");
-        history.git(&["clone", "-q", bare.to_str().unwrap(), "."]);
-        history
+        let clone = WorkingClone::of(&server.repo_dir("gitops"));
+        History { server, clone }
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let output = Command::new("git")
-            .current_dir(self.work.path())
-            .args(args)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "Dev")
-            .env("GIT_AUTHOR_EMAIL", "dev@example.invalid")
-            .env("GIT_COMMITTER_NAME", "Dev")
-            .env("GIT_COMMITTER_EMAIL", "dev@example.invalid")
-            .output()
-            .expect("run git");
-        assert!(
-            output.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        self.clone.git(args)
     }
 
     fn write(&self, path: &str, text: &str) {
-        let file = self.work.path().join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, text).unwrap();
-        self.git(&["add", path]);
+        self.clone.write(path, text);
     }
 
     fn commit(&self, message: &str) -> String {
-        self.git(&["commit", "-q", "-m", message]);
-        self.git(&["rev-parse", "HEAD"])
+        self.clone.commit_as("Dev", message)
     }
 
     fn push(&self) {

@@ -2,11 +2,9 @@
 //! went through on main (direct commits, a merged promotion branch, commits that changed other keys
 //! or other files), and how a promotion branch stands against main.
 
-use std::process::Command;
-
 use common::{HttpOptions, Secret};
 use gitops::{GitAuth, Remote, compare_branches, history};
-use test_services::GitServer;
+use test_services::{GitServer, WorkingClone};
 
 const USER: &str = "trace";
 const PASSWORD: &str = "history-s3cret";
@@ -17,7 +15,7 @@ const DIGEST_2: &str = "sha256:2222222222222222222222222222222222222222222222222
 
 struct Work {
     server: GitServer,
-    dir: tempfile::TempDir,
+    clone: WorkingClone,
 }
 
 impl Work {
@@ -25,50 +23,21 @@ impl Work {
         let server = GitServer::start(USER, PASSWORD);
         server.create_repo("gitops");
         server.seed("gitops", &[("README.md", b"GitOps\n")], "Seed");
-        let dir = tempfile::tempdir().unwrap();
-        let work = Work { server, dir };
-        let bare = work.server.repo_dir("gitops");
-        work.git("Dev", &["clone", "-q", bare.to_str().unwrap(), "."]);
-        work
+        let clone = WorkingClone::of(&server.repo_dir("gitops"));
+        Work { server, clone }
     }
 
     fn git(&self, author: &str, args: &[&str]) -> String {
-        let output = Command::new("git")
-            .current_dir(self.dir.path())
-            .args(args)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", author)
-            .env(
-                "GIT_AUTHOR_EMAIL",
-                format!("{}@example.invalid", author.to_lowercase()),
-            )
-            .env("GIT_COMMITTER_NAME", "Committer")
-            .env("GIT_COMMITTER_EMAIL", "committer@example.invalid")
-            .output()
-            .expect("run git");
-        assert!(
-            output.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        self.clone.git_as(author, args)
     }
 
     fn commit(&self, author: &str, path: &str, text: &str, message: &str) -> String {
-        let file = self.dir.path().join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, text).unwrap();
-        self.git(author, &["add", path]);
-        self.git(author, &["commit", "-q", "-m", message]);
-        self.git(author, &["rev-parse", "HEAD"])
+        self.clone.write(path, text);
+        self.clone.commit_as(author, message)
     }
 
     fn push(&self, branch: &str) {
-        self.git(
-            "Dev",
-            &["push", "-q", "-f", "origin", &format!("HEAD:{branch}")],
-        );
+        self.clone.force_push(branch);
     }
 
     fn remote(&self) -> Remote {

@@ -12,15 +12,13 @@
 //! the client misreads fails here even where the fake agrees with it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use e2e::forge_shapes::{Answer, Record, Scenario, Shape, values_at};
 use serde_json::{Value, json};
 use test_fakes::forge_support::FakeForge;
 use test_fakes::{gitea::FakeGitea, github::FakeGitHub, gitlab::FakeGitLab};
-use test_services::{GITEA_ADMIN_USER as OWNER, Gitea};
+use test_services::{GITEA_ADMIN_USER as OWNER, Gitea, git};
 
 const REPO: &str = "conformance";
 /// Labels made in this order (Gitea lists them by name), then `l01`... to fill more than a page.
@@ -175,27 +173,6 @@ fn real_gitea() -> &'static Record {
         let r = format!("/repos/{OWNER}/{REPO}");
         side.run(GITEA, &[("r", &r), ("owner", OWNER), ("author", OWNER)])
     })
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .arg("--git-dir")
-        .arg(dir)
-        .args(args)
-        .envs([
-            ("GIT_CONFIG_NOSYSTEM", "1"),
-            ("GIT_CONFIG_GLOBAL", "/dev/null"),
-        ])
-        .envs([("GIT_AUTHOR_NAME", "t"), ("GIT_COMMITTER_NAME", "t")])
-        .envs([
-            ("GIT_AUTHOR_EMAIL", "t@invalid"),
-            ("GIT_COMMITTER_EMAIL", "t@invalid"),
-        ])
-        .output()
-        .expect("git runs (apt-get install -y git)");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "git {args:?}: {stderr}");
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 /// Runs `script` on `fake`, set up as the real Gitea is: the repository (its branches in a bare

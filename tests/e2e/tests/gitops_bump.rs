@@ -67,16 +67,7 @@ impl Repo {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let output = Command::new("git")
-            .arg("--git-dir")
-            .arg(self.server.repo_dir(self.name))
-            .args(args)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .expect("run git");
-        assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        test_services::git(&self.server.repo_dir(self.name), args)
     }
 
     fn commit_count(&self) -> usize {

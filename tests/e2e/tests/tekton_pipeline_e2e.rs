@@ -19,7 +19,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use e2e::base_image::{BaseOptions, RegistryAccess, busybox_layout, push_layout, registry_digest};
 use e2e::install::{dockerconfigjson, gitops_repo_files, with_settings};
@@ -31,7 +30,7 @@ use serde_json::{Value, json};
 use test_fakes::forge_support::{DEFAULT_TOKEN, PullState};
 use test_fakes::gitea::FakeGitea;
 use test_fakes::kubeflow::FakeKubeflow;
-use test_services::{Certs, GitServer, Registry, require_tool};
+use test_services::{Certs, GitServer, Registry};
 
 const REPO: &str = "user1/mlops-gitops";
 const MODEL: &str = "jukebox";
@@ -43,32 +42,17 @@ const REGISTRY_PASSWORD: &str = "registry-S3cret-77d2";
 const TEST_CONFIG: &str = "model-deployments/test/jukebox/config.yaml";
 const PROD_CONFIG: &str = "model-deployments/prod/jukebox/config.yaml";
 
+/// git as the model's author.
+fn git(dir: &Path, args: &[&str]) -> String {
+    test_services::git_as(dir, "Alice", args)
+}
+
 fn host_of(url: &str) -> String {
     url.split("://")
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_else(|| panic!("{url} has no host"))
         .to_string()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(require_tool("git", "git"))
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Alice",
-            "-c",
-            "user.email=alice@example.org",
-        ])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 /// The labels (customProperties with an empty string value) of a version.

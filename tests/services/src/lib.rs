@@ -47,6 +47,7 @@
 
 mod certs;
 mod fault_proxy;
+mod git_cli;
 mod git_http;
 mod git_ssh;
 mod gitea;
@@ -60,6 +61,7 @@ mod tools;
 
 pub use certs::Certs;
 pub use fault_proxy::{Fault, FaultProxy, Recorded, Rule};
+pub use git_cli::{WorkingClone, git, git_as};
 pub use git_http::GitServer;
 pub use git_ssh::SshGitServer;
 pub use gitea::{GITEA_ADMIN_USER, GITEA_READ_SCOPES, Gitea};
