@@ -99,6 +99,8 @@ struct State {
     inject: Vec<(String, String)>,
     /// (from, to): rewrites of `Location` answers, e.g. to send uploads to another host.
     rewrite_location: Option<(String, String)>,
+    /// (from, to): rewrites of the URLs in `Link` answers (pagination), e.g. to another host.
+    rewrite_links: Option<(String, String)>,
 }
 
 /// The proxy. Stops, closing every connection it holds, on drop.
@@ -173,6 +175,13 @@ impl FaultProxy {
     /// Rewrites `Location` answer headers that start with `from` to start with `to`.
     pub fn rewrite_location(&self, from: &str, to: &str) -> &Self {
         self.lock().rewrite_location = Some((from.to_owned(), to.to_owned()));
+        self
+    }
+
+    /// Rewrites every URL starting with `from` in the upstream's `Link` answers (a forge's next
+    /// and last pages) to start with `to` instead.
+    pub fn rewrite_links(&self, from: &str, to: &str) -> &Self {
+        self.lock().rewrite_links = Some((from.to_owned(), to.to_owned()));
         self
     }
 
@@ -439,11 +448,21 @@ fn serve(
             }
             _ => {}
         }
-        if let Some((from, to)) = &lock().rewrite_location {
-            for (name, value) in &mut answer.headers {
-                if name.eq_ignore_ascii_case("location") && value.starts_with(from.as_str()) {
-                    *value = format!("{to}{}", &value[from.len()..]);
-                }
+        let (location, links) = {
+            let state = lock();
+            (state.rewrite_location.clone(), state.rewrite_links.clone())
+        };
+        for (name, value) in &mut answer.headers {
+            if let Some((from, to)) = &location
+                && name.eq_ignore_ascii_case("location")
+                && value.starts_with(from.as_str())
+            {
+                *value = format!("{to}{}", &value[from.len()..]);
+            }
+            if let Some((from, to)) = &links
+                && name.eq_ignore_ascii_case("link")
+            {
+                *value = value.replace(&format!("<{from}"), &format!("<{to}"));
             }
         }
         let mut out = io::BufWriter::new(&mut writer);

@@ -3,6 +3,7 @@
 //! only the origin rule stands between the credentials and the other host.
 
 use serde_json::json;
+use test_fakes::forge_support::FakePull;
 use test_fakes::kube::{FakeKube, ReadyAfter};
 use test_fakes::kubeflow::FakeKubeflow;
 use test_services::{Fault, FaultProxy, GitServer, Mlflow, Registry, Rule};
@@ -252,4 +253,54 @@ fn api_redirects_to_another_host_are_not_followed() {
     )
     .failed(1, &["another origin"]);
     assert!(other.requests().is_empty(), "{:?}", other.requests());
+}
+
+/// A forge's `Link` answer naming another host for the next page is not followed there: the
+/// clients page by number on the request's own URL, so the token never leaves the forge.
+#[test]
+fn forge_pagination_links_to_another_host_are_not_followed() {
+    let (git, gitea) = gitops_on_gitea();
+    for n in 0..60 {
+        let head = format!("feature/{n}");
+        gitea.insert_pull(REPO, FakePull::open(&head, "main", &head, ""));
+    }
+    let upstream = host_of(&gitea.url());
+    let front = FaultProxy::start("127.0.0.1", &upstream);
+    let other = FaultProxy::start("127.0.0.2", &upstream);
+    front.rewrite_links(&format!("http://{upstream}"), &other.url());
+    let plain = format!("127.0.0.1,{}", other.addr());
+    let args = pr_create_args(&front.url(), &git, &["--plain-http", &plain]);
+    run(
+        "pr-create",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &PR_CREATE_ENV,
+    )
+    .ok();
+    let second_pages: Vec<_> = front
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.contains("/pulls?") && r.target.contains("page=2"))
+        .collect();
+    assert!(
+        !second_pages.is_empty(),
+        "no second page of pull requests was read: {:?}",
+        front.requests()
+    );
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+    assert_eq!(gitea.open_pulls(REPO).len(), 61);
+
+    // What the tool was answered: the next page on the other host.
+    let page_one = format!(
+        "{}/api/v1/repos/{REPO}/pulls?state=open&limit=50&page=1",
+        front.url()
+    );
+    let head = std::process::Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-D", "-", &page_one])
+        .output()
+        .expect("run curl");
+    let headers = String::from_utf8_lossy(&head.stdout).to_ascii_lowercase();
+    assert!(
+        headers.contains(&format!("<{}", other.url())),
+        "the Link answer does not name the other host:\n{headers}"
+    );
 }
