@@ -19,7 +19,10 @@ use crate::Input;
 
 use run::{GetRun, GetVersion};
 
+mod raw;
 mod run;
+
+use raw::{Alias, GetModel, RawModel, RawVersion, SearchModels, SearchVersions};
 
 use crate::{
     ModelArtifact, ModelRegistry, ModelVersion, PropertyValue, RegisteredModel, RegistryError,
@@ -77,55 +80,6 @@ impl MlflowOptions {
 pub struct MlflowRegistry {
     options: MlflowOptions,
     http: HttpClient,
-}
-
-#[derive(Debug, Deserialize)]
-struct Alias {
-    alias: String,
-    version: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct RawModel {
-    name: String,
-    #[serde(default)]
-    aliases: Vec<Alias>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Tag {
-    key: String,
-    #[serde(default)]
-    value: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct RawVersion {
-    version: String,
-    #[serde(default)]
-    tags: Vec<Tag>,
-    /// The run that produced the version, when it was registered from one.
-    #[serde(default)]
-    run_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GetModel {
-    registered_model: RawModel,
-}
-
-#[derive(Debug, Deserialize)]
-struct SearchModels {
-    #[serde(default)]
-    registered_models: Vec<RawModel>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SearchVersions {
-    #[serde(default)]
-    model_versions: Vec<RawVersion>,
-    #[serde(default)]
-    next_page_token: Option<String>,
 }
 
 /// MLflow's own alias rules beyond the shared environment-name rule.
