@@ -10,10 +10,11 @@ use gitops::{
     BumpRequest, DEFAULT_PATH_PATTERN, Deployment, GitAuth, GitopsError, Input, Remote, config_path,
 };
 
-/// Set values in one YAML file of a GitOps repository (e.g. a model's version in
-/// model-deployments/<env>/<model>/config.yaml), commit and push. Only the changed values' bytes
-/// change; nothing to change means no commit. Results: COMMIT, CHANGED, FILE, IMAGE_DIGEST (the
-/// digest written with --digest, empty without).
+/// Set values in one YAML file of a GitOps repository (e.g. a model's version and image digest in
+/// model-deployments/<env>/<model>/config.yaml), commit and push; or put the environment back on a
+/// version it ran before (--rollback). Only the changed values' bytes change; nothing to change means
+/// no commit. Results: COMMIT, CHANGED, FILE, IMAGE_DIGEST (the digest written with --digest, or
+/// empty), VERSION (the version now in the file, when set or rolled back to).
 #[derive(Parser, Debug)]
 #[command(version, about, max_term_width = 100)]
 struct Cli {
