@@ -48,8 +48,7 @@ struct Cli {
         long = "set",
         env = "MODELCAR_SET",
         value_name = "KEY=VALUE",
-        value_delimiter = '\n',
-        required_unless_present_any = ["model_version", "digest", "rollback", "rollback_to"]
+        value_delimiter = '\n'
     )]
     sets: Vec<String>,
 
@@ -165,6 +164,9 @@ fn request(cli: &Cli) -> anyhow::Result<BumpRequest> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(version) = &cli.model_version {
+        if version.trim().is_empty() {
+            return Err(usage("--model-version is empty: give the version to set"));
+        }
         sets.push((gitops::parse_key_path(&cli.version_key), version.clone()));
     }
     if let Some(digest) = &cli.digest {
@@ -242,4 +244,16 @@ fn flags(error: &GitopsError) -> Option<&'static str> {
         Input::Author => "--author-name, --author-email",
         Input::RollbackTarget => "--rollback, --rollback-to, --reason",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

@@ -113,7 +113,9 @@ fn the_task_s_arguments_deploy_and_roll_back() {
     task_step("v2", "false", "").assert_ok();
     let before = repo.commit_count();
 
-    // A version and a rollback at once, or a rollback with something else to set: refused.
+    // Neither a version nor a rollback; a version and a rollback at once; a rollback with something
+    // else to set: refused, nothing written.
+    task_step("", "false", "").assert_fails(2, &["nothing to set", "--model-version"]);
     task_step("v3", "true", "slow")
         .assert_fails(2, &["without --model-version, --digest and --set"]);
     repo.bump(&[
