@@ -263,3 +263,15 @@ pub(crate) enum OnRuleFailure {
     Block,
     Draft,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
