@@ -1,8 +1,10 @@
 //! `changed_files` and `read_file` over smart HTTP against `git http-backend`: what a merge commit,
 //! a squash merge, several pushed commits and a deletion changed.
 
-use common::{HttpOptions, Secret};
-use gitops::{ChangeKind, FileChange, GitAuth, GitopsError, Remote, changed_files, read_file};
+mod support;
+
+use gitops::{ChangeKind, FileChange, GitopsError, Remote, changed_files, read_file};
+use support::http_remote;
 use test_services::{GitServer, WorkingClone};
 
 const USER: &str = "post-deploy";
@@ -57,24 +59,7 @@ impl History {
 }
 
 fn remote_with(server: &GitServer, password: &str) -> Remote {
-    let url = server.repo_url("gitops");
-    let host_port = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    Remote::new(
-        url,
-        GitAuth::Basic {
-            user: USER.into(),
-            token: Secret::new(password),
-        },
-        HttpOptions {
-            plain_http_hosts: vec![host_port],
-            ..HttpOptions::default()
-        },
-    )
+    http_remote(server, "gitops", USER, password)
 }
 
 fn summary(changes: &[FileChange]) -> Vec<(String, ChangeKind)> {

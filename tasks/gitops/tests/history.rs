@@ -2,8 +2,10 @@
 //! went through on main (direct commits, a merged promotion branch, commits that changed other keys
 //! or other files), and how a promotion branch stands against main.
 
-use common::{HttpOptions, Secret};
-use gitops::{GitAuth, Remote, compare_branches, history};
+mod support;
+
+use gitops::{Remote, compare_branches, history};
+use support::http_remote;
 use test_services::{GitServer, WorkingClone};
 
 const USER: &str = "trace";
@@ -41,24 +43,7 @@ impl Work {
     }
 
     fn remote(&self) -> Remote {
-        let url = self.server.repo_url("gitops");
-        let host = url
-            .trim_start_matches("http://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_owned();
-        Remote::new(
-            url,
-            GitAuth::Basic {
-                user: USER.into(),
-                token: Secret::new(PASSWORD),
-            },
-            HttpOptions {
-                plain_http_hosts: vec![host],
-                ..HttpOptions::default()
-            },
-        )
+        http_remote(&self.server, "gitops", USER, PASSWORD)
     }
 }
 

@@ -329,14 +329,17 @@ async fn promotion(
         history,
         repository,
     };
-    let pull_request = open.read(&branch).await?;
     // pr-create --rollback uses a branch of its own unless the user chose one for both.
-    let rollback = if request.branch_template == DEFAULT_BRANCH_TEMPLATE {
-        open.read(&branch_for(DEFAULT_ROLLBACK_BRANCH_TEMPLATE)?)
-            .await?
-    } else {
-        None
-    };
+    let rollback_branch = (request.branch_template == DEFAULT_BRANCH_TEMPLATE)
+        .then(|| branch_for(DEFAULT_ROLLBACK_BRANCH_TEMPLATE))
+        .transpose()?;
+    let (pull_request, rollback) = tokio::join!(open.read(&branch), async {
+        match &rollback_branch {
+            Some(branch) => open.read(branch).await,
+            None => Ok(None),
+        }
+    });
+    let (pull_request, rollback) = (pull_request?, rollback?);
     Ok(PromotionFacts {
         branch,
         base: request.branch.clone(),
@@ -395,13 +398,17 @@ impl OpenPullRequests<'_> {
         .await?;
         let current = config.current();
         let version = current.and_then(|r| r.version.clone());
-        let ran_before = version
+        let rolled_back_from = current.and_then(|r| r.rolled_back_from.clone());
+        // Whether an older version ran before, or was built before, tells a stale promotion; a
+        // rollback goes to an older version on purpose, so neither is read for it.
+        let older = version
             .as_deref()
-            .filter(|v| *v != git.version)
+            .filter(|v| *v != git.version && rolled_back_from.is_none());
+        let ran_before = older
             .and_then(|v| self.history.earlier_with_version(v))
             .map(CommitFacts::of);
-        let image_created = match (self.repository, &version) {
-            (Some(repository), Some(version)) if *version != git.version => {
+        let image_created = match (self.repository, older) {
+            (Some(repository), Some(version)) => {
                 image::created(self.sources.images, repository, version, &request.platform).await?
             }
             _ => None,
@@ -417,7 +424,7 @@ impl OpenPullRequests<'_> {
             ahead: comparison.ahead,
             ran_before,
             image_created,
-            rolled_back_from: current.and_then(|r| r.rolled_back_from.clone()),
+            rolled_back_from,
         }))
     }
 }
